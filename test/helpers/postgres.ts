@@ -1,0 +1,161 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** Where Debian's `postgresql-<major>` packages put their server binaries. */
+const DEBIAN_POSTGRES_ROOT = '/usr/lib/postgresql';
+/** PostgreSQL refuses to run as root, so as root we run it as Debian's `postgres` user. */
+const POSTGRES_SYSTEM_USER = 'postgres';
+const START_TIMEOUT_S = 30;
+
+/** A throwaway PostgreSQL server owned by one test run. */
+export interface TestPostgres {
+  /** e.g. `postgres://postgres@127.0.0.1:54321/postgres`; trust auth, so no password. */
+  url: string;
+  /** Stops the server and deletes its data directory. */
+  stop(): Promise<void>;
+}
+
+/** @returns the newest `/usr/lib/postgresql/<major>/bin` holding `initdb`, or undefined if none is installed. */
+export function findPostgresBin(): string | undefined {
+  if (!existsSync(DEBIAN_POSTGRES_ROOT)) {
+    return undefined;
+  }
+  const majors = readdirSync(DEBIAN_POSTGRES_ROOT)
+    .filter((entry) => /^\d+(\.\d+)?$/.test(entry))
+    .filter((entry) => existsSync(path.join(DEBIAN_POSTGRES_ROOT, entry, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  const newest = majors[0];
+  return newest === undefined ? undefined : path.join(DEBIAN_POSTGRES_ROOT, newest, 'bin');
+}
+
+/**
+ * Creates a cluster in a fresh temp directory and starts it on a free loopback port.
+ * Durability is switched off (fsync, full page writes): the data dies with the run anyway.
+ */
+export async function startPostgres(): Promise<TestPostgres> {
+  const bin = findPostgresBin();
+  if (!bin) {
+    throw new Error(
+      `No PostgreSQL server binaries under ${DEBIAN_POSTGRES_ROOT}/<version>/bin; run scripts/install-postgres.sh.`,
+    );
+  }
+  const baseDir = await mkdtemp(path.join(os.tmpdir(), 'webhooks-pg-'));
+  const dataDir = path.join(baseDir, 'data');
+  const logFile = path.join(baseDir, 'postgres.log');
+  const runner = await postgresRunner(baseDir);
+  const pgCtl = path.join(bin, 'pg_ctl');
+
+  try {
+    await runner.run(path.join(bin, 'initdb'), [
+      '--pgdata',
+      dataDir,
+      '--username',
+      'postgres',
+      '--auth',
+      'trust',
+      '--encoding',
+      'UTF8',
+      '--locale',
+      'C',
+      '--no-sync',
+    ]);
+    const port = await findFreePort();
+    await appendFile(path.join(dataDir, 'postgresql.conf'), serverSettings(port, baseDir));
+    await runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']);
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      stop: async () => {
+        try {
+          await runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']);
+        } finally {
+          await rm(baseDir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (err) {
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    await rm(baseDir, { recursive: true, force: true });
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`Could not start a test PostgreSQL: ${message}${log ? `\n--- postgres.log ---\n${log}` : ''}`);
+  }
+}
+
+function serverSettings(port: number, socketDir: string): string {
+  return [
+    '',
+    '# test server: loopback only, socket kept out of /var/run/postgresql, durability off',
+    "listen_addresses = '127.0.0.1'",
+    `port = ${port}`,
+    `unix_socket_directories = '${socketDir}'`,
+    'fsync = off',
+    'synchronous_commit = off',
+    'full_page_writes = off',
+    'max_connections = 200',
+    '',
+  ].join('\n');
+}
+
+interface PostgresRunner {
+  run(command: string, args: string[]): Promise<void>;
+}
+
+/** Runs PostgreSQL tools directly, or as root via `runuser` after handing `baseDir` to the postgres user. */
+async function postgresRunner(baseDir: string): Promise<PostgresRunner> {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = await systemId('-u');
+    const gid = await systemId('-g');
+    await chown(baseDir, uid, gid);
+  }
+  return {
+    run: async (command, args) => {
+      const [file, fileArgs] = asRoot
+        ? ['runuser', ['-u', POSTGRES_SYSTEM_USER, '--', command, ...args]]
+        : [command, args];
+      try {
+        // cwd: as the postgres user the caller's cwd (e.g. /root) may be unreadable.
+        await execFileAsync(file, fileArgs, { cwd: baseDir });
+      } catch (err) {
+        const stderr = (err as { stderr?: string }).stderr ?? '';
+        throw new Error(`${path.basename(command)} failed: ${stderr.trim() || String(err)}`);
+      }
+    },
+  };
+}
+
+async function systemId(flag: '-u' | '-g'): Promise<number> {
+  try {
+    const { stdout } = await execFileAsync('id', [flag, POSTGRES_SYSTEM_USER]);
+    return Number(stdout.trim());
+  } catch {
+    throw new Error(
+      `Running as root, but there is no '${POSTGRES_SYSTEM_USER}' user to run PostgreSQL as; ` +
+        'run scripts/install-postgres.sh (the Debian package creates it).',
+    );
+  }
+}
+
+/** Asks the kernel for a free port. Another process could take it before postgres binds, which is rare enough here. */
+function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') {
+          resolve(address.port);
+        } else {
+          reject(new Error('could not read the port of a probe socket'));
+        }
+      });
+    });
+  });
+}

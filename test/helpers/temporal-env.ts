@@ -1,0 +1,31 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../src/temporal/search-attributes';
+
+/** Reads a binary path exported by global-setup.ts, failing clearly when a test runs without it. */
+function binaryPath(name: 'TEMPORAL_CLI_PATH' | 'TEMPORAL_TEST_SERVER_PATH'): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set; run the tests through jest so test/helpers/global-setup.ts finds the binary.`);
+  }
+  return value;
+}
+
+/** A real Temporal dev server (in memory, random port) with our search attributes registered. */
+export function createTestTemporal(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: binaryPath('TEMPORAL_CLI_PATH') },
+      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+/** The Java time-skipping test server: timers of hours complete at once. */
+export function createTimeSkippingTemporal(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: {
+      executable: { type: 'existing-path', path: binaryPath('TEMPORAL_TEST_SERVER_PATH') },
+    },
+  });
+}
