@@ -1,0 +1,44 @@
+/**
+ * What a receiver's answer means for the delivery: the one place that decides between done,
+ * try again, and give up.
+ */
+export type Outcome =
+  | { readonly kind: 'delivered' }
+  | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number | undefined }
+  | { readonly kind: 'reject'; readonly reason: string };
+
+/** Statuses whose Retry-After header we honour. */
+const RETRY_AFTER_STATUSES = new Set([429, 503]);
+/** 4xx statuses that mean "later", not "never". */
+const RETRYABLE_CLIENT_ERRORS = new Set([408, 429]);
+
+/** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date); undefined if absent or unusable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+export function classifyResponse(statusCode: number, retryAfter: string | undefined, now: number): Outcome {
+  if (statusCode >= 200 && statusCode < 300) return { kind: 'delivered' };
+  const reason = `receiver answered HTTP ${statusCode}`;
+  if (statusCode >= 400 && statusCode < 500 && !RETRYABLE_CLIENT_ERRORS.has(statusCode)) return { kind: 'reject', reason };
+  if (statusCode >= 300 && statusCode < 400) return { kind: 'retry', reason: `${reason} (redirects are not followed)` };
+  const retryAfterMs = RETRY_AFTER_STATUSES.has(statusCode) ? parseRetryAfter(retryAfter, now) : undefined;
+  return { kind: 'retry', reason, retryAfterMs };
+}
+
+/** Network errors, TLS errors and timeouts are worth another try. */
+export function classifyError(error: unknown): Outcome {
+  return { kind: 'retry', reason: describeError(error) };
+}
+
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${typeof code === 'string' ? `${code}: ` : ''}${error.message}${cause}`;
+}

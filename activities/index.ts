@@ -1,0 +1,24 @@
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { DeliveryStore } from '../src/store/deliveries';
+import { createPostWebhook } from './post-webhook';
+import { createRecordOutcome } from './record-outcome';
+
+export interface ActivityDeps {
+  readonly deliveries: DeliveryStore;
+  readonly http: Dispatcher;
+  readonly logger: Logger;
+  readonly checkTarget: (url: string) => Promise<void>;
+}
+
+/** The activities the worker registers, wired to their dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    postWebhook: createPostWebhook(deps),
+    recordOutcome: createRecordOutcome(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { PostWebhookInput, PostWebhookResult } from './post-webhook';
+export type { RecordOutcomeInput } from './record-outcome';

@@ -1,0 +1,140 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { DeliveryStore } from '../src/store/deliveries';
+import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../workflows/policy';
+import { classifyError, classifyResponse, type Outcome } from './classify';
+import { postWebhookRequest, type PostResponse } from './http';
+import { signatureHeaders } from './sign';
+import { TargetRefusedError } from '../src/domain/targets';
+
+export const USER_AGENT = 'webhook-delivery/0.1 (+https://www.standardwebhooks.com)';
+
+/** While a request is in flight, heartbeat this often so a cancel reaches it quickly. */
+const HEARTBEAT_INTERVAL_MS = 500;
+
+export interface PostWebhookInput {
+  readonly deliveryId: string;
+  readonly retryPolicy: DeliveryRetryPolicy;
+  /** Deadline of this one attempt, ms. */
+  readonly attemptTimeoutMs: number;
+}
+
+export interface PostWebhookResult {
+  readonly statusCode: number;
+  readonly durationMs: number;
+  readonly attempt: number;
+}
+
+export interface PostWebhookDeps {
+  readonly deliveries: DeliveryStore;
+  readonly http: Dispatcher;
+  readonly logger: Logger;
+  /** Checks the target at every attempt; throws a TargetRefusedError when it must not be reached. */
+  readonly checkTarget: (url: string) => Promise<void>;
+}
+
+/** The envelope every receiver gets: `{ id, type, timestamp, accountId, data }`. */
+export function webhookBody(event: { id: string; type: string; createdAt: Date; accountId: string | null; data: unknown }): string {
+  return JSON.stringify({
+    id: event.id,
+    type: event.type,
+    timestamp: event.createdAt.toISOString(),
+    accountId: event.accountId,
+    data: event.data,
+  });
+}
+
+/** Heartbeats on a timer until stopped, so Temporal can deliver a cancellation to this attempt. */
+function keepHeartbeating(context: Context): () => void {
+  const timer = setInterval(() => context.heartbeat(), HEARTBEAT_INTERVAL_MS);
+  return () => clearInterval(timer);
+}
+
+/**
+ * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
+ * attempt, and tell Temporal what comes next. Returns on 2xx; throws a non-retryable failure when
+ * the receiver refuses for good; throws a retryable one otherwise (with Retry-After as the delay).
+ */
+export function createPostWebhook(deps: PostWebhookDeps) {
+  return async function postWebhook(input: PostWebhookInput): Promise<PostWebhookResult> {
+    const context = Context.current();
+    const target = await deps.deliveries.attemptContext(input.deliveryId);
+    if (!target) throw new Error(`delivery ${input.deliveryId} is not in the store`);
+    if (!target.subscriptionActive) {
+      throw ApplicationFailure.nonRetryable('the subscription was deleted or deactivated', FINAL_FAILURE_TYPES.subscriptionGone);
+    }
+
+    const startedAt = new Date();
+    let response: PostResponse | undefined;
+    let outcome: Outcome;
+    let refused = false;
+    const stopHeartbeats = keepHeartbeating(context);
+    try {
+      await deps.checkTarget(target.url);
+      const body = webhookBody(target.event);
+      const headers = {
+        ...target.headers,
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        ...signatureHeaders({ id: target.event.id, timestamp: Math.floor(startedAt.getTime() / 1000), body, secrets: [target.secret] }),
+      };
+      response = await postWebhookRequest(deps.http, {
+        url: target.url,
+        headers,
+        body,
+        timeoutMs: input.attemptTimeoutMs,
+        signal: context.cancellationSignal,
+      });
+      outcome = classifyResponse(response.statusCode, response.retryAfter, Date.now());
+    } catch (error) {
+      if (context.cancellationSignal.aborted) throw error;
+      refused = error instanceof TargetRefusedError;
+      outcome = refused ? { kind: 'reject', reason: (error as Error).message } : classifyError(error);
+    } finally {
+      stopHeartbeats();
+    }
+
+    const now = Date.now();
+    const next =
+      outcome.kind === 'retry'
+        ? nextAttemptAt({
+            policy: input.retryPolicy,
+            attempt: context.info.attempt,
+            now,
+            windowEndsAt: context.info.scheduledTimestampMs + context.info.scheduleToCloseTimeoutMs,
+            retryAfterMs: outcome.retryAfterMs,
+          })
+        : null;
+    const attempt = await deps.deliveries.recordAttempt(input.deliveryId, {
+      startedAt,
+      durationMs: now - startedAt.getTime(),
+      statusCode: response?.statusCode ?? null,
+      error: outcome.kind === 'delivered' ? null : outcome.reason,
+      responseBody: response?.body ?? null,
+      url: target.url,
+      nextAttemptAt: next === null ? null : new Date(next),
+    });
+    deps.logger.info(
+      { deliveryId: input.deliveryId, attempt, statusCode: response?.statusCode, outcome: outcome.kind, durationMs: now - startedAt.getTime() },
+      'webhook attempt',
+    );
+
+    switch (outcome.kind) {
+      case 'delivered':
+        return { statusCode: response?.statusCode ?? 0, durationMs: now - startedAt.getTime(), attempt };
+      case 'reject':
+        throw ApplicationFailure.create({
+          message: outcome.reason,
+          type: refused ? FINAL_FAILURE_TYPES.targetRefused : FINAL_FAILURE_TYPES.receiverRejected,
+          nonRetryable: true,
+        });
+      case 'retry':
+        throw ApplicationFailure.create({
+          message: outcome.reason,
+          type: 'AttemptFailed',
+          nextRetryDelay: outcome.retryAfterMs,
+        });
+    }
+  };
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { DELIVERY_STATUSES, type Attempt, type Delivery } from '../domain/model';
+import { NotFoundError } from '../errors';
+import type { Store } from '../store';
+import type { DeliveryControl } from '../temporal/delivery-control';
+import { temporalUiUrl } from '../temporal/ids';
+import { route } from './route';
+import { listOf, pageQuery, resourceId } from './schemas';
+
+const listQuery = z.strictObject({
+  eventId: z.string().max(128).optional(),
+  subscriptionId: z.string().max(128).optional(),
+  status: z.enum(DELIVERY_STATUSES).optional(),
+  ...pageQuery,
+});
+
+const attemptView = z.object({
+  attempt: z.number().int(),
+  startedAt: z.iso.datetime(),
+  durationMs: z.number().int(),
+  statusCode: z.number().int().optional(),
+  error: z.string().optional(),
+  responseBody: z.string().optional().meta({ description: "The first 1 KiB of the receiver's answer." }),
+});
+
+export const deliveryView = z.object({
+  id: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  subscriptionId: z.string().nullable().meta({ description: "null for the delivery to an event's callbackUrl" }),
+  accountId: z.string().nullable(),
+  url: z.string(),
+  status: z.enum(DELIVERY_STATUSES),
+  attemptCount: z.number().int(),
+  nextAttemptAt: z.iso.datetime().nullable(),
+  attempts: z.array(attemptView),
+  workflowId: z.string(),
+  temporalUiUrl: z.string(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+const presentAttempt = (attempt: Attempt): z.infer<typeof attemptView> => ({
+  attempt: attempt.attempt,
+  startedAt: attempt.startedAt.toISOString(),
+  durationMs: attempt.durationMs,
+  ...(attempt.statusCode !== null ? { statusCode: attempt.statusCode } : {}),
+  ...(attempt.error !== null ? { error: attempt.error } : {}),
+  ...(attempt.responseBody !== null ? { responseBody: attempt.responseBody } : {}),
+});
+
+export interface DeliveryRouteDeps {
+  readonly store: Store;
+  readonly control: DeliveryControl;
+  readonly temporalUi: { readonly baseUrl: string; readonly namespace: string };
+}
+
+export function deliveryRoutes(deps: DeliveryRouteDeps) {
+  const { store } = deps;
+  const present = (delivery: Delivery, attempts: readonly Attempt[]): z.infer<typeof deliveryView> => ({
+    id: delivery.id,
+    eventId: delivery.eventId,
+    eventType: delivery.eventType,
+    subscriptionId: delivery.subscriptionId,
+    accountId: delivery.accountId,
+    url: delivery.url,
+    status: delivery.status,
+    attemptCount: delivery.attemptCount,
+    nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
+    attempts: attempts.map(presentAttempt),
+    workflowId: delivery.workflowId,
+    temporalUiUrl: temporalUiUrl(deps.temporalUi.baseUrl, deps.temporalUi.namespace, delivery.workflowId),
+    createdAt: delivery.createdAt.toISOString(),
+    updatedAt: delivery.updatedAt.toISOString(),
+  });
+  const find = async (id: string): Promise<Delivery> => {
+    const delivery = resourceId.safeParse(id).success ? await store.deliveries.get(id) : undefined;
+    if (!delivery) throw new NotFoundError('delivery', id);
+    return delivery;
+  };
+  const show = async (id: string): Promise<z.infer<typeof deliveryView>> => {
+    const delivery = await find(id);
+    const attempts = await store.deliveries.attemptsOf([id]);
+    return present(delivery, attempts.get(id) ?? []);
+  };
+  return [
+    route({
+      method: 'get',
+      path: '/v1/deliveries',
+      tag: 'Deliveries',
+      summary: 'List deliveries, newest first (filter by eventId, subscriptionId, status)',
+      query: listQuery,
+      status: 200,
+      response: listOf(deliveryView),
+      handler: async ({ query }) => {
+        const page = await store.deliveries.list(query);
+        const attempts = await store.deliveries.attemptsOf(page.items.map((delivery) => delivery.id));
+        return { data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])), nextCursor: page.nextCursor };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/deliveries/:id',
+      tag: 'Deliveries',
+      summary: 'Get a delivery and its attempts',
+      status: 200,
+      response: deliveryView,
+      errors: [404],
+      handler: ({ params }) => show(params.id as string),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/deliveries/:id/cancel',
+      tag: 'Deliveries',
+      summary: 'Cancel a pending delivery; an attempt in flight is aborted',
+      status: 200,
+      response: deliveryView,
+      errors: [404, 409, 503],
+      handler: async ({ params }) => {
+        await deps.control.cancel(await find(params.id as string));
+        return show(params.id as string);
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/deliveries/:id/resend',
+      tag: 'Deliveries',
+      summary: 'Attempt now: skips the backoff of a pending delivery, or delivers a finished one again with a fresh 48 h window',
+      status: 202,
+      response: deliveryView,
+      errors: [404, 503],
+      handler: async ({ params }) => {
+        await deps.control.resend(await find(params.id as string));
+        return show(params.id as string);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import type { EventType } from '../domain/model';
+import { ConflictError } from '../errors';
+import type { Store } from '../store';
+import { route } from './route';
+import { identifier } from './schemas';
+
+const createEventType = z.strictObject({
+  id: identifier('id'),
+  description: z.string().max(1024, 'description must be at most 1024 characters').default(''),
+});
+
+export const eventTypeView = z.object({ id: z.string(), description: z.string(), createdAt: z.iso.datetime() });
+
+const present = (eventType: EventType) => ({ ...eventType, createdAt: eventType.createdAt.toISOString() });
+
+export function eventTypeRoutes(deps: { store: Store }) {
+  return [
+    route({
+      method: 'post',
+      path: '/v1/event-types',
+      tag: 'Event types',
+      summary: 'Register an event type',
+      body: createEventType,
+      status: 201,
+      response: eventTypeView,
+      errors: [409],
+      handler: async ({ body }) => {
+        const created = await deps.store.eventTypes.create(body);
+        if (!created) throw new ConflictError(`event type '${body.id}' already exists`, [{ path: 'id', message: 'already exists' }]);
+        return present(created);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/event-types',
+      tag: 'Event types',
+      summary: 'List the event types',
+      status: 200,
+      response: z.object({ data: z.array(eventTypeView) }),
+      handler: async () => ({ data: (await deps.store.eventTypes.list()).map(present) }),
+    }),
+  ];
+}

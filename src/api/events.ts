@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { WebhookEvent } from '../domain/model';
+import { newId } from '../domain/ids';
+import { NotFoundError, ValidationError } from '../errors';
+import type { Store } from '../store';
+import type { DeliveryDispatcher } from '../temporal/dispatcher';
+import { stableStringify } from '../util/stable-json';
+import { generateSecret } from '../../activities/sign';
+import { route } from './route';
+import { identifier } from './schemas';
+
+const createEvent = z.strictObject({
+  type: identifier('type'),
+  data: z.json({ error: 'data must be JSON' }).refine((data) => data !== undefined, { message: 'data is required' }),
+  accountId: identifier('accountId').optional(),
+  id: identifier('id').optional().meta({ description: 'Makes ingestion idempotent; the Idempotency-Key header does the same.' }),
+  callbackUrl: z.string().max(2048, 'callbackUrl must be at most 2048 characters').optional(),
+});
+
+const acceptedView = z.object({
+  id: z.string(),
+  type: z.string(),
+  accountId: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  deliveryCount: z.number().int(),
+  callbackSecret: z.string().optional().meta({ description: 'Signs the delivery to callbackUrl; returned once, when the event is created.' }),
+});
+
+const countsView = z.object({
+  total: z.number().int(),
+  pending: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+});
+
+const eventView = z.object({
+  id: z.string(),
+  type: z.string(),
+  accountId: z.string().nullable(),
+  data: z.json(),
+  callbackUrl: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  deliveries: countsView,
+});
+
+export interface EventRouteDeps {
+  readonly store: Store;
+  readonly dispatcher: DeliveryDispatcher;
+  readonly validateTarget: (url: string, path: string) => Promise<void>;
+}
+
+/** The id of an event: body `id`, else the Idempotency-Key header, else a new one. */
+function eventId(bodyId: string | undefined, header: string | undefined): string {
+  if (header === undefined) return bodyId ?? newId('evt');
+  const key = identifier('Idempotency-Key').safeParse(header);
+  if (!key.success) throw new ValidationError('invalid Idempotency-Key', [{ path: 'headers.idempotency-key', message: key.error.issues[0]?.message ?? 'invalid' }]);
+  if (bodyId !== undefined && bodyId !== key.data) {
+    throw new ValidationError('id and Idempotency-Key differ', [{ path: 'id', message: 'must equal the Idempotency-Key header when both are sent' }]);
+  }
+  return key.data;
+}
+
+const presentEvent = (event: WebhookEvent) => ({
+  id: event.id,
+  type: event.type,
+  accountId: event.accountId,
+  createdAt: event.createdAt.toISOString(),
+});
+
+export function eventRoutes(deps: EventRouteDeps) {
+  const { store } = deps;
+  return [
+    route({
+      method: 'post',
+      path: '/v1/events',
+      tag: 'Events',
+      summary: 'Publish an event: it is stored durably, then delivered to every matching subscription',
+      body: createEvent,
+      status: 202,
+      response: acceptedView,
+      errors: [409, 503],
+      handler: async ({ body, req }) => {
+        const id = eventId(body.id, req.header('idempotency-key'));
+        if ((await store.eventTypes.unknown([body.type])).length > 0) {
+          throw new ValidationError('unknown event type', [{ path: 'type', message: `'${body.type}' is not a registered event type` }]);
+        }
+        if (body.callbackUrl !== undefined) await deps.validateTarget(body.callbackUrl, 'callbackUrl');
+        const accountId = body.accountId ?? null;
+        const callbackUrl = body.callbackUrl ?? null;
+        const fingerprint = createHash('sha256').update(stableStringify({ type: body.type, accountId, data: body.data, callbackUrl })).digest('hex');
+        const callbackSecret = callbackUrl ? generateSecret() : null;
+        const ingested = await store.events.ingest(
+          { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
+          deps.dispatcher.claimMs,
+        );
+        if (ingested.created && ingested.plans.length > 0) deps.dispatcher.dispatchSoon(id, ingested.plans);
+        else if (ingested.created) await store.events.markDispatched(id);
+        return {
+          ...presentEvent(ingested.event),
+          deliveryCount: ingested.deliveryCount,
+          ...(ingested.created && callbackSecret ? { callbackSecret } : {}),
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/events/:id',
+      tag: 'Events',
+      summary: 'Get an event, its payload and its deliveries counted by status',
+      status: 200,
+      response: eventView,
+      errors: [404],
+      handler: async ({ params }) => {
+        const event = await store.events.get(params.id as string);
+        if (!event) throw new NotFoundError('event', params.id as string);
+        return {
+          ...presentEvent(event),
+          data: event.data,
+          callbackUrl: event.callbackUrl,
+          deliveries: await store.events.deliveryCounts(event.id),
+        };
+      },
+    }),
+  ];
+}

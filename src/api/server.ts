@@ -1,0 +1,78 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { checkTargetUrl, TargetRefusedError, type TargetPolicy } from '../domain/targets';
+import { ValidationError } from '../errors';
+import { storeIsReachable, type Store } from '../store';
+import { temporalIsReachable } from '../temporal/connection';
+import { DeliveryControl } from '../temporal/delivery-control';
+import { DeliveryDispatcher } from '../temporal/dispatcher';
+import { createApp } from './app';
+
+export interface ApiServerDeps {
+  readonly client: Client;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly port: number;
+  /** Interface to listen on. @default all interfaces */
+  readonly host?: string;
+  readonly apiKeys: readonly string[];
+  readonly taskQueue: string;
+  readonly attemptTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly temporalUiUrl: string;
+  readonly targets: TargetPolicy;
+  /** Start the outbox relay that retries undispatched events. @default true */
+  readonly relay?: boolean;
+}
+
+export interface ApiServer {
+  readonly url: string;
+  readonly server: Server;
+  readonly dispatcher: DeliveryDispatcher;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
+  const { client, store, logger } = deps;
+  const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
+  const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings });
+  const control = new DeliveryControl({ client, store, logger, ...settings });
+  const app = createApp({
+    store,
+    dispatcher,
+    control,
+    logger,
+    apiKeys: deps.apiKeys,
+    maxBodyBytes: deps.maxBodyBytes,
+    temporalUi: { baseUrl: deps.temporalUiUrl, namespace: client.options.namespace },
+    validateTarget: async (url, path) => {
+      try {
+        checkTargetUrl(url, deps.targets);
+      } catch (error) {
+        if (error instanceof TargetRefusedError) throw new ValidationError(`invalid ${path}`, [{ path, message: error.message }]);
+        throw error;
+      }
+    },
+    health: async () => {
+      const [storeOk, temporalOk] = await Promise.all([storeIsReachable(store.db), temporalIsReachable(client)]);
+      return { store: storeOk, temporal: temporalOk };
+    },
+  });
+  const server = deps.host === undefined ? app.listen(deps.port) : app.listen(deps.port, deps.host);
+  await once(server, 'listening');
+  if (deps.relay !== false) dispatcher.startRelay();
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${deps.host ?? '127.0.0.1'}:${port}`,
+    server,
+    dispatcher,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dispatcher.stop();
+    },
+  };
+}

@@ -1,0 +1,257 @@
+import { z } from 'zod';
+import { formatDuration } from '../domain/duration';
+import { ALL_EVENT_TYPES, type Subscription } from '../domain/model';
+import { NotFoundError, ValidationError, type FieldProblem } from '../errors';
+import type { Store } from '../store';
+import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, RETRY_POLICY_LIMITS, type DeliveryRetryPolicy } from '../../workflows/policy';
+import { generateSecret, isValidSecret } from '../../activities/sign';
+import { route } from './route';
+import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
+
+/** Headers the service sets itself; a subscription may not override them. */
+const RESERVED_HEADER = /^(host|content-length|content-type|user-agent|connection|transfer-encoding|te|upgrade|expect|keep-alive|proxy-.*|webhook-.*)$/i;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+const MAX_HEADERS = 20;
+const MAX_EVENT_TYPES = 100;
+
+const customHeaders = z
+  .record(
+    z.string().regex(HEADER_NAME, 'header names must be HTTP tokens of at most 64 characters').refine((name) => !RESERVED_HEADER.test(name), {
+      message: 'this header is set by the service and cannot be overridden',
+    }),
+    z
+      .string({ error: 'header values must be strings' })
+      .max(1024, 'header values must be at most 1024 characters')
+      .refine((value) => !/[\r\n\0]/.test(value), { message: 'header values must not contain CR, LF or NUL' }),
+  )
+  .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, { message: `at most ${MAX_HEADERS} headers` });
+
+const eventTypeList = z
+  .array(z.union([z.literal(ALL_EVENT_TYPES), identifier('event type')]))
+  .min(1, 'must list at least one event type, or ["*"]')
+  .max(MAX_EVENT_TYPES, `must list at most ${MAX_EVENT_TYPES} event types`)
+  .refine((types) => !types.includes(ALL_EVENT_TYPES) || types.length === 1, { message: '"*" must be the only entry' })
+  .transform((types) => [...new Set(types)]);
+
+const retryPolicyInput = z
+  .strictObject({
+    initialInterval: duration.optional(),
+    backoffCoefficient: z.number().min(RETRY_POLICY_LIMITS.minBackoffCoefficient).max(RETRY_POLICY_LIMITS.maxBackoffCoefficient).optional(),
+    maximumInterval: duration.optional(),
+    maximumAttempts: z.number().int().min(1).max(RETRY_POLICY_LIMITS.maxAttempts).nullable().optional(),
+    maxDuration: duration.optional(),
+  })
+  .meta({ description: 'Defaults: initialInterval "10s", backoffCoefficient 2, maximumInterval "1h", maximumAttempts null (no limit), maxDuration "48h" (the most allowed).' });
+
+type RetryPolicyInput = z.infer<typeof retryPolicyInput>;
+
+/** Applies defaults and the bounds of each field; problems are reported under `retryPolicy.*`. */
+export function resolveRetryPolicy(input: RetryPolicyInput | undefined, base: DeliveryRetryPolicy = DEFAULT_RETRY_POLICY): DeliveryRetryPolicy {
+  const policy: DeliveryRetryPolicy = {
+    initialIntervalMs: input?.initialInterval ?? base.initialIntervalMs,
+    backoffCoefficient: input?.backoffCoefficient ?? base.backoffCoefficient,
+    maximumIntervalMs: input?.maximumInterval ?? base.maximumIntervalMs,
+    maximumAttempts: input?.maximumAttempts === undefined ? base.maximumAttempts : input.maximumAttempts,
+    maxDurationMs: input?.maxDuration ?? base.maxDurationMs,
+  };
+  const problems: FieldProblem[] = [];
+  const { minIntervalMs, maxIntervalMs, minDurationMs } = RETRY_POLICY_LIMITS;
+  if (policy.initialIntervalMs < minIntervalMs || policy.initialIntervalMs > maxIntervalMs) {
+    problems.push({ path: 'retryPolicy.initialInterval', message: `must be between ${formatDuration(minIntervalMs)} and ${formatDuration(maxIntervalMs)}` });
+  }
+  if (policy.maximumIntervalMs < policy.initialIntervalMs || policy.maximumIntervalMs > maxIntervalMs) {
+    problems.push({ path: 'retryPolicy.maximumInterval', message: `must be between initialInterval and ${formatDuration(maxIntervalMs)}` });
+  }
+  if (policy.maxDurationMs < minDurationMs || policy.maxDurationMs > MAX_DELIVERY_WINDOW_MS) {
+    problems.push({ path: 'retryPolicy.maxDuration', message: `must be between ${formatDuration(minDurationMs)} and 48h` });
+  }
+  if (problems.length > 0) throw new ValidationError('invalid retry policy', problems);
+  return policy;
+}
+
+const createSubscription = z.strictObject({
+  url: z.string().max(2048, 'url must be at most 2048 characters'),
+  eventTypes: eventTypeList,
+  accountId: identifier('accountId').optional(),
+  active: z.boolean().default(true),
+  description: z.string().max(1024, 'description must be at most 1024 characters').default(''),
+  headers: customHeaders.default({}),
+  secret: z.string().refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' }).optional(),
+  retryPolicy: retryPolicyInput.optional(),
+});
+
+const updateSubscription = createSubscription
+  .omit({ accountId: true, secret: true })
+  .partial()
+  .extend({ active: z.boolean().optional(), description: z.string().max(1024).optional(), headers: customHeaders.optional() });
+
+const listQuery = z.strictObject({
+  eventType: z.string().max(128).optional(),
+  accountId: z.string().max(128).optional(),
+  active: booleanQuery.optional(),
+  ...pageQuery,
+});
+
+export const retryPolicyView = z.object({
+  initialInterval: z.string(),
+  backoffCoefficient: z.number(),
+  maximumInterval: z.string(),
+  maximumAttempts: z.number().nullable(),
+  maxDuration: z.string(),
+});
+
+export const subscriptionView = z.object({
+  id: z.string(),
+  url: z.string(),
+  eventTypes: z.array(z.string()),
+  accountId: z.string().nullable(),
+  active: z.boolean(),
+  description: z.string(),
+  headers: z.record(z.string(), z.string()),
+  retryPolicy: retryPolicyView,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+const presentRetryPolicy = (policy: DeliveryRetryPolicy): z.infer<typeof retryPolicyView> => ({
+  initialInterval: formatDuration(policy.initialIntervalMs),
+  backoffCoefficient: policy.backoffCoefficient,
+  maximumInterval: formatDuration(policy.maximumIntervalMs),
+  maximumAttempts: policy.maximumAttempts,
+  maxDuration: formatDuration(policy.maxDurationMs),
+});
+
+export const presentSubscription = (subscription: Subscription): z.infer<typeof subscriptionView> => ({
+  ...subscription,
+  eventTypes: [...subscription.eventTypes],
+  headers: { ...subscription.headers },
+  retryPolicy: presentRetryPolicy(subscription.retryPolicy),
+  createdAt: subscription.createdAt.toISOString(),
+  updatedAt: subscription.updatedAt.toISOString(),
+});
+
+export interface SubscriptionRouteDeps {
+  readonly store: Store;
+  /** Throws ValidationError (path "url") when the target is not allowed. */
+  readonly validateTarget: (url: string, path: string) => Promise<void>;
+  /** Cancels, in the background, the pending deliveries of a deleted or deactivated subscription. */
+  readonly cancelPendingDeliveries: (subscriptionId: string) => void;
+}
+
+async function checkEventTypes(store: Store, eventTypes: readonly string[]): Promise<void> {
+  const unknown = await store.eventTypes.unknown(eventTypes.filter((type) => type !== ALL_EVENT_TYPES));
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      'unknown event type',
+      unknown.map((type) => ({ path: `eventTypes.${eventTypes.indexOf(type)}`, message: `'${type}' is not a registered event type` })),
+    );
+  }
+}
+
+export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
+  const { store } = deps;
+  const find = async (id: string): Promise<Subscription> => {
+    const subscription = resourceId.safeParse(id).success ? await store.subscriptions.get(id) : undefined;
+    if (!subscription) throw new NotFoundError('subscription', id);
+    return subscription;
+  };
+  return [
+    route({
+      method: 'post',
+      path: '/v1/subscriptions',
+      tag: 'Subscriptions',
+      summary: 'Create a subscription; the answer carries its signing secret',
+      body: createSubscription,
+      status: 201,
+      response: subscriptionView.extend({ secret: z.string() }),
+      handler: async ({ body }) => {
+        await deps.validateTarget(body.url, 'url');
+        await checkEventTypes(store, body.eventTypes);
+        const secret = body.secret ?? generateSecret();
+        const created = await store.subscriptions.create({
+          url: body.url,
+          eventTypes: body.eventTypes,
+          accountId: body.accountId ?? null,
+          active: body.active,
+          description: body.description,
+          headers: body.headers,
+          secret,
+          retryPolicy: resolveRetryPolicy(body.retryPolicy),
+        });
+        return { ...presentSubscription(created), secret };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/subscriptions',
+      tag: 'Subscriptions',
+      summary: 'List subscriptions (filter by eventType, accountId, active)',
+      query: listQuery,
+      status: 200,
+      response: listOf(subscriptionView),
+      handler: async ({ query }) => {
+        const page = await store.subscriptions.list(query);
+        return { data: page.items.map(presentSubscription), nextCursor: page.nextCursor };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/subscriptions/:id',
+      tag: 'Subscriptions',
+      summary: 'Get a subscription',
+      status: 200,
+      response: subscriptionView,
+      errors: [404],
+      handler: async ({ params }) => presentSubscription(await find(params.id as string)),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/subscriptions/:id/secret',
+      tag: 'Subscriptions',
+      summary: "Get a subscription's signing secret",
+      status: 200,
+      response: z.object({ secret: z.string() }),
+      errors: [404],
+      handler: async ({ params }) => {
+        const subscription = await find(params.id as string);
+        return { secret: (await store.subscriptions.getSecret(subscription.id)) as string };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/v1/subscriptions/:id',
+      tag: 'Subscriptions',
+      summary: 'Change a subscription; pending deliveries use the new URL and headers at their next attempt',
+      body: updateSubscription,
+      status: 200,
+      response: subscriptionView,
+      errors: [404],
+      handler: async ({ params, body }) => {
+        const current = await find(params.id as string);
+        if (body.url !== undefined) await deps.validateTarget(body.url, 'url');
+        if (body.eventTypes !== undefined) await checkEventTypes(store, body.eventTypes);
+        const { retryPolicy, ...rest } = body;
+        const updated = await store.subscriptions.update(current.id, {
+          ...rest,
+          ...(retryPolicy !== undefined ? { retryPolicy: resolveRetryPolicy(retryPolicy, current.retryPolicy) } : {}),
+        });
+        if (!updated) throw new NotFoundError('subscription', current.id);
+        if (current.active && !updated.active) deps.cancelPendingDeliveries(updated.id);
+        return presentSubscription(updated);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/v1/subscriptions/:id',
+      tag: 'Subscriptions',
+      summary: 'Delete a subscription; its pending deliveries end as cancelled',
+      status: 204,
+      errors: [404],
+      handler: async ({ params }) => {
+        const subscription = await find(params.id as string);
+        if (!(await store.subscriptions.delete(subscription.id))) throw new NotFoundError('subscription', subscription.id);
+        deps.cancelPendingDeliveries(subscription.id);
+      },
+    }),
+  ];
+}

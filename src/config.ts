@@ -1,0 +1,104 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, with its default. Nothing else reads `process.env`
+ * (the Temporal CLI finder looks up PATH only).
+ */
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((value) => value === 'true' || value === '1');
+
+const envSchema = z.object({
+  /** HTTP port of the API. @default 3000 */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Address of an existing Temporal frontend; unset means "start the embedded dev server". */
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  /** Temporal namespace. @default "default" */
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Task queue the worker polls and the API starts deliveries on. @default "webhook-deliveries" */
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('webhook-deliveries'),
+  /** Base URL of the Temporal UI, for `temporalUiUrl` links. @default the embedded dev server's UI */
+  TEMPORAL_UI_URL: z.string().url().optional(),
+  /** Explicit path of the `temporal` CLI used for the embedded dev server. */
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** Port of the embedded dev server's frontend. @default 7233 */
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  /** Port of the embedded dev server's web UI. @default 8233 */
+  TEMPORAL_DEV_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** PostgreSQL connection string; unset means the embedded PGlite store under DATA_DIR. */
+  DATABASE_URL: z.string().min(1).optional(),
+  /** Where the embedded mode keeps its store, Temporal database and generated API key. @default ./.data */
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Comma-separated admin API keys. Unset in embedded mode: one is generated into DATA_DIR. */
+  WEBHOOKS_API_KEYS: z.string().optional(),
+  /** Allow http:// and private-network delivery targets (tests and local demos only). @default false */
+  WEBHOOKS_ALLOW_INSECURE_TARGETS: booleanFlag,
+  /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
+  WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  /** Largest accepted request body, bytes. @default 1048576 */
+  WEBHOOKS_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** pino log level. @default "info" */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  readonly port: number;
+  readonly temporal: {
+    /** Undefined: start the embedded dev server. */
+    readonly address: string | undefined;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly uiUrl: string;
+    readonly cliPath: string | undefined;
+    readonly devPort: number;
+    readonly devUiPort: number;
+  };
+  /** Undefined: the embedded PGlite store under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly apiKeys: readonly string[];
+  readonly allowInsecureTargets: boolean;
+  readonly attemptTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses and validates the environment once, at start-up. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    temporal: Object.freeze({
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.TEMPORAL_DEV_UI_PORT}`).replace(/\/+$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devPort: e.TEMPORAL_DEV_PORT,
+      devUiPort: e.TEMPORAL_DEV_UI_PORT,
+    }),
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    apiKeys: Object.freeze(
+      (e.WEBHOOKS_API_KEYS ?? '')
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key.length > 0),
+    ),
+    allowInsecureTargets: e.WEBHOOKS_ALLOW_INSECURE_TARGETS,
+    attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
+    maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,74 @@
+/** The domain model: what the store keeps and the API shows. */
+import type { DeliveryRetryPolicy } from '../../workflows/policy';
+
+export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** Subscribes to every event type. */
+export const ALL_EVENT_TYPES = '*';
+
+export interface EventType {
+  readonly id: string;
+  readonly description: string;
+  readonly createdAt: Date;
+}
+
+export interface Subscription {
+  readonly id: string;
+  readonly url: string;
+  readonly eventTypes: readonly string[];
+  /** null: vendor level, receives the matching events of every account. */
+  readonly accountId: string | null;
+  readonly active: boolean;
+  readonly description: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly retryPolicy: DeliveryRetryPolicy;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface WebhookEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly accountId: string | null;
+  readonly data: unknown;
+  readonly callbackUrl: string | null;
+  readonly createdAt: Date;
+}
+
+export interface Attempt {
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  /** The first 1 KiB of the receiver's answer. */
+  readonly responseBody: string | null;
+}
+
+export interface Delivery {
+  readonly id: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  /** null for the one-off delivery to an event's callbackUrl. */
+  readonly subscriptionId: string | null;
+  readonly accountId: string | null;
+  readonly url: string;
+  readonly status: DeliveryStatus;
+  readonly attemptCount: number;
+  readonly nextAttemptAt: Date | null;
+  readonly workflowId: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** What a delivery workflow needs to start: ids and settings, never the payload or a secret. */
+export interface DeliveryPlan {
+  readonly deliveryId: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly subscriptionId: string | null;
+  readonly accountId: string | null;
+  readonly url: string;
+  readonly retryPolicy: DeliveryRetryPolicy;
+}

@@ -1,0 +1,237 @@
+import type { Attempt, Delivery, DeliveryPlan, DeliveryStatus, WebhookEvent } from '../domain/model';
+import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
+import type { Queryable } from './db';
+import { decodeCursor, toPage, type Page } from './pagination';
+
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string | null;
+  account_id: string | null;
+  url: string;
+  status: DeliveryStatus;
+  attempt_count: number;
+  next_attempt_at: Date | null;
+  workflow_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface AttemptRow {
+  attempt: number;
+  started_at: Date;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_body: string | null;
+}
+
+const ATTEMPT_COLUMNS = 'attempt, started_at, duration_ms, status_code, error, response_body';
+
+const toDelivery = (row: DeliveryRow): Delivery => ({
+  id: row.id,
+  eventId: row.event_id,
+  eventType: row.event_type,
+  subscriptionId: row.subscription_id,
+  accountId: row.account_id,
+  url: row.url,
+  status: row.status,
+  attemptCount: row.attempt_count,
+  nextAttemptAt: row.next_attempt_at,
+  workflowId: row.workflow_id,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+const toAttempt = (row: AttemptRow): Attempt => ({
+  attempt: row.attempt,
+  startedAt: row.started_at,
+  durationMs: row.duration_ms,
+  statusCode: row.status_code,
+  error: row.error,
+  responseBody: row.response_body,
+});
+
+/** Reads what starting a delivery's workflow needs: the delivery and its subscription's retry policy. */
+export const PLAN_SELECT = `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.account_id, d.url, s.retry_policy
+  FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id`;
+
+export interface PlanRow {
+  id: string;
+  event_id: string;
+  event_type: string;
+  subscription_id: string | null;
+  account_id: string | null;
+  url: string;
+  retry_policy: Partial<DeliveryRetryPolicy> | null;
+}
+
+export const toPlan = (row: PlanRow): DeliveryPlan => ({
+  deliveryId: row.id,
+  eventId: row.event_id,
+  eventType: row.event_type,
+  subscriptionId: row.subscription_id,
+  accountId: row.account_id,
+  url: row.url,
+  retryPolicy: withDefaults(row.retry_policy ?? undefined),
+});
+
+export interface DeliveryFilter {
+  readonly eventId?: string | undefined;
+  readonly subscriptionId?: string | undefined;
+  readonly status?: DeliveryStatus | undefined;
+  readonly accountId?: string | undefined;
+  readonly cursor?: string | undefined;
+  readonly limit: number;
+}
+
+/** Everything one attempt needs, read fresh at every attempt so a fixed endpoint heals its deliveries. */
+export interface AttemptContext {
+  readonly delivery: Delivery;
+  readonly event: WebhookEvent;
+  /** Where to POST: the subscription's current URL, or the event's callbackUrl. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly secret: string;
+  readonly retryPolicy: DeliveryRetryPolicy;
+  /** False when the subscription was deleted or deactivated: the delivery ends as cancelled. */
+  readonly subscriptionActive: boolean;
+}
+
+export interface AttemptRecord {
+  readonly startedAt: Date;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly responseBody: string | null;
+  readonly url: string;
+  readonly nextAttemptAt: Date | null;
+}
+
+export class DeliveryStore {
+  constructor(private readonly db: Queryable) {}
+
+  async get(id: string): Promise<Delivery | undefined> {
+    const rows = await this.db.query<DeliveryRow>('SELECT * FROM deliveries WHERE id = $1', [id]);
+    return rows[0] && toDelivery(rows[0]);
+  }
+
+  async plan(id: string): Promise<DeliveryPlan | undefined> {
+    const rows = await this.db.query<PlanRow>(`${PLAN_SELECT} WHERE d.id = $1`, [id]);
+    return rows[0] && toPlan(rows[0]);
+  }
+
+  /** The attempts of several deliveries, by delivery id. */
+  async attemptsOf(ids: readonly string[]): Promise<Map<string, Attempt[]>> {
+    const byDelivery = new Map<string, Attempt[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return byDelivery;
+    const rows = await this.db.query<AttemptRow & { delivery_id: string }>(
+      `SELECT delivery_id, ${ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ANY($1::text[]) ORDER BY delivery_id, attempt`,
+      [ids],
+    );
+    for (const row of rows) byDelivery.get(row.delivery_id)?.push(toAttempt(row));
+    return byDelivery;
+  }
+
+  /** Newest first. */
+  async list(filter: DeliveryFilter): Promise<Page<Delivery>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (column: string, op: string, value: unknown): void => {
+      params.push(value);
+      where.push(`${column} ${op} $${params.length}`);
+    };
+    if (filter.eventId !== undefined) add('event_id', '=', filter.eventId);
+    if (filter.subscriptionId !== undefined) add('subscription_id', '=', filter.subscriptionId);
+    if (filter.status !== undefined) add('status', '=', filter.status);
+    if (filter.accountId !== undefined) add('account_id', '=', filter.accountId);
+    const before = decodeCursor(filter.cursor);
+    if (before !== undefined) add('id', '<', before);
+    params.push(filter.limit + 1);
+    const rows = await this.db.query<DeliveryRow>(
+      `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return toPage(rows.map(toDelivery), filter.limit);
+  }
+
+  async attemptContext(deliveryId: string): Promise<AttemptContext | undefined> {
+    const rows = await this.db.query<
+      DeliveryRow & {
+        e_data: unknown;
+        e_callback_url: string | null;
+        e_callback_secret: string | null;
+        e_created_at: Date;
+        s_id: string | null;
+        s_url: string | null;
+        s_active: boolean | null;
+        s_headers: Record<string, string> | null;
+        s_secret: string | null;
+        s_retry_policy: Partial<DeliveryRetryPolicy> | null;
+      }
+    >(
+      `SELECT d.*, e.data AS e_data, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
+              e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
+              s.headers AS s_headers, s.secret AS s_secret, s.retry_policy AS s_retry_policy
+       FROM deliveries d JOIN events e ON e.id = d.event_id
+       LEFT JOIN subscriptions s ON s.id = d.subscription_id
+       WHERE d.id = $1`,
+      [deliveryId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const isCallback = row.subscription_id === null;
+    return {
+      delivery: toDelivery(row),
+      event: {
+        id: row.event_id,
+        type: row.event_type,
+        accountId: row.account_id,
+        data: row.e_data,
+        callbackUrl: row.e_callback_url,
+        createdAt: row.e_created_at,
+      },
+      url: (isCallback ? row.e_callback_url : row.s_url) ?? row.url,
+      headers: row.s_headers ?? {},
+      secret: (isCallback ? row.e_callback_secret : row.s_secret) ?? '',
+      retryPolicy: withDefaults(row.s_retry_policy ?? undefined),
+      subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
+    };
+  }
+
+  /** Appends an attempt (numbered after the last one) and updates the delivery's counters. */
+  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number> {
+    const rows = await this.db.query<{ attempt: number }>(
+      `WITH numbered AS (
+         SELECT coalesce(max(attempt), 0) + 1 AS attempt FROM attempts WHERE delivery_id = $1
+       ), inserted AS (
+         INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_body)
+         SELECT $1, attempt, $2, $3, $4, $5, $6 FROM numbered RETURNING attempt
+       )
+       UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now()
+       WHERE id = $1 RETURNING attempt_count AS attempt`,
+      [deliveryId, record.startedAt, record.durationMs, record.statusCode, record.error, record.responseBody, record.url, record.nextAttemptAt],
+    );
+    return rows[0]?.attempt ?? 0;
+  }
+
+  /** Sets the delivery's status; a finished delivery has no next attempt. */
+  async setStatus(deliveryId: string, status: DeliveryStatus): Promise<void> {
+    await this.db.query(
+      `UPDATE deliveries SET status = $2, updated_at = now(),
+         next_attempt_at = CASE WHEN $2 = 'pending' THEN now() ELSE NULL END
+       WHERE id = $1`,
+      [deliveryId, status],
+    );
+  }
+
+  /** Workflow ids of a subscription's pending deliveries, to cancel them when it is deleted or deactivated. */
+  async pendingWorkflowIds(subscriptionId: string): Promise<string[]> {
+    const rows = await this.db.query<{ workflow_id: string }>(
+      `SELECT workflow_id FROM deliveries WHERE subscription_id = $1 AND status = 'pending'`,
+      [subscriptionId],
+    );
+    return rows.map((row) => row.workflow_id);
+  }
+}

@@ -1,0 +1,34 @@
+import type { Db } from './db';
+import { DeliveryStore } from './deliveries';
+import { EventStore } from './events';
+import { EventTypeStore } from './event-types';
+import { SubscriptionStore } from './subscriptions';
+
+/** One store per table group, over one database. */
+export interface Store {
+  readonly db: Db;
+  readonly eventTypes: EventTypeStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly events: EventStore;
+  readonly deliveries: DeliveryStore;
+}
+
+export function createStore(db: Db): Store {
+  return {
+    db,
+    eventTypes: new EventTypeStore(db),
+    subscriptions: new SubscriptionStore(db),
+    events: new EventStore(db),
+    deliveries: new DeliveryStore(db),
+  };
+}
+
+/** True when the store answers a trivial query. */
+export async function storeIsReachable(db: Db): Promise<boolean> {
+  try {
+    await db.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}

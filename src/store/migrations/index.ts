@@ -1,0 +1,26 @@
+import type { Db } from '../db';
+import * as initial from './001_initial';
+
+/** Every migration, in the order it runs. Append only: never edit one that has shipped. */
+const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [{ id: '001_initial', sql: initial.sql }];
+
+/** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
+const MIGRATION_LOCK_KEY = 7_140_233;
+
+export async function migrate(db: Db): Promise<string[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set((await tx.query<{ id: string }>('SELECT id FROM schema_migrations')).map((row) => row.id));
+    const applied: string[] = [];
+    for (const migration of MIGRATIONS) {
+      if (done.has(migration.id)) continue;
+      await tx.query(migration.sql);
+      await tx.query('INSERT INTO schema_migrations (id) VALUES ($1)', [migration.id]);
+      applied.push(migration.id);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,20 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { Db, Queryable } from './db';
+
+/** The embedded store: PostgreSQL compiled to WASM, persisted in dir (in memory when dir is undefined). */
+export async function openPglite(dir: string | undefined): Promise<Db> {
+  if (dir) mkdirSync(dir, { recursive: true });
+  const db = await PGlite.create(dir);
+  const query = async <Row>(target: Pick<PGlite, 'query'>, sql: string, params?: readonly unknown[]): Promise<Row[]> =>
+    (await target.query<Row>(sql, params as unknown[] | undefined)).rows;
+  return {
+    query: (sql, params) => query(db, sql, params),
+    transaction: (fn) =>
+      db.transaction((tx) => {
+        const wrapped: Queryable = { query: (sql, params) => query(tx, sql, params) };
+        return fn(wrapped);
+      }),
+    close: () => db.close(),
+  };
+}

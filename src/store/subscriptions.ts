@@ -1,0 +1,140 @@
+import { ALL_EVENT_TYPES, type Subscription } from '../domain/model';
+import { newId } from '../domain/ids';
+import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
+import type { Queryable } from './db';
+import { decodeCursor, toPage, type Page } from './pagination';
+
+interface SubscriptionRow {
+  id: string;
+  url: string;
+  event_types: string[];
+  account_id: string | null;
+  active: boolean;
+  description: string;
+  headers: Record<string, string>;
+  secret: string;
+  retry_policy: Partial<DeliveryRetryPolicy>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toSubscription = (row: SubscriptionRow): Subscription => ({
+  id: row.id,
+  url: row.url,
+  eventTypes: row.event_types,
+  accountId: row.account_id,
+  active: row.active,
+  description: row.description,
+  headers: row.headers,
+  retryPolicy: withDefaults(row.retry_policy),
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** Columns every read returns: all but the secret, which only getSecret reads. */
+const PUBLIC_COLUMNS =
+  'id, url, event_types, account_id, active, description, headers, retry_policy, created_at, updated_at';
+
+export interface NewSubscription {
+  readonly url: string;
+  readonly eventTypes: readonly string[];
+  readonly accountId: string | null;
+  readonly active: boolean;
+  readonly description: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly secret: string;
+  readonly retryPolicy: DeliveryRetryPolicy;
+}
+
+export type SubscriptionChanges = Partial<Omit<NewSubscription, 'secret' | 'accountId'>>;
+
+export interface SubscriptionFilter {
+  readonly eventType?: string | undefined;
+  readonly accountId?: string | undefined;
+  readonly active?: boolean | undefined;
+  readonly cursor?: string | undefined;
+  readonly limit: number;
+}
+
+export class SubscriptionStore {
+  constructor(private readonly db: Queryable) {}
+
+  async create(input: NewSubscription): Promise<Subscription> {
+    const rows = await this.db.query<SubscriptionRow>(
+      `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${PUBLIC_COLUMNS}`,
+      [
+        newId('sub'),
+        input.url,
+        input.eventTypes,
+        input.accountId,
+        input.active,
+        input.description,
+        JSON.stringify(input.headers),
+        input.secret,
+        JSON.stringify(input.retryPolicy),
+      ],
+    );
+    return toSubscription(rows[0] as SubscriptionRow);
+  }
+
+  async get(id: string): Promise<Subscription | undefined> {
+    const rows = await this.db.query<SubscriptionRow>(`SELECT ${PUBLIC_COLUMNS} FROM subscriptions WHERE id = $1`, [id]);
+    return rows[0] && toSubscription(rows[0]);
+  }
+
+  async getSecret(id: string): Promise<string | undefined> {
+    const rows = await this.db.query<{ secret: string }>('SELECT secret FROM subscriptions WHERE id = $1', [id]);
+    return rows[0]?.secret;
+  }
+
+  async list(filter: SubscriptionFilter): Promise<Page<Subscription>> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: (n: number) => string, value: unknown): void => {
+      params.push(value);
+      where.push(clause(params.length));
+    };
+    if (filter.eventType !== undefined) add((n) => `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`, filter.eventType);
+    if (filter.accountId !== undefined) add((n) => `account_id = $${n}`, filter.accountId);
+    if (filter.active !== undefined) add((n) => `active = $${n}`, filter.active);
+    const after = decodeCursor(filter.cursor);
+    if (after !== undefined) add((n) => `id > $${n}`, after);
+    params.push(filter.limit + 1);
+    const rows = await this.db.query<SubscriptionRow>(
+      `SELECT ${PUBLIC_COLUMNS} FROM subscriptions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id LIMIT $${params.length}`,
+      params,
+    );
+    return toPage(rows.map(toSubscription), filter.limit);
+  }
+
+  async update(id: string, changes: SubscriptionChanges): Promise<Subscription | undefined> {
+    const columns: Record<keyof SubscriptionChanges, string> = {
+      url: 'url',
+      eventTypes: 'event_types',
+      active: 'active',
+      description: 'description',
+      headers: 'headers',
+      retryPolicy: 'retry_policy',
+    };
+    const sets: string[] = [];
+    const params: unknown[] = [id];
+    for (const [key, column] of Object.entries(columns) as Array<[keyof SubscriptionChanges, string]>) {
+      const value = changes[key];
+      if (value === undefined) continue;
+      params.push(key === 'headers' || key === 'retryPolicy' ? JSON.stringify(value) : value);
+      sets.push(`${column} = $${params.length}`);
+    }
+    const rows = await this.db.query<SubscriptionRow>(
+      `UPDATE subscriptions SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING ${PUBLIC_COLUMNS}`,
+      params,
+    );
+    return rows[0] && toSubscription(rows[0]);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const rows = await this.db.query('DELETE FROM subscriptions WHERE id = $1 RETURNING id', [id]);
+    return rows.length > 0;
+  }
+}

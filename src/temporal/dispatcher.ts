@@ -1,0 +1,105 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { DeliveryPlan } from '../domain/model';
+import type { EventStore } from '../store/events';
+import { forEachLimited } from '../util/concurrency';
+import { deliveryWorkflow } from '../../workflows';
+import { deliveryStartOptions } from './delivery-start';
+
+export interface DispatcherOptions {
+  readonly client: Client;
+  readonly events: EventStore;
+  readonly logger: Logger;
+  readonly taskQueue: string;
+  /** Deadline of one webhook attempt, ms. */
+  readonly attemptTimeoutMs: number;
+  /** Workflow starts in flight at once for one event. @default 32 */
+  readonly startConcurrency?: number;
+  /** How long a dispatch is claimed before the relay may take it over, ms. @default 30000 */
+  readonly claimMs?: number;
+  /** How often the relay looks for events left undispatched, ms. @default 2000 */
+  readonly relayIntervalMs?: number;
+  /** Wait before the relay retries a dispatch that failed, ms. @default 2000 */
+  readonly retryDelayMs?: number;
+}
+
+/**
+ * Starts delivery workflows for ingested events. The event row is the outbox: it stays
+ * undispatched until every workflow has started, and the relay retries any event whose claim
+ * lapsed (the process died, or Temporal was unreachable). Starting twice is harmless: the
+ * workflow id is deterministic and a duplicate start is rejected.
+ */
+export class DeliveryDispatcher {
+  readonly claimMs: number;
+  private readonly startConcurrency: number;
+  private readonly relayIntervalMs: number;
+  private readonly retryDelayMs: number;
+  private relayTimer: NodeJS.Timeout | undefined;
+  private relayRun: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.startConcurrency = options.startConcurrency ?? 32;
+    this.claimMs = options.claimMs ?? 30_000;
+    this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
+    this.retryDelayMs = options.retryDelayMs ?? 2_000;
+  }
+
+  /** Starts one delivery workflow; resolves when Temporal has it (or already had it). */
+  async startDelivery(plan: DeliveryPlan): Promise<void> {
+    const options = deliveryStartOptions(plan, this.options, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+    try {
+      await this.options.client.workflow.start(deliveryWorkflow, options);
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  }
+
+  /** Starts every delivery of an event and marks it dispatched; on failure leaves it to the relay. */
+  async dispatch(eventId: string, plans: readonly DeliveryPlan[]): Promise<void> {
+    try {
+      await forEachLimited(plans, this.startConcurrency, (plan) => this.startDelivery(plan));
+      await this.options.events.markDispatched(eventId);
+    } catch (error) {
+      this.options.logger.warn({ eventId, err: error }, 'dispatch failed; the relay will retry');
+      await this.options.events.releaseClaim(eventId, this.retryDelayMs).catch(() => undefined);
+    }
+  }
+
+  /** Dispatches in the background; the caller has already answered its client. */
+  dispatchSoon(eventId: string, plans: readonly DeliveryPlan[]): void {
+    const run = this.dispatch(eventId, plans).finally(() => this.inFlight.delete(run));
+    this.inFlight.add(run);
+  }
+
+  /** Runs one pass of the relay: claims lapsed events and dispatches them. */
+  async relayOnce(limit = 20): Promise<number> {
+    const ids = await this.options.events.claimUndispatched(limit, this.claimMs);
+    for (const eventId of ids) {
+      await this.dispatch(eventId, await this.options.events.pendingPlans(eventId));
+    }
+    return ids.length;
+  }
+
+  startRelay(): void {
+    const tick = (): void => {
+      this.relayRun = this.relayOnce()
+        .then(() => undefined)
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'))
+        .finally(() => {
+          if (this.relayTimer) this.relayTimer = setTimeout(tick, this.relayIntervalMs);
+        });
+    };
+    this.relayTimer = setTimeout(tick, this.relayIntervalMs);
+  }
+
+  /** Stops the relay and waits for dispatches in progress. */
+  async stop(): Promise<void> {
+    const timer = this.relayTimer;
+    this.relayTimer = undefined;
+    clearTimeout(timer);
+    await this.relayRun;
+    await Promise.all(this.inFlight);
+  }
+}
