@@ -105,6 +105,9 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
       );
       state.status = 'succeeded';
     } catch (error) {
+      // Anything else is a bug here, not the receiver's doing: fail the workflow task so that a
+      // fixed worker resumes the delivery, instead of recording a false outcome.
+      if (!(error instanceof ActivityFailure) && !isCancellation(error)) throw error;
       if (cancelRequested || (isCancellation(error) && !resendRequested)) {
         Object.assign(state, { status: 'cancelled', reason: 'cancelled by an operator' });
       } else if (!resendRequested) {

@@ -59,7 +59,7 @@ export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy): RetryPolicy 
     initialInterval: policy.initialIntervalMs,
     backoffCoefficient: policy.backoffCoefficient,
     maximumInterval: policy.maximumIntervalMs,
-    maximumAttempts: policy.maximumAttempts ?? 0,
+    ...(policy.maximumAttempts !== null ? { maximumAttempts: policy.maximumAttempts } : {}),
     nonRetryableErrorTypes: Object.values(FINAL_FAILURE_TYPES),
   };
 }

@@ -12,9 +12,9 @@ export function parseDuration(value: string | number): number | undefined {
   return Number(match[1]) * UNIT_MS[match[2] as Unit];
 }
 
-/** The shortest exact string for a number of milliseconds: 300000 → "5m". */
+/** The shortest exact string in hours or less: 300000 → "5m", 172800000 → "48h". */
 export function formatDuration(ms: number): string {
-  const units: Unit[] = ['d', 'h', 'm', 's'];
+  const units: Unit[] = ['h', 'm', 's'];
   for (const unit of units) {
     if (ms > 0 && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
   }

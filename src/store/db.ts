@@ -4,6 +4,8 @@ import { openPglite } from './pglite';
 /** The SQL surface both backends (PostgreSQL through `pg`, PGlite in-process) implement. */
 export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface Db extends Queryable {

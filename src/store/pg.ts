@@ -24,6 +24,9 @@ export async function openPostgres(url: string): Promise<Db> {
   pool.on('error', () => undefined);
   return {
     query: (sql, params) => run(pool, sql, params),
+    exec: async (sql) => {
+      await run(pool, sql);
+    },
     async transaction(fn) {
       let client: pg.PoolClient;
       try {
@@ -31,7 +34,12 @@ export async function openPostgres(url: string): Promise<Db> {
       } catch (error) {
         throw new StoreUnavailableError(error);
       }
-      const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
+      const tx: Queryable = {
+        query: (sql, params) => run(client, sql, params),
+        exec: async (sql) => {
+          await run(client, sql);
+        },
+      };
       try {
         await tx.query('BEGIN');
         const result = await fn(tx);

@@ -10,9 +10,17 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
     (await target.query<Row>(sql, params as unknown[] | undefined)).rows;
   return {
     query: (sql, params) => query(db, sql, params),
+    exec: async (sql) => {
+      await db.exec(sql);
+    },
     transaction: (fn) =>
       db.transaction((tx) => {
-        const wrapped: Queryable = { query: (sql, params) => query(tx, sql, params) };
+        const wrapped: Queryable = {
+          query: (sql, params) => query(tx, sql, params),
+          exec: async (sql) => {
+            await tx.exec(sql);
+          },
+        };
         return fn(wrapped);
       }),
     close: () => db.close(),

@@ -17,7 +17,7 @@ export async function migrate(db: Db): Promise<string[]> {
     const applied: string[] = [];
     for (const migration of MIGRATIONS) {
       if (done.has(migration.id)) continue;
-      await tx.query(migration.sql);
+      await tx.exec(migration.sql);
       await tx.query('INSERT INTO schema_migrations (id) VALUES ($1)', [migration.id]);
       applied.push(migration.id);
     }
