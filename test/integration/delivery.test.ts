@@ -1,0 +1,248 @@
+/**
+ * End-to-end delivery against a real Temporal dev server and real receivers on loopback.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Webhook } from 'standardwebhooks';
+import { cancelSignal, resendSignal, statusQuery } from '../../workflows/messages';
+import { startHarness, type Harness } from '../helpers/harness';
+import { always, sequence, TestReceiver } from '../helpers/receiver';
+import { createTestTemporal } from '../helpers/temporal-env';
+import { waitFor } from '../helpers/wait';
+
+let env: TestWorkflowEnvironment;
+let h: Harness;
+const receivers: TestReceiver[] = [];
+
+/** Fast retries so that retry paths finish in seconds. */
+const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
+
+beforeAll(async () => {
+  env = await createTestTemporal();
+  h = await startHarness({ env, attemptTimeoutMs: 1_000 });
+  for (const id of ['order.created', 'resident.updated', 'resident.moved']) {
+    await h.call('POST', '/v1/event-types', { id, description: id });
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  await h?.close();
+  await env?.teardown();
+});
+
+async function receiver(script = always(200)): Promise<TestReceiver> {
+  const r = await TestReceiver.start(script);
+  receivers.push(r);
+  return r;
+}
+
+async function subscribe(url: string, extra: Record<string, unknown> = {}): Promise<{ id: string; secret: string }> {
+  const res = await h.call('POST', '/v1/subscriptions', { url, eventTypes: ['order.created'], retryPolicy: FAST_RETRY, ...extra });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+async function publish(body: Record<string, unknown>): Promise<{ id: string; deliveryCount: number }> {
+  const res = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 42 }, ...body });
+  expect(res.status).toBe(202);
+  return res.body;
+}
+
+async function deliveryOf(eventId: string, subscriptionId: string): Promise<any> {
+  const list = await h.call('GET', `/v1/deliveries?eventId=${eventId}&subscriptionId=${subscriptionId}`);
+  expect(list.status).toBe(200);
+  expect(list.body.data).toHaveLength(1);
+  return list.body.data[0];
+}
+
+async function finished(deliveryId: string, timeoutMs = 20_000): Promise<any> {
+  return waitFor(
+    async () => {
+      const res = await h.call('GET', `/v1/deliveries/${deliveryId}`);
+      return res.body.status === 'pending' ? undefined : res.body;
+    },
+    `delivery ${deliveryId} to finish`,
+    timeoutMs,
+  );
+}
+
+test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verifies it', async () => {
+  const r = await receiver();
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  expect(event.deliveryCount).toBe(1);
+  const [request] = await r.waitForRequests(1);
+  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1, nextAttemptAt: null });
+  expect(delivery.attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, responseBody: 'ok' })]);
+  expect(delivery.temporalUiUrl).toContain(encodeURIComponent(delivery.workflowId));
+
+  expect(request?.headers['content-type']).toBe('application/json');
+  expect(request?.headers['webhook-id']).toBe(event.id);
+  const payload = new Webhook(sub.secret).verify(request!.body, request!.headers as Record<string, string>);
+  expect(payload).toEqual({ id: event.id, type: 'order.created', timestamp: expect.any(String), accountId: null, data: { orderId: 42 } });
+  expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(request!.body, request!.headers as Record<string, string>)).toThrow();
+});
+
+test('500 then 200 succeeds on attempt 2, with the same webhook-id', async () => {
+  const r = await receiver(sequence({ status: 500, body: 'boom' }, { status: 200 }));
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  expect(delivery.status).toBe('succeeded');
+  expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([500, 200]);
+  expect(delivery.attempts[0]).toMatchObject({ error: 'receiver answered HTTP 500', responseBody: 'boom' });
+  expect(r.requests.map((req) => req.headers['webhook-id'])).toEqual([event.id, event.id]);
+});
+
+test('404 fails after exactly one attempt', async () => {
+  const r = await receiver(always(404));
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  expect(r.requests).toHaveLength(1);
+});
+
+test('429 with Retry-After waits as asked before the next attempt', async () => {
+  const r = await receiver(sequence({ status: 429, headers: { 'retry-after': '3' } }, { status: 200 }));
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  expect(delivery.status).toBe('succeeded');
+  const [first, second] = r.requests;
+  // The policy alone would retry after 1 s; Retry-After asked for 3 s.
+  expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2_900);
+});
+
+test('a receiver that hangs is cut by the attempt timeout and retried', async () => {
+  const r = await receiver(sequence({ hang: true }, { status: 200 }));
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  expect(delivery.status).toBe('succeeded');
+  expect(delivery.attempts).toHaveLength(2);
+  expect(delivery.attempts[0].statusCode).toBeUndefined();
+  expect(delivery.attempts[0].error).toMatch(/timeout|abort/i);
+  expect(delivery.attempts[0].durationMs).toBeGreaterThanOrEqual(900);
+});
+
+test('account scoping, wildcard subscriptions and inactive subscriptions', async () => {
+  const vendor = await receiver();
+  const acme = await receiver();
+  const other = await receiver();
+  const wildcard = await receiver();
+  const inactive = await receiver();
+  const residents = { eventTypes: ['resident.updated'] };
+  await subscribe(vendor.url, residents);
+  await subscribe(acme.url, { ...residents, accountId: 'acme' });
+  await subscribe(other.url, { ...residents, accountId: 'other' });
+  await subscribe(wildcard.url, { eventTypes: ['*'], accountId: 'acme' });
+  await subscribe(inactive.url, { ...residents, active: false });
+
+  const forAcme = await publish({ type: 'resident.updated', accountId: 'acme' });
+  // Vendor level, another type: only subscribers of every type would match, and the wildcard one is acme's.
+  const moved = await publish({ type: 'resident.moved' });
+  const movedForAcme = await publish({ type: 'resident.moved', accountId: 'acme' });
+  await vendor.waitForRequests(1);
+  await acme.waitForRequests(1);
+  await wildcard.waitForRequests(2);
+  const matched = await h.call('GET', `/v1/events/${forAcme.id}`);
+  expect(forAcme.deliveryCount).toBe(3);
+  expect(matched.body.deliveries).toMatchObject({ total: 3 });
+  expect(moved.deliveryCount).toBe(0);
+  expect(movedForAcme.deliveryCount).toBe(1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(other.requests).toHaveLength(0);
+  expect(inactive.requests).toHaveLength(0);
+  expect(vendor.requests).toHaveLength(1);
+  expect(wildcard.requests.map((req) => JSON.parse(req.body).type).sort()).toEqual(['resident.moved', 'resident.updated']);
+});
+
+test('the same event id twice creates no new deliveries; a different body under it is 409', async () => {
+  const r = await receiver();
+  const sub = await subscribe(r.url);
+  const first = await publish({ id: `order-${Date.now()}` });
+  const again = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 42 }, id: first.id });
+  expect(again.status).toBe(202);
+  expect(again.body).toEqual(first);
+  const viaHeader = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 42 } }, { 'idempotency-key': first.id });
+  expect(viaHeader.body.id).toBe(first.id);
+  const different = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 43 }, id: first.id });
+  expect(different.status).toBe(409);
+  await finished((await deliveryOf(first.id, sub.id)).id);
+  expect(r.requests).toHaveLength(1);
+});
+
+test('cancel through the API stops a retrying delivery; resend through the API delivers it again', async () => {
+  const r = await receiver(always(500));
+  const sub = await subscribe(r.url, { retryPolicy: { initialInterval: '1h' } });
+  const event = await publish({});
+  await r.waitForRequests(1);
+  const { id } = await deliveryOf(event.id, sub.id);
+  const cancelled = await h.call('POST', `/v1/deliveries/${id}/cancel`);
+  expect(cancelled.status).toBe(200);
+  expect(cancelled.body.status).toBe('cancelled');
+  expect((await h.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(200);
+
+  r.script = always(200);
+  const resent = await h.call('POST', `/v1/deliveries/${id}/resend`);
+  expect(resent.status).toBe(202);
+  const delivery = await finished(id);
+  expect(delivery.status).toBe('succeeded');
+  expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([500, 200]);
+  expect((await h.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(409);
+});
+
+test('resend on a pending delivery skips the remaining backoff', async () => {
+  const r = await receiver(sequence({ status: 503 }, { status: 200 }));
+  const sub = await subscribe(r.url, { retryPolicy: { initialInterval: '1h' } });
+  const event = await publish({});
+  await r.waitForRequests(1);
+  const { id } = await deliveryOf(event.id, sub.id);
+  const pending = await waitFor(async () => {
+    const d = (await h.call('GET', `/v1/deliveries/${id}`)).body;
+    return d.attemptCount === 1 ? d : undefined;
+  }, 'first attempt recorded');
+  expect(Date.parse(pending.nextAttemptAt) - Date.now()).toBeGreaterThan(50 * 60_000);
+  expect((await h.call('POST', `/v1/deliveries/${id}/resend`)).status).toBe(202);
+  expect((await finished(id)).status).toBe('succeeded');
+});
+
+test('signals from an operator (as the Temporal UI sends them) cancel and resend; the status query answers', async () => {
+  const r = await receiver(always(500));
+  const sub = await subscribe(r.url, { retryPolicy: { initialInterval: '1h' } });
+  const event = await publish({});
+  await r.waitForRequests(1);
+  const { id, workflowId } = await deliveryOf(event.id, sub.id);
+  const handle = h.client.workflow.getHandle(workflowId);
+  expect(await handle.query(statusQuery)).toMatchObject({ deliveryId: id, status: 'pending' });
+  r.script = always(200);
+  await handle.signal(resendSignal);
+  await r.waitForRequests(2);
+  expect((await finished(id)).status).toBe('succeeded');
+
+  r.script = always(500);
+  const second = await publish({});
+  await r.waitForRequests(3);
+  const other = await deliveryOf(second.id, sub.id);
+  await h.client.workflow.getHandle(other.workflowId).signal(cancelSignal);
+  expect((await finished(other.id)).status).toBe('cancelled');
+  expect(await h.client.workflow.getHandle(other.workflowId).query(statusQuery)).toMatchObject({ status: 'cancelled' });
+});
+
+test('deliveries are findable in Temporal by subscription and status', async () => {
+  const r = await receiver(always(410));
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  await finished((await deliveryOf(event.id, sub.id)).id);
+  const found = await waitFor(async () => {
+    const ids: string[] = [];
+    for await (const wf of h.client.workflow.list({ query: `WebhookSubscriptionId = "${sub.id}" AND WebhookDeliveryStatus = "failed"` })) ids.push(wf.workflowId);
+    return ids.length > 0 ? ids : undefined;
+  }, 'visibility to catch up');
+  expect(found).toEqual([`delivery/${event.id}/${sub.id}`]);
+  const description = await h.client.workflow.getHandle(found[0]!).describe();
+  expect(await description.staticSummary()).toBe(`order.created → ${new URL(r.url).host}`);
+});
