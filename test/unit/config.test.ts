@@ -1,0 +1,111 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config';
+
+function problemsOf(env: NodeJS.ProcessEnv): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  test('defaults from an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      port: 3000,
+      temporal: {
+        address: undefined,
+        namespace: 'default',
+        taskQueue: 'webhook-deliveries',
+        uiUrl: 'http://localhost:8233',
+        cliPath: undefined,
+        devPort: 7233,
+        devUiPort: 8233,
+      },
+      databaseUrl: undefined,
+      dataDir: path.resolve('.data'),
+      apiKeys: [],
+      allowInsecureTargets: false,
+      attemptTimeoutMs: 15_000,
+      maxBodyBytes: 1024 * 1024,
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.temporal)).toBe(true);
+  });
+
+  test('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_NAMESPACE: 'webhooks',
+      TEMPORAL_TASK_QUEUE: 'q',
+      TEMPORAL_UI_URL: 'https://temporal.example.com/',
+      TEMPORAL_CLI_PATH: '/opt/temporal',
+      TEMPORAL_DEV_PORT: '17233',
+      TEMPORAL_DEV_UI_PORT: '18233',
+      DATABASE_URL: 'postgres://u@db/webhooks',
+      DATA_DIR: '/var/lib/webhooks',
+      WEBHOOKS_API_KEYS: ' key-a , key-b,,',
+      WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
+      WEBHOOKS_ATTEMPT_TIMEOUT_MS: '5000',
+      WEBHOOKS_MAX_BODY_BYTES: '2048',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      temporal: { address: 'temporal:7233', namespace: 'webhooks', taskQueue: 'q', uiUrl: 'https://temporal.example.com', cliPath: '/opt/temporal', devPort: 17233, devUiPort: 18233 },
+      databaseUrl: 'postgres://u@db/webhooks',
+      dataDir: '/var/lib/webhooks',
+      apiKeys: ['key-a', 'key-b'],
+      allowInsecureTargets: true,
+      attemptTimeoutMs: 5000,
+      maxBodyBytes: 2048,
+      logLevel: 'debug',
+    });
+  });
+
+  test('the UI URL defaults to the dev server UI port', () => {
+    expect(loadConfig({ TEMPORAL_DEV_UI_PORT: '9000' }).temporal.uiUrl).toBe('http://localhost:9000');
+  });
+
+  test.each([
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+    ['', false],
+  ])('WEBHOOKS_ALLOW_INSECURE_TARGETS=%p → %p', (value, expected) => {
+    expect(loadConfig({ WEBHOOKS_ALLOW_INSECURE_TARGETS: value }).allowInsecureTargets).toBe(expected);
+  });
+
+  test.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['TEMPORAL_UI_URL', 'not a url'],
+    ['TEMPORAL_DEV_PORT', '0'],
+    ['TEMPORAL_NAMESPACE', ''],
+    ['WEBHOOKS_ALLOW_INSECURE_TARGETS', 'yes'],
+    ['WEBHOOKS_ATTEMPT_TIMEOUT_MS', '50'],
+    ['WEBHOOKS_ATTEMPT_TIMEOUT_MS', '999999'],
+    ['WEBHOOKS_MAX_BODY_BYTES', '10'],
+    ['LOG_LEVEL', 'verbose'],
+  ])('%s=%p is refused, naming the variable', (name, value) => {
+    expect(problemsOf({ [name]: value })).toMatch(new RegExp(`^Invalid configuration:\\n  ${name}: `));
+  });
+
+  test('every bad variable is named at once', () => {
+    const message = problemsOf({ PORT: 'x', LOG_LEVEL: 'loud' });
+    expect(message).toContain('PORT: ');
+    expect(message).toContain('LOG_LEVEL: ');
+  });
+
+  test('unrelated variables are ignored', () => {
+    expect(() => loadConfig({ HOME: '/root', SOMETHING_ELSE: '1' })).not.toThrow();
+  });
+});
