@@ -95,8 +95,7 @@ export function eventRoutes(deps: EventRouteDeps) {
           { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
           deps.dispatcher.claimMs,
         );
-        if (ingested.created && ingested.plans.length > 0) deps.dispatcher.dispatchSoon(id, ingested.plans);
-        else if (ingested.created) await store.events.markDispatched(id);
+        if (ingested.plans.length > 0) deps.dispatcher.dispatchSoon(id, ingested.plans);
         return {
           ...presentEvent(ingested.event),
           deliveryCount: ingested.deliveryCount,

@@ -76,6 +76,8 @@ export class EventStore {
       if (!row) return this.replay(tx, input);
       const event = toEvent(row);
       const plans = await insertDeliveries(tx, event);
+      // Nothing to start: the outbox entry is done as soon as it is written.
+      if (plans.length === 0) await tx.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [event.id]);
       return { event, created: true, deliveryCount: plans.length, plans };
     });
   }
