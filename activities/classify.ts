@@ -12,12 +12,20 @@ const RETRY_AFTER_STATUSES = new Set([429, 503]);
 /** 4xx statuses that mean "later", not "never". */
 const RETRYABLE_CLIENT_ERRORS = new Set([408, 429]);
 
+/**
+ * An HTTP date starts with a day name (IMF-fixdate, RFC 850 and asctime forms alike). Checked
+ * first because Date.parse also reads values such as "1.5" or "-5" as dates in 2001. HTTP dates
+ * are GMT; the asctime form does not say so, and Date.parse would read it as local time.
+ */
+const HTTP_DATE_START = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i;
+
 /** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date); undefined if absent or unusable. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
+  if (!HTTP_DATE_START.test(trimmed)) return undefined;
+  const date = Date.parse(/ GMT$/i.test(trimmed) ? trimmed : `${trimmed} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
