@@ -20,6 +20,10 @@ export interface TestPostgres {
   url: string;
   /** Stops the server and deletes its data directory. */
   stop(): Promise<void>;
+  /** Stops the server (fast shutdown) but keeps its data, so `restart` can bring it back. */
+  halt(): Promise<void>;
+  /** Starts a halted server again, on the same port and data. */
+  restart(): Promise<void>;
 }
 
 /** @returns the newest `/usr/lib/postgresql/<major>/bin` holding `initdb`, or undefined if none is installed. */
@@ -69,11 +73,18 @@ export async function startPostgres(): Promise<TestPostgres> {
     const port = await findFreePort();
     await appendFile(path.join(dataDir, 'postgresql.conf'), serverSettings(port, baseDir));
     await runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']);
+    const isRunning = (): Promise<boolean> => runner.run(pgCtl, ['--pgdata', dataDir, 'status']).then(() => true, () => false);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      halt: () => runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']),
+      restart: () => runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']),
       stop: async () => {
         try {
-          await runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']);
+          // A halted server has nothing to stop.
+          await runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']).catch(async (err: unknown) => {
+            if (!(await isRunning())) return;
+            throw err;
+          });
         } finally {
           await rm(baseDir, { recursive: true, force: true });
         }
