@@ -3,7 +3,7 @@
  * the Express handler (which parses with the schemas) and feeds the OpenAPI document.
  */
 import type { Request, Response, Router } from 'express';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { ValidationError, type FieldProblem } from '../errors';
 
 export type Method = 'get' | 'post' | 'patch' | 'delete';

@@ -1,4 +1,4 @@
-import { WorkflowIdReusePolicy, type TypedSearchAttributes } from '@temporalio/common';
+import { type WorkflowIdReusePolicy, type TypedSearchAttributes } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import type { DeliveryPlan } from '../domain/model';
 import type { deliveryWorkflow } from '../../workflows';
