@@ -1,0 +1,576 @@
+/**
+ * The store against both backends it ships with: PGlite in memory and a real PostgreSQL
+ * (a fresh database on the server global-setup.ts starts, dropped afterwards).
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import type { DeliveryStatus } from '../../src/domain/model';
+import { newId } from '../../src/domain/ids';
+import { ConflictError, ValidationError } from '../../src/errors';
+import { createStore, type Store } from '../../src/store';
+import type { Db } from '../../src/store/db';
+import type { NewEvent } from '../../src/store/events';
+import { migrate } from '../../src/store/migrations';
+import { openPostgres } from '../../src/store/pg';
+import { openPglite } from '../../src/store/pglite';
+import type { NewSubscription } from '../../src/store/subscriptions';
+import { deliveryWorkflowId } from '../../src/temporal/ids';
+import { DEFAULT_RETRY_POLICY, withDefaults } from '../../workflows/policy';
+
+interface Backend {
+  readonly db: Db;
+  /** Drops what the backend created. */
+  readonly dispose: () => Promise<void>;
+}
+
+async function pgliteBackend(): Promise<Backend> {
+  const db = await openPglite(undefined);
+  return { db, dispose: () => db.close() };
+}
+
+/** A database of its own on the test server, so runs never see each other's rows. */
+async function postgresBackend(): Promise<Backend> {
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set; CI must run the store suite against a real PostgreSQL.');
+  const name = `store_test_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string): Promise<void> => {
+    const client = new Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const db = await openPostgres(url.toString());
+  return {
+    db,
+    dispose: async () => {
+      await db.close();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+const backends: Array<[string, () => Promise<Backend>]> = [['PGlite', pgliteBackend]];
+if (process.env.TEST_DATABASE_URL || process.env.CI) {
+  backends.push(['PostgreSQL', postgresBackend]);
+} else {
+  console.warn('store.test.ts: TEST_DATABASE_URL is unset, so the PostgreSQL half of the store suite is SKIPPED (only PGlite runs).');
+  test.skip('store on PostgreSQL (TEST_DATABASE_URL is unset)', () => undefined);
+}
+
+/** A suffix that keeps one test's rows apart from the others' in the shared database. */
+const unique = (): string => randomBytes(5).toString('hex');
+
+describe.each(backends)('store on %s', (_name, open) => {
+  let backend: Backend;
+  let store: Store;
+  let firstMigration: string[];
+
+  beforeAll(async () => {
+    backend = await open();
+    firstMigration = await migrate(backend.db);
+    store = createStore(backend.db);
+  }, 60_000);
+
+  afterAll(async () => {
+    await backend?.dispose();
+  });
+
+  const subscription = (input: Partial<NewSubscription> & Pick<NewSubscription, 'eventTypes'>) =>
+    store.subscriptions.create({
+      url: 'https://hooks.example.com/in',
+      accountId: null,
+      active: true,
+      description: '',
+      headers: {},
+      secret: `whsec_${randomBytes(32).toString('base64')}`,
+      retryPolicy: DEFAULT_RETRY_POLICY,
+      ...input,
+    });
+
+  const event = (input: Partial<NewEvent> & Pick<NewEvent, 'type'>): NewEvent => ({
+    id: `evt-${unique()}`,
+    accountId: null,
+    data: { n: 1 },
+    callbackUrl: null,
+    callbackSecret: null,
+    fingerprint: 'fp-1',
+    ...input,
+  });
+
+  const deliveryRows = (eventId: string) =>
+    backend.db.query<{ subscription_id: string | null; url: string; status: DeliveryStatus; workflow_id: string; account_id: string | null }>(
+      'SELECT subscription_id, url, status, workflow_id, account_id FROM deliveries WHERE event_id = $1 ORDER BY subscription_id',
+      [eventId],
+    );
+
+  describe('migrations', () => {
+    test('apply once; running them again changes nothing', async () => {
+      expect(firstMigration).toEqual(['001_initial']);
+      expect(await migrate(backend.db)).toEqual([]);
+      const tables = await backend.db.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
+      );
+      expect(tables.map((row) => row.table_name)).toEqual(['attempts', 'deliveries', 'event_types', 'events', 'schema_migrations', 'subscriptions']);
+    });
+
+    test('concurrent migrators apply each migration once', async () => {
+      const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
+      expect(results).toEqual([[], []]);
+      const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(rows[0]?.n).toBe(1);
+    });
+  });
+
+  describe('event types', () => {
+    test('create, duplicate, list, unknown', async () => {
+      const id = `order.created.${unique()}`;
+      const created = await store.eventTypes.create({ id, description: 'An order was created' });
+      expect(created).toEqual({ id, description: 'An order was created', createdAt: expect.any(Date) });
+      expect(await store.eventTypes.create({ id, description: 'again' })).toBeUndefined();
+
+      const other = `a.first.${unique()}`;
+      await store.eventTypes.create({ id: other, description: '' });
+      const listed = await store.eventTypes.list();
+      const ids = listed.map((type) => type.id);
+      expect(ids).toEqual(expect.arrayContaining([id, other]));
+      expect(ids).toEqual([...ids].sort());
+      expect(listed.find((type) => type.id === id)?.description).toBe('An order was created');
+
+      expect(await store.eventTypes.unknown([id, 'nope.one', other, 'nope.two'])).toEqual(['nope.one', 'nope.two']);
+      expect(await store.eventTypes.unknown([])).toEqual([]);
+    });
+  });
+
+  describe('subscriptions', () => {
+    test('create, get, getSecret: reads never carry the secret', async () => {
+      const accountId = `acct-${unique()}`;
+      const secret = `whsec_${randomBytes(24).toString('base64')}`;
+      const retryPolicy = withDefaults({ initialIntervalMs: 300_000, backoffCoefficient: 1, maximumAttempts: 15 });
+      const created = await subscription({
+        url: 'https://a.example.com/hook',
+        eventTypes: ['order.created', 'order.paid'],
+        accountId,
+        description: 'orders',
+        headers: { 'x-tenant': 't1' },
+        secret,
+        retryPolicy,
+      });
+      expect(created).toEqual({
+        id: expect.stringMatching(/^sub_[0-9a-z]{26}$/),
+        url: 'https://a.example.com/hook',
+        eventTypes: ['order.created', 'order.paid'],
+        accountId,
+        active: true,
+        description: 'orders',
+        headers: { 'x-tenant': 't1' },
+        retryPolicy,
+        createdAt: expect.any(Date),
+        updatedAt: expect.any(Date),
+      });
+      expect(created).not.toHaveProperty('secret');
+      expect(await store.subscriptions.get(created.id)).toEqual(created);
+      expect(await store.subscriptions.getSecret(created.id)).toBe(secret);
+      expect(await store.subscriptions.get(newId('sub'))).toBeUndefined();
+      expect(await store.subscriptions.getSecret(newId('sub'))).toBeUndefined();
+    });
+
+    test('update changes only the given fields and bumps updatedAt', async () => {
+      const created = await subscription({ eventTypes: ['a'], accountId: `acct-${unique()}`, headers: { 'x-a': '1' } });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const updated = await store.subscriptions.update(created.id, {
+        url: 'https://b.example.com/new',
+        headers: { 'x-b': '2' },
+        retryPolicy: withDefaults({ maximumAttempts: 3 }),
+      });
+      expect(updated).toEqual({
+        ...created,
+        url: 'https://b.example.com/new',
+        headers: { 'x-b': '2' },
+        retryPolicy: withDefaults({ maximumAttempts: 3 }),
+        updatedAt: expect.any(Date),
+      });
+      expect(updated?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
+
+      const deactivated = await store.subscriptions.update(created.id, { active: false, eventTypes: ['b', 'c'], description: 'off' });
+      expect(deactivated).toMatchObject({ active: false, eventTypes: ['b', 'c'], description: 'off', url: 'https://b.example.com/new' });
+      expect(await store.subscriptions.update(newId('sub'), { active: true })).toBeUndefined();
+    });
+
+    test('delete', async () => {
+      const created = await subscription({ eventTypes: ['a'] });
+      expect(await store.subscriptions.delete(created.id)).toBe(true);
+      expect(await store.subscriptions.get(created.id)).toBeUndefined();
+      expect(await store.subscriptions.delete(created.id)).toBe(false);
+    });
+
+    test('list filters by eventType (with "*" subscriptions), accountId and active', async () => {
+      const accountId = `acct-${unique()}`;
+      const orders = await subscription({ eventTypes: ['order.created', 'order.paid'], accountId });
+      const everything = await subscription({ eventTypes: ['*'], accountId });
+      const residents = await subscription({ eventTypes: ['resident.moved'], accountId });
+      const inactive = await subscription({ eventTypes: ['order.created'], accountId, active: false });
+      const elsewhere = await subscription({ eventTypes: ['order.created'], accountId: `acct-${unique()}` });
+
+      const ids = async (filter: { eventType?: string; active?: boolean }): Promise<string[]> =>
+        (await store.subscriptions.list({ accountId, limit: 100, ...filter })).items.map((item) => item.id);
+
+      expect(await ids({})).toEqual([orders.id, everything.id, residents.id, inactive.id]);
+      expect(await ids({ eventType: 'order.created' })).toEqual([orders.id, everything.id, inactive.id]);
+      expect(await ids({ eventType: 'order.created', active: true })).toEqual([orders.id, everything.id]);
+      expect(await ids({ eventType: 'resident.moved' })).toEqual([everything.id, residents.id]);
+      expect(await ids({ eventType: 'never.used' })).toEqual([everything.id]);
+      expect(await ids({ active: false })).toEqual([inactive.id]);
+      expect(await ids({})).not.toContain(elsewhere.id);
+    });
+
+    test('cursor pagination walks every page once, in id order', async () => {
+      const accountId = `acct-${unique()}`;
+      const created: string[] = [];
+      for (let i = 0; i < 7; i += 1) created.push((await subscription({ eventTypes: ['a'], accountId })).id);
+
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.subscriptions.list({ accountId, limit: 3, cursor });
+        seen.push(...page.items.map((item) => item.id));
+        cursor = page.nextCursor ?? undefined;
+        pages += 1;
+      } while (cursor !== undefined);
+      expect(pages).toBe(3);
+      expect(seen).toEqual([...created].sort());
+
+      const exact = await store.subscriptions.list({ accountId, limit: 7 });
+      expect(exact).toMatchObject({ nextCursor: null });
+      expect(exact.items).toHaveLength(7);
+    });
+
+    test('a forged cursor is a ValidationError', async () => {
+      await expect(store.subscriptions.list({ limit: 10, cursor: 'bm90LWFuLWlk' })).rejects.toBeInstanceOf(ValidationError);
+    });
+  });
+
+  describe('events.ingest', () => {
+    test('one pending delivery per matching active subscription: by type, account, wildcard', async () => {
+      const type = `order.created.${unique()}`;
+      const accountId = `acct-${unique()}`;
+      const byType = await subscription({ eventTypes: [type] });
+      const byAccount = await subscription({ eventTypes: [type], accountId });
+      const wildcard = await subscription({ eventTypes: ['*'], accountId });
+      await subscription({ eventTypes: [type], active: false });
+      await subscription({ eventTypes: [type], accountId: `acct-${unique()}` });
+      await subscription({ eventTypes: ['*'], accountId: `acct-${unique()}` });
+      await subscription({ eventTypes: [`${type}.other`] });
+
+      const input = event({ type, accountId });
+      const ingested = await store.events.ingest(input, 60_000);
+      expect(ingested.created).toBe(true);
+      expect(ingested.deliveryCount).toBe(3);
+      expect(ingested.event).toEqual({ id: input.id, type, accountId, data: { n: 1 }, callbackUrl: null, createdAt: expect.any(Date) });
+      expect(ingested.plans.map((plan) => plan.subscriptionId).sort()).toEqual([byType.id, byAccount.id, wildcard.id].sort());
+      for (const plan of ingested.plans) {
+        expect(plan).toMatchObject({ deliveryId: expect.stringMatching(/^dlv_/), eventId: input.id, eventType: type, accountId, url: 'https://hooks.example.com/in' });
+        expect(plan.retryPolicy).toEqual(DEFAULT_RETRY_POLICY);
+      }
+
+      const rows = await deliveryRows(input.id);
+      expect(rows).toHaveLength(3);
+      for (const row of rows) {
+        expect(row).toMatchObject({ status: 'pending', account_id: accountId, workflow_id: deliveryWorkflowId(input.id, row.subscription_id) });
+      }
+      expect(await store.events.get(input.id)).toEqual(ingested.event);
+      expect(await store.events.deliveryCounts(input.id)).toEqual({ total: 3, pending: 3, succeeded: 0, failed: 0, cancelled: 0 });
+    });
+
+    test('an event without an account reaches only vendor-level subscriptions', async () => {
+      const type = `resident.moved.${unique()}`;
+      const vendor = await subscription({ eventTypes: [type] });
+      await subscription({ eventTypes: [type], accountId: `acct-${unique()}` });
+      const ingested = await store.events.ingest(event({ type }), 60_000);
+      expect(ingested.plans.map((plan) => plan.subscriptionId)).toEqual([vendor.id]);
+    });
+
+    test('the plan carries the subscription retry policy', async () => {
+      const type = `t.${unique()}`;
+      const retryPolicy = withDefaults({ initialIntervalMs: 300_000, backoffCoefficient: 1, maximumAttempts: 15 });
+      await subscription({ eventTypes: [type], retryPolicy });
+      const ingested = await store.events.ingest(event({ type }), 60_000);
+      expect(ingested.plans[0]?.retryPolicy).toEqual(retryPolicy);
+    });
+
+    test('a callbackUrl adds a one-off delivery with no subscription', async () => {
+      const type = `t.${unique()}`;
+      const input = event({ type, callbackUrl: 'https://caller.example.com/cb', callbackSecret: `whsec_${randomBytes(32).toString('base64')}` });
+      const ingested = await store.events.ingest(input, 60_000);
+      expect(ingested.deliveryCount).toBe(1);
+      expect(ingested.plans).toEqual([
+        expect.objectContaining({ subscriptionId: null, url: 'https://caller.example.com/cb', retryPolicy: DEFAULT_RETRY_POLICY }),
+      ]);
+      expect(await deliveryRows(input.id)).toEqual([expect.objectContaining({ subscription_id: null, workflow_id: deliveryWorkflowId(input.id, null) })]);
+      expect(ingested.event.callbackUrl).toBe('https://caller.example.com/cb');
+    });
+
+    test('no match: no deliveries, and the event needs no dispatch', async () => {
+      const input = event({ type: `t.${unique()}` });
+      const ingested = await store.events.ingest(input, 0);
+      expect(ingested).toMatchObject({ created: true, deliveryCount: 0, plans: [] });
+      expect(await store.events.claimUndispatched(1_000, 60_000)).not.toContain(input.id);
+    });
+
+    test('replaying the same event changes nothing and reports the same count', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      await subscription({ eventTypes: [type] });
+      const input = event({ type });
+      const first = await store.events.ingest(input, 60_000);
+      const again = await store.events.ingest(input, 60_000);
+      expect(again).toEqual({ event: first.event, created: false, deliveryCount: 2, plans: [] });
+      expect(await deliveryRows(input.id)).toHaveLength(2);
+    });
+
+    test('the same id with a different fingerprint is a ConflictError and writes nothing', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      const input = event({ type });
+      await store.events.ingest(input, 60_000);
+      const error = await store.events.ingest({ ...input, data: { n: 2 }, fingerprint: 'fp-2' }, 60_000).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConflictError);
+      expect((error as ConflictError).details).toEqual([{ path: 'id', message: expect.any(String) }]);
+      expect((await store.events.get(input.id))?.data).toEqual({ n: 1 });
+      expect(await deliveryRows(input.id)).toHaveLength(1);
+    });
+
+    test('two concurrent ingests of one id yield one set of deliveries', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      await subscription({ eventTypes: ['*'], accountId: 'acct-concurrent' });
+      await subscription({ eventTypes: [type], accountId: 'acct-concurrent' });
+      const input = event({ type, accountId: 'acct-concurrent' });
+      const results = await Promise.all([store.events.ingest(input, 60_000), store.events.ingest(input, 60_000)]);
+      expect(results.map((result) => result.created).sort()).toEqual([false, true]);
+      expect(results.map((result) => result.deliveryCount)).toEqual([3, 3]);
+      expect(results.flatMap((result) => result.plans)).toHaveLength(3);
+      expect(await deliveryRows(input.id)).toHaveLength(3);
+    });
+
+    test('pendingPlans lists what is left to start', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      await subscription({ eventTypes: [type] });
+      const ingested = await store.events.ingest(event({ type }), 60_000);
+      const [first, second] = ingested.plans;
+      await store.deliveries.setStatus(first?.deliveryId as string, 'cancelled');
+      expect(await store.events.pendingPlans(ingested.event.id)).toEqual([second]);
+    });
+  });
+
+  describe('dispatch claims (the outbox)', () => {
+    test('claimUndispatched takes lapsed claims only; markDispatched ends them; releaseClaim hands them back', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      const held = await store.events.ingest(event({ type }), 60_000);
+      const lapsed = await store.events.ingest(event({ type }), 0);
+
+      const claimed = await store.events.claimUndispatched(1_000, 60_000);
+      expect(claimed).toContain(lapsed.event.id);
+      expect(claimed).not.toContain(held.event.id);
+      expect(await store.events.claimUndispatched(1_000, 60_000)).not.toContain(lapsed.event.id);
+
+      await store.events.releaseClaim(lapsed.event.id, 0);
+      expect(await store.events.claimUndispatched(1_000, 60_000)).toContain(lapsed.event.id);
+
+      await store.events.markDispatched(lapsed.event.id);
+      await store.events.releaseClaim(lapsed.event.id, 0);
+      expect(await store.events.claimUndispatched(1_000, 0)).not.toContain(lapsed.event.id);
+    });
+
+    test('respects the limit', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      for (let i = 0; i < 3; i += 1) await store.events.ingest(event({ type }), 0);
+      expect(await store.events.claimUndispatched(2, 60_000)).toHaveLength(2);
+    });
+  });
+
+  describe('deliveries', () => {
+    /** An event with `n` deliveries to fresh subscriptions of one account. */
+    async function deliveriesOf(n: number, accountId = `acct-${unique()}`) {
+      const type = `t.${unique()}`;
+      const subs = [];
+      for (let i = 0; i < n; i += 1) subs.push(await subscription({ eventTypes: [type], accountId, headers: { 'x-n': String(i) } }));
+      const ingested = await store.events.ingest(event({ type, accountId, data: { hello: 'world' } }), 60_000);
+      return { accountId, subs, ingested, ids: ingested.plans.map((plan) => plan.deliveryId) };
+    }
+
+    const attempt = (statusCode: number | null, extra: { error?: string; nextAttemptAt?: Date | null; url?: string } = {}) => ({
+      startedAt: new Date(),
+      durationMs: 12,
+      statusCode,
+      error: extra.error ?? null,
+      responseBody: statusCode === null ? null : `answer ${statusCode}`,
+      url: extra.url ?? 'https://hooks.example.com/in',
+      nextAttemptAt: extra.nextAttemptAt ?? null,
+    });
+
+    test('recordAttempt numbers attempts from 1 and keeps the counters', async () => {
+      const { ids } = await deliveriesOf(1);
+      const id = ids[0] as string;
+      const next = new Date(Date.now() + 60_000);
+      expect(await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: next }))).toBe(1);
+      expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 1, nextAttemptAt: next, status: 'pending' });
+      expect(await store.deliveries.recordAttempt(id, attempt(null, { error: 'ECONNREFUSED', url: 'https://moved.example.com/' }))).toBe(2);
+      expect(await store.deliveries.recordAttempt(id, attempt(200))).toBe(3);
+
+      const delivery = await store.deliveries.get(id);
+      expect(delivery).toMatchObject({ attemptCount: 3, nextAttemptAt: null, url: 'https://hooks.example.com/in' });
+      const attempts = (await store.deliveries.attemptsOf([id])).get(id);
+      expect(attempts).toEqual([
+        { attempt: 1, startedAt: expect.any(Date), durationMs: 12, statusCode: 503, error: null, responseBody: 'answer 503' },
+        { attempt: 2, startedAt: expect.any(Date), durationMs: 12, statusCode: null, error: 'ECONNREFUSED', responseBody: null },
+        { attempt: 3, startedAt: expect.any(Date), durationMs: 12, statusCode: 200, error: null, responseBody: 'answer 200' },
+      ]);
+    });
+
+    test('recordAttempt on an unknown delivery is refused', async () => {
+      await expect(store.deliveries.recordAttempt(newId('dlv'), attempt(200))).rejects.toThrow();
+    });
+
+    test('attemptsOf groups by delivery and knows deliveries without attempts', async () => {
+      const { ids } = await deliveriesOf(2);
+      const [a, b] = ids as [string, string];
+      await store.deliveries.recordAttempt(a, attempt(500));
+      await store.deliveries.recordAttempt(a, attempt(200));
+      const unknown = newId('dlv');
+      const byDelivery = await store.deliveries.attemptsOf([a, b, unknown]);
+      expect(byDelivery.get(a)?.map((row) => row.attempt)).toEqual([1, 2]);
+      expect(byDelivery.get(b)).toEqual([]);
+      expect(byDelivery.get(unknown)).toEqual([]);
+      expect((await store.deliveries.attemptsOf([])).size).toBe(0);
+    });
+
+    test('setStatus: a finished delivery has no next attempt; pending is due now', async () => {
+      const { ids } = await deliveriesOf(1);
+      const id = ids[0] as string;
+      await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: new Date(Date.now() + 3_600_000) }));
+      await store.deliveries.setStatus(id, 'failed');
+      expect(await store.deliveries.get(id)).toMatchObject({ status: 'failed', nextAttemptAt: null, attemptCount: 1 });
+      await store.deliveries.setStatus(id, 'pending');
+      const pending = await store.deliveries.get(id);
+      expect(pending?.status).toBe('pending');
+      expect(Math.abs((pending?.nextAttemptAt?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+      await store.deliveries.setStatus(id, 'succeeded');
+      expect(await store.deliveries.get(id)).toMatchObject({ status: 'succeeded', nextAttemptAt: null });
+    });
+
+    test('plan reads the delivery with its subscription retry policy', async () => {
+      const { ids, ingested } = await deliveriesOf(1);
+      expect(await store.deliveries.plan(ids[0] as string)).toEqual(ingested.plans[0]);
+      expect(await store.deliveries.plan(newId('dlv'))).toBeUndefined();
+    });
+
+    test("attemptContext reads the subscription's current URL, headers and secret", async () => {
+      const { ids, subs, ingested } = await deliveriesOf(1);
+      const id = ids[0] as string;
+      const sub = subs[0]!;
+      const before = await store.deliveries.attemptContext(id);
+      expect(before).toMatchObject({
+        url: 'https://hooks.example.com/in',
+        headers: { 'x-n': '0' },
+        secret: await store.subscriptions.getSecret(sub.id),
+        retryPolicy: DEFAULT_RETRY_POLICY,
+        subscriptionActive: true,
+        event: { id: ingested.event.id, type: ingested.event.type, accountId: ingested.event.accountId, data: { hello: 'world' }, callbackUrl: null },
+      });
+      expect(before?.event.createdAt.getTime()).toBe(ingested.event.createdAt.getTime());
+      expect(before?.delivery.id).toBe(id);
+
+      await store.subscriptions.update(sub.id, {
+        url: 'https://fixed.example.com/in',
+        headers: { 'x-fixed': 'yes' },
+        retryPolicy: withDefaults({ maximumAttempts: 2 }),
+      });
+      expect(await store.deliveries.attemptContext(id)).toMatchObject({
+        url: 'https://fixed.example.com/in',
+        headers: { 'x-fixed': 'yes' },
+        retryPolicy: withDefaults({ maximumAttempts: 2 }),
+        subscriptionActive: true,
+      });
+
+      await store.subscriptions.update(sub.id, { active: false });
+      expect((await store.deliveries.attemptContext(id))?.subscriptionActive).toBe(false);
+      await store.subscriptions.update(sub.id, { active: true });
+      expect((await store.deliveries.attemptContext(id))?.subscriptionActive).toBe(true);
+
+      await store.subscriptions.delete(sub.id);
+      expect(await store.deliveries.attemptContext(id)).toMatchObject({ subscriptionActive: false, url: 'https://hooks.example.com/in', headers: {}, secret: '' });
+      expect(await store.deliveries.attemptContext(newId('dlv'))).toBeUndefined();
+    });
+
+    test("attemptContext of a callback delivery uses the event's URL and secret", async () => {
+      const callbackSecret = `whsec_${randomBytes(32).toString('base64')}`;
+      const ingested = await store.events.ingest(
+        event({ type: `t.${unique()}`, callbackUrl: 'https://caller.example.com/cb', callbackSecret }),
+        60_000,
+      );
+      const context = await store.deliveries.attemptContext(ingested.plans[0]?.deliveryId as string);
+      expect(context).toMatchObject({ url: 'https://caller.example.com/cb', secret: callbackSecret, headers: {}, subscriptionActive: true, retryPolicy: DEFAULT_RETRY_POLICY });
+    });
+
+    test('pendingWorkflowIds lists the pending deliveries of a subscription', async () => {
+      const type = `t.${unique()}`;
+      const sub = await subscription({ eventTypes: [type] });
+      const first = await store.events.ingest(event({ type }), 60_000);
+      const second = await store.events.ingest(event({ type }), 60_000);
+      await store.deliveries.setStatus(first.plans[0]?.deliveryId as string, 'succeeded');
+      expect(await store.deliveries.pendingWorkflowIds(sub.id)).toEqual([deliveryWorkflowId(second.event.id, sub.id)]);
+    });
+
+    test('list filters by event, subscription, status and account', async () => {
+      const { accountId, ids, subs, ingested } = await deliveriesOf(3);
+      const [a, b, c] = ids as [string, string, string];
+      await store.deliveries.setStatus(a, 'succeeded');
+      await store.deliveries.setStatus(b, 'failed');
+      const listed = async (filter: { eventId?: string; subscriptionId?: string; status?: DeliveryStatus; accountId?: string }) =>
+        (await store.deliveries.list({ limit: 100, ...filter })).items.map((item) => item.id);
+
+      expect(await listed({ eventId: ingested.event.id })).toEqual([a, b, c].sort().reverse());
+      expect(await listed({ accountId })).toEqual([a, b, c].sort().reverse());
+      expect(await listed({ eventId: ingested.event.id, status: 'failed' })).toEqual([b]);
+      expect(await listed({ accountId, status: 'pending' })).toEqual([c]);
+      expect(await listed({ subscriptionId: ingested.plans[2]?.subscriptionId as string })).toEqual([c]);
+      expect(await listed({ subscriptionId: subs[0]?.id as string, status: 'succeeded' })).toEqual([a]);
+      expect(await listed({ eventId: ingested.event.id, status: 'cancelled' })).toEqual([]);
+
+      const one = await store.deliveries.get(a);
+      expect(one).toMatchObject({ id: a, eventId: ingested.event.id, accountId, status: 'succeeded', attemptCount: 0 });
+      expect(await store.deliveries.get(newId('dlv'))).toBeUndefined();
+    });
+
+    test('list is newest first and pages with a cursor', async () => {
+      const accountId = `acct-${unique()}`;
+      const older = await deliveriesOf(3, accountId);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const newer = await deliveriesOf(2, accountId);
+
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.deliveries.list({ accountId, limit: 2, cursor });
+        seen.push(...page.items.map((item) => item.id));
+        cursor = page.nextCursor ?? undefined;
+        pages += 1;
+      } while (cursor !== undefined);
+      expect(pages).toBe(3);
+      expect(seen).toEqual([...older.ids, ...newer.ids].sort().reverse());
+      expect(seen.slice(0, 2).sort()).toEqual([...newer.ids].sort());
+      expect(new Set(seen).size).toBe(5);
+    });
+  });
+});
