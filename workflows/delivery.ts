@@ -1,3 +1,4 @@
+import { RetryState } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -47,6 +48,11 @@ function finalStatus(error: unknown): { status: DeliveryStatus; reason: string }
   }
   if (cause instanceof TimeoutFailure) {
     const last = cause.cause instanceof Error ? `; last attempt: ${cause.cause.message}` : '';
+    return { status: 'failed', reason: `no attempt left in the retry window${last}` };
+  }
+  // The next backoff would end past the window: Temporal gives up at once, with the last attempt's failure.
+  if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) {
+    const last = cause instanceof Error ? `; last attempt: ${cause.message}` : '';
     return { status: 'failed', reason: `no attempt left in the retry window${last}` };
   }
   return { status: 'failed', reason: cause instanceof Error ? cause.message : String(cause) };
