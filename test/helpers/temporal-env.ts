@@ -1,3 +1,4 @@
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/temporal/search-attributes';
 
@@ -21,11 +22,30 @@ export function createTestTemporal(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-/** The Java time-skipping test server: timers of hours complete at once. */
-export function createTimeSkippingTemporal(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createTimeSkipping({
+/**
+ * The Java time-skipping test server: timers of hours complete at once. Our search attributes are
+ * registered too, or it rejects the start of a delivery workflow ("search attribute … is not
+ * defined"). It implements AddSearchAttributes but not ListSearchAttributes, so
+ * `registerSearchAttributes` from src/temporal/connection.ts cannot be used here.
+ */
+export async function createTimeSkippingTemporal(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: {
       executable: { type: 'existing-path', path: binaryPath('TEMPORAL_TEST_SERVER_PATH') },
     },
   });
+  try {
+    await env.connection.withDeadline(Date.now() + 10_000, () =>
+      env.connection.operatorService.addSearchAttributes({
+        namespace: env.namespace ?? 'default',
+        searchAttributes: Object.fromEntries(
+          SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+        ),
+      }),
+    );
+  } catch (error) {
+    await env.teardown();
+    throw error;
+  }
+  return env;
 }
