@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseCidr } from './domain/targets';
 
 /**
  * Every environment variable the service reads, with its default. Nothing else reads `process.env`
@@ -35,6 +36,31 @@ const envSchema = z.object({
   WEBHOOKS_API_KEYS: z.string().optional(),
   /** Allow http:// and private-network delivery targets (tests and local demos only). @default false */
   WEBHOOKS_ALLOW_INSECURE_TARGETS: booleanFlag,
+  /**
+   * Comma-separated CIDRs that delivery targets may reach despite the address rules (private,
+   * loopback, link-local…), e.g. `10.20.0.0/16,fd12:3456::/48`. @default none
+   */
+  WEBHOOKS_ALLOWED_TARGET_CIDRS: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const cidrs = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+      for (const cidr of cidrs) {
+        if (!parseCidr(cidr)) ctx.addIssue({ code: 'custom', message: `'${cidr}' is not a CIDR such as 10.0.0.0/8 or fd00::/8` });
+      }
+      return cidrs;
+    }),
+  /** Comma-separated ports delivery targets may use, e.g. `443,8443`. @default any port */
+  WEBHOOKS_ALLOWED_TARGET_PORTS: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const ports = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+      for (const port of ports) {
+        if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) ctx.addIssue({ code: 'custom', message: `'${port}' is not a port` });
+      }
+      return ports.map(Number);
+    }),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
@@ -60,6 +86,10 @@ export interface Config {
   readonly dataDir: string;
   readonly apiKeys: readonly string[];
   readonly allowInsecureTargets: boolean;
+  /** CIDRs opened despite the target address rules; empty: none. */
+  readonly allowedTargetCidrs: readonly string[];
+  /** Ports targets may use; empty: any. */
+  readonly allowedTargetPorts: readonly number[];
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
@@ -97,6 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         .filter((key) => key.length > 0),
     ),
     allowInsecureTargets: e.WEBHOOKS_ALLOW_INSECURE_TARGETS,
+    allowedTargetCidrs: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_CIDRS),
+    allowedTargetPorts: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_PORTS),
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,

@@ -85,7 +85,7 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
   const registered = await registerSearchAttributes(client);
   if (registered.length > 0) logger.info({ registered }, 'search attributes registered');
 
-  const targets = { allowInsecure: config.allowInsecureTargets };
+  const targets = { allowInsecure: config.allowInsecureTargets, allowedCidrs: config.allowedTargetCidrs, allowedPorts: config.allowedTargetPorts };
   let workerRun: Promise<void> | undefined;
   if (mode !== 'api') {
     const connection = await NativeConnection.connect({ address });

@@ -4,6 +4,7 @@ import type { Store } from './store';
 import { checkTargetUrl, type TargetPolicy } from './domain/targets';
 import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
+import { targetConnector } from '../activities/connect';
 
 export interface DeliveryWorkerDeps {
   readonly connection: NativeConnection;
@@ -12,6 +13,8 @@ export interface DeliveryWorkerDeps {
   readonly store: Store;
   readonly logger: Logger;
   readonly targets: TargetPolicy;
+  /** CA certificates (PEM) trusted besides the usual roots; operators use NODE_EXTRA_CA_CERTS. @default none */
+  readonly extraCa?: string | readonly string[];
   /** Pre-bundled workflow code; bundled from workflows/ at start-up when absent. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. */
@@ -20,7 +23,8 @@ export interface DeliveryWorkerDeps {
 
 /** The worker that runs delivery workflows and their activities. Run it with `worker.run()`. */
 export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Worker> {
-  const http = createHttpAgent();
+  // Every connection is checked against the target policy on the address actually connected to.
+  const http = createHttpAgent(targetConnector({ policy: deps.targets, ...(deps.extraCa !== undefined ? { extraCa: deps.extraCa } : {}) }));
   const activities = createActivities({
     deliveries: deps.store.deliveries,
     http,

@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import type { TargetPolicy } from '../../src/domain/targets';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
 import { createStore, type Store } from '../../src/store';
@@ -45,6 +46,12 @@ export interface HarnessOptions {
   readonly worker?: boolean;
   readonly workerTuning?: Partial<WorkerOptions>;
   readonly logger?: Logger;
+  /** Delivery target rules. @default insecure (http:// and loopback allowed) */
+  readonly targets?: TargetPolicy;
+  /** CA certificates (PEM) the worker trusts besides the usual roots. @default none */
+  readonly extraCa?: string;
+  /** Largest accepted request body, bytes. @default 1048576 */
+  readonly maxBodyBytes?: number;
 }
 
 export interface ApiAnswer<T = any> {
@@ -76,7 +83,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const apiKey = `test-key-${randomUUID()}`;
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 2_000;
   const client = options.env.client;
-  const targets = { allowInsecure: true };
+  const targets = options.targets ?? { allowInsecure: true };
 
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -88,6 +95,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       store,
       logger,
       targets,
+      ...(options.extraCa !== undefined ? { extraCa: options.extraCa } : {}),
       workflowBundle: await workflowBundle(),
       ...(options.workerTuning ? { tuning: options.workerTuning } : {}),
     });
@@ -109,7 +117,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     apiKeys: [apiKey],
     taskQueue,
     attemptTimeoutMs,
-    maxBodyBytes: 1024 * 1024,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     temporalUiUrl: 'http://localhost:8233',
     targets,
   });

