@@ -1,8 +1,12 @@
 import type { Db } from '../db';
 import * as initial from './001_initial';
+import * as apiKeysAndSecretRotation from './002_api_keys_and_secret_rotation';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
-const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [{ id: '001_initial', sql: initial.sql }];
+const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
+  { id: '001_initial', sql: initial.sql },
+  { id: '002_api_keys_and_secret_rotation', sql: apiKeysAndSecretRotation.sql },
+];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
 const MIGRATION_LOCK_KEY = 7_140_233;
