@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
+import { apiKeyRoutes } from './api-keys';
 import { requireApiKey } from './auth';
 import { deliveryRoutes } from './deliveries';
 import { errorHandler, sendError, UnsupportedMediaTypeError } from './errors';
@@ -42,6 +43,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
     ...subscriptionRoutes({ ...deps, cancelPendingDeliveries: (id) => deps.control.cancelPendingOf(id) }),
     ...eventRoutes(deps),
     ...deliveryRoutes(deps),
+    ...apiKeyRoutes(deps),
   ];
 }
 
@@ -62,7 +64,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const v1 = express.Router();
-  v1.use(requireApiKey(deps.apiKeys));
+  v1.use(requireApiKey(deps.apiKeys, deps.store.apiKeys));
   v1.use(requireJson);
   v1.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
   mountRoutes(v1, routes);

@@ -8,6 +8,12 @@ export class UnauthorizedError extends ServiceError {
   readonly code = 'unauthorized';
 }
 
+/** The key is valid but its scope does not allow this route (e.g. an account key managing API keys). */
+export class ForbiddenError extends ServiceError {
+  override readonly name = 'ForbiddenError';
+  readonly code = 'forbidden';
+}
+
 export class PayloadTooLargeError extends ServiceError {
   override readonly name = 'PayloadTooLargeError';
   readonly code = 'payload_too_large';
@@ -30,6 +36,7 @@ function statusOf(error: ServiceError): number {
   if (error instanceof ValidationError) return 422;
   if (error instanceof MalformedRequestError) return 400;
   if (error instanceof UnauthorizedError) return 401;
+  if (error instanceof ForbiddenError) return 403;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
   if (error instanceof PayloadTooLargeError) return 413;

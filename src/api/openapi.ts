@@ -6,6 +6,7 @@ import { errorBody } from './schemas';
 const COMMON_ERRORS: Record<number, string> = {
   400: 'Malformed request (e.g. invalid JSON)',
   401: 'Missing or invalid API key',
+  403: "The API key's scope does not allow this route",
   404: 'Not found',
   409: 'Conflict',
   413: 'Request body too large',

@@ -1,3 +1,4 @@
+import { ApiKeyStore } from './api-keys';
 import type { Db } from './db';
 import { DeliveryStore } from './deliveries';
 import { EventStore } from './events';
@@ -11,6 +12,7 @@ export interface Store {
   readonly subscriptions: SubscriptionStore;
   readonly events: EventStore;
   readonly deliveries: DeliveryStore;
+  readonly apiKeys: ApiKeyStore;
 }
 
 export function createStore(db: Db): Store {
@@ -20,6 +22,7 @@ export function createStore(db: Db): Store {
     subscriptions: new SubscriptionStore(db),
     events: new EventStore(db),
     deliveries: new DeliveryStore(db),
+    apiKeys: new ApiKeyStore(db),
   };
 }
 

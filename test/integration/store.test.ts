@@ -111,19 +111,19 @@ describe.each(backends)('store on %s', (_name, open) => {
 
   describe('migrations', () => {
     test('apply once; running them again changes nothing', async () => {
-      expect(firstMigration).toEqual(['001_initial']);
+      expect(firstMigration).toEqual(['001_initial', '002_api_keys_and_secret_rotation']);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
       );
-      expect(tables.map((row) => row.table_name)).toEqual(['attempts', 'deliveries', 'event_types', 'events', 'schema_migrations', 'subscriptions']);
+      expect(tables.map((row) => row.table_name)).toEqual(['api_keys', 'attempts', 'deliveries', 'event_types', 'events', 'schema_migrations', 'subscriptions']);
     });
 
     test('concurrent migrators apply each migration once', async () => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(1);
+      expect(rows[0]?.n).toBe(2);
     });
   });
 
