@@ -49,8 +49,9 @@ export function sendError(res: Response, status: number, code: string, message: 
   res.status(status).json({ error: { code, message, details } });
 }
 
-/** Errors body-parser raises before a route runs. */
+/** Errors Express (a path that is not valid percent-encoding) and body-parser raise before a route runs. */
 function fromBodyParser(error: unknown): ServiceError | undefined {
+  if (error instanceof URIError) return new MalformedRequestError('request path is not valid percent-encoding', [{ path: 'path', message: 'is not valid percent-encoding' }]);
   const type = (error as { type?: unknown }).type;
   if (type === 'entity.parse.failed') return new MalformedRequestError('request body is not valid JSON', [{ path: 'body', message: 'is not valid JSON' }]);
   if (type === 'entity.too.large') return new PayloadTooLargeError('request body is too large', [{ path: 'body', message: 'exceeds the size limit' }]);
