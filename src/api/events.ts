@@ -112,7 +112,8 @@ export function eventRoutes(deps: EventRouteDeps) {
       response: eventView,
       errors: [404],
       handler: async ({ params }) => {
-        const event = await store.events.get(params.id as string);
+        // Event ids are identifiers; anything else (a NUL, say) is no event and must not reach the store.
+        const event = identifier('id').safeParse(params.id).success ? await store.events.get(params.id as string) : undefined;
         if (!event) throw new NotFoundError('event', params.id as string);
         return {
           ...presentEvent(event),

@@ -53,7 +53,39 @@ export function toFieldProblems(error: z.ZodError, prefix?: string): FieldProble
   });
 }
 
+/** Deepest nesting of arrays and objects a request may carry. */
+export const MAX_JSON_DEPTH = 64;
+
+/** A lone UTF-16 surrogate: JSON can carry one, UTF-8 (and so the store) cannot. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const problemInString = (text: string): string | undefined =>
+  text.includes('\0') ? 'must not contain a NUL character' : LONE_SURROGATE.test(text) ? 'must be valid Unicode (it has a lone surrogate)' : undefined;
+
+/**
+ * The first value of a request the store could not keep, or schemas could not walk: PostgreSQL
+ * text and jsonb hold no NUL and no lone surrogate, and nesting is bounded. Keys count too.
+ */
+export function findUnstorable(value: unknown, path: readonly string[] = [], depth = 0): FieldProblem | undefined {
+  const at = (parts: readonly string[]): string => parts.join('.') || 'body';
+  if (typeof value === 'string') {
+    const message = problemInString(value);
+    return message ? { path: at(path), message } : undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth >= MAX_JSON_DEPTH) return { path: at(path), message: `must not nest more than ${MAX_JSON_DEPTH} levels deep` };
+  for (const [key, item] of Object.entries(value)) {
+    const keyMessage = problemInString(key);
+    if (keyMessage) return { path: at(path), message: `a key ${keyMessage}` };
+    const problem = findUnstorable(item, [...path, key], depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const unstorable = findUnstorable(value, where === 'query' ? ['query'] : []);
+  if (unstorable) throw new ValidationError(`invalid request ${where}`, [unstorable]);
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new ValidationError(`invalid request ${where}`, toFieldProblems(parsed.error, where === 'query' ? 'query' : undefined));
