@@ -77,7 +77,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
         ...target.headers,
         'content-type': 'application/json',
         'user-agent': USER_AGENT,
-        ...signatureHeaders({ id: target.event.id, timestamp: Math.floor(startedAt.getTime() / 1000), body, secrets: [target.secret] }),
+        ...signatureHeaders({ id: target.event.id, timestamp: Math.floor(startedAt.getTime() / 1000), body, secrets: target.previousSecret ? [target.secret, target.previousSecret] : [target.secret] }),
       };
       response = await postWebhookRequest(deps.http, {
         url: target.url,

@@ -4,6 +4,7 @@ import { NotFoundError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
 import { temporalUiUrl } from '../temporal/ids';
+import { principalOf, type Principal } from './auth';
 import { route } from './route';
 import { listOf, pageQuery, resourceId } from './schemas';
 
@@ -73,13 +74,23 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     createdAt: delivery.createdAt.toISOString(),
     updatedAt: delivery.updatedAt.toISOString(),
   });
-  const find = async (id: string): Promise<Delivery> => {
+  /**
+   * An account key sees its events' deliveries to its own subscriptions and callbacks, not those
+   * to vendor-level subscriptions; anything else is as unknown as a missing id.
+   */
+  const visible = async (delivery: Delivery, principal: Principal): Promise<boolean> => {
+    if (principal.kind === 'admin') return true;
+    if (delivery.accountId !== principal.accountId) return false;
+    if (delivery.subscriptionId === null) return true;
+    return (await store.subscriptions.get(delivery.subscriptionId))?.accountId === principal.accountId;
+  };
+  const find = async (id: string, principal: Principal): Promise<Delivery> => {
     const delivery = resourceId.safeParse(id).success ? await store.deliveries.get(id) : undefined;
-    if (!delivery) throw new NotFoundError('delivery', id);
+    if (!delivery || !(await visible(delivery, principal))) throw new NotFoundError('delivery', id);
     return delivery;
   };
-  const show = async (id: string): Promise<z.infer<typeof deliveryView>> => {
-    const delivery = await find(id);
+  const show = async (id: string, principal: Principal): Promise<z.infer<typeof deliveryView>> => {
+    const delivery = await find(id, principal);
     const attempts = await store.deliveries.attemptsOf([id]);
     return present(delivery, attempts.get(id) ?? []);
   };
@@ -92,8 +103,9 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       query: listQuery,
       status: 200,
       response: listOf(deliveryView),
-      handler: async ({ query }) => {
-        const page = await store.deliveries.list(query);
+      handler: async ({ query, req }) => {
+        const principal = principalOf(req);
+        const page = await store.deliveries.list(principal.kind === 'account' ? { ...query, visibleTo: principal.accountId } : query);
         const attempts = await store.deliveries.attemptsOf(page.items.map((delivery) => delivery.id));
         return { data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])), nextCursor: page.nextCursor };
       },
@@ -106,7 +118,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       status: 200,
       response: deliveryView,
       errors: [404],
-      handler: ({ params }) => show(params.id as string),
+      handler: ({ params, req }) => show(params.id as string, principalOf(req)),
     }),
     route({
       method: 'post',
@@ -116,9 +128,10 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       status: 200,
       response: deliveryView,
       errors: [404, 409, 503],
-      handler: async ({ params }) => {
-        await deps.control.cancel(await find(params.id as string));
-        return show(params.id as string);
+      handler: async ({ params, req }) => {
+        const principal = principalOf(req);
+        await deps.control.cancel(await find(params.id as string, principal));
+        return show(params.id as string, principal);
       },
     }),
     route({
@@ -129,9 +142,10 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       status: 202,
       response: deliveryView,
       errors: [404, 503],
-      handler: async ({ params }) => {
-        await deps.control.resend(await find(params.id as string));
-        return show(params.id as string);
+      handler: async ({ params, req }) => {
+        const principal = principalOf(req);
+        await deps.control.resend(await find(params.id as string, principal));
+        return show(params.id as string, principal);
       },
     }),
   ];

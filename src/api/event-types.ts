@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { EventType } from '../domain/model';
 import { ConflictError } from '../errors';
 import type { Store } from '../store';
+import { requireAdmin } from './auth';
 import { route } from './route';
 import { identifier } from './schemas';
 
@@ -20,12 +21,13 @@ export function eventTypeRoutes(deps: { store: Store }) {
       method: 'post',
       path: '/v1/event-types',
       tag: 'Event types',
-      summary: 'Register an event type',
+      summary: 'Register an event type (admin keys only: the catalog is shared by every account)',
       body: createEventType,
       status: 201,
       response: eventTypeView,
-      errors: [409],
-      handler: async ({ body }) => {
+      errors: [403, 409],
+      handler: async ({ body, req }) => {
+        requireAdmin(req);
         const created = await deps.store.eventTypes.create(body);
         if (!created) throw new ConflictError(`event type '${body.id}' already exists`, [{ path: 'id', message: 'already exists' }]);
         return present(created);

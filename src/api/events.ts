@@ -7,6 +7,8 @@ import type { Store } from '../store';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
 import { stableStringify } from '../util/stable-json';
 import { generateSecret } from '../../activities/sign';
+import { canSee, principalOf } from './auth';
+import { ForbiddenError } from './errors';
 import { route } from './route';
 import { identifier } from './schemas';
 
@@ -80,14 +82,19 @@ export function eventRoutes(deps: EventRouteDeps) {
       body: createEvent,
       status: 202,
       response: acceptedView,
-      errors: [409, 503],
+      errors: [403, 409, 503],
       handler: async ({ body, req }) => {
+        // An account key publishes for its own account only; without accountId, for its own.
+        const principal = principalOf(req);
+        if (principal.kind === 'account' && body.accountId !== undefined && body.accountId !== principal.accountId) {
+          throw new ForbiddenError("an account key can only publish its own account's events", [{ path: 'accountId', message: 'must be the account of this API key' }]);
+        }
         const id = eventId(body.id, req.header('idempotency-key'));
         if ((await store.eventTypes.unknown([body.type])).length > 0) {
           throw new ValidationError('unknown event type', [{ path: 'type', message: `'${body.type}' is not a registered event type` }]);
         }
         if (body.callbackUrl !== undefined) await deps.validateTarget(body.callbackUrl, 'callbackUrl');
-        const accountId = body.accountId ?? null;
+        const accountId = principal.kind === 'account' ? principal.accountId : (body.accountId ?? null);
         const callbackUrl = body.callbackUrl ?? null;
         const fingerprint = createHash('sha256').update(stableStringify({ type: body.type, accountId, data: body.data, callbackUrl })).digest('hex');
         const callbackSecret = callbackUrl ? generateSecret() : null;
@@ -111,15 +118,16 @@ export function eventRoutes(deps: EventRouteDeps) {
       status: 200,
       response: eventView,
       errors: [404],
-      handler: async ({ params }) => {
+      handler: async ({ params, req }) => {
+        const principal = principalOf(req);
         // Event ids are identifiers; anything else (a NUL, say) is no event and must not reach the store.
         const event = identifier('id').safeParse(params.id).success ? await store.events.get(params.id as string) : undefined;
-        if (!event) throw new NotFoundError('event', params.id as string);
+        if (!event || !canSee(principal, event.accountId)) throw new NotFoundError('event', params.id as string);
         return {
           ...presentEvent(event),
           data: event.data,
           callbackUrl: event.callbackUrl,
-          deliveries: await store.events.deliveryCounts(event.id),
+          deliveries: await store.events.deliveryCounts(event.id, principal.kind === 'account' ? principal.accountId : undefined),
         };
       },
     }),

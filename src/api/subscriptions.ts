@@ -5,6 +5,8 @@ import { NotFoundError, ValidationError, type FieldProblem } from '../errors';
 import type { Store } from '../store';
 import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, RETRY_POLICY_LIMITS, type DeliveryRetryPolicy } from '../../workflows/policy';
 import { generateSecret, isValidSecret } from '../../activities/sign';
+import { canSee, principalOf, type Principal } from './auth';
+import { ForbiddenError } from './errors';
 import { route } from './route';
 import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
 
@@ -85,6 +87,21 @@ const updateSubscription = createSubscription
   .partial()
   .extend({ active: z.boolean().optional(), description: z.string().max(1024).optional(), headers: customHeaders.optional() });
 
+/** How long a replaced secret stays valid after a rotation. */
+const DEFAULT_GRACE_PERIOD_MS = 24 * 3_600_000;
+const MAX_GRACE_PERIOD_MS = 7 * 24 * 3_600_000;
+
+const rotateSecret = z.strictObject({
+  secret: z.string().refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' }).optional(),
+  gracePeriod: duration
+    .refine((ms) => ms <= MAX_GRACE_PERIOD_MS, { message: 'must be at most 7d' })
+    .optional()
+    .meta({ description: 'How long the old secret stays valid (deliveries carry both signatures meanwhile). Default "24h"; "0s" drops it at once.' }),
+});
+
+/** The account an account key acts for, or undefined for an admin key. */
+const ownAccount = (principal: Principal): string | undefined => (principal.kind === 'account' ? principal.accountId : undefined);
+
 const listQuery = z.strictObject({
   eventType: z.string().max(128).optional(),
   accountId: z.string().max(128).optional(),
@@ -150,9 +167,10 @@ async function checkEventTypes(store: Store, eventTypes: readonly string[]): Pro
 
 export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
   const { store } = deps;
-  const find = async (id: string): Promise<Subscription> => {
+  /** Another account's subscription is as unknown as a missing one: ids leak nothing. */
+  const find = async (id: string, principal: Principal): Promise<Subscription> => {
     const subscription = resourceId.safeParse(id).success ? await store.subscriptions.get(id) : undefined;
-    if (!subscription) throw new NotFoundError('subscription', id);
+    if (!subscription || !canSee(principal, subscription.accountId)) throw new NotFoundError('subscription', id);
     return subscription;
   };
   return [
@@ -164,14 +182,21 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       body: createSubscription,
       status: 201,
       response: subscriptionView.extend({ secret: z.string() }),
-      handler: async ({ body }) => {
+      errors: [403],
+      handler: async ({ body, req }) => {
+        // An account key creates subscriptions of its own account only (never vendor level).
+        const own = ownAccount(principalOf(req));
+        if (own !== undefined && body.accountId !== undefined && body.accountId !== own) {
+          throw new ForbiddenError("an account key can only create its own account's subscriptions", [{ path: 'accountId', message: 'must be the account of this API key' }]);
+        }
+        const accountId = own ?? body.accountId ?? null;
         await deps.validateTarget(body.url, 'url');
         await checkEventTypes(store, body.eventTypes);
         const secret = body.secret ?? generateSecret();
         const created = await store.subscriptions.create({
           url: body.url,
           eventTypes: body.eventTypes,
-          accountId: body.accountId ?? null,
+          accountId,
           active: body.active,
           description: body.description,
           headers: body.headers,
@@ -189,8 +214,10 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       query: listQuery,
       status: 200,
       response: listOf(subscriptionView),
-      handler: async ({ query }) => {
-        const page = await store.subscriptions.list(query);
+      handler: async ({ query, req }) => {
+        const own = ownAccount(principalOf(req));
+        if (own !== undefined && query.accountId !== undefined && query.accountId !== own) return { data: [], nextCursor: null };
+        const page = await store.subscriptions.list(own === undefined ? query : { ...query, accountId: own });
         return { data: page.items.map(presentSubscription), nextCursor: page.nextCursor };
       },
     }),
@@ -202,7 +229,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: subscriptionView,
       errors: [404],
-      handler: async ({ params }) => presentSubscription(await find(params.id as string)),
+      handler: async ({ params, req }) => presentSubscription(await find(params.id as string, principalOf(req))),
     }),
     route({
       method: 'get',
@@ -212,9 +239,29 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: z.object({ secret: z.string() }),
       errors: [404],
-      handler: async ({ params }) => {
-        const subscription = await find(params.id as string);
+      handler: async ({ params, req }) => {
+        const subscription = await find(params.id as string, principalOf(req));
         return { secret: (await store.subscriptions.getSecret(subscription.id)) as string };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/subscriptions/:id/secret/rotate',
+      tag: 'Subscriptions',
+      summary: 'Issue a new signing secret; the old one stays valid for the grace period (24 h by default) and deliveries carry both signatures',
+      body: rotateSecret,
+      status: 200,
+      response: z.object({ secret: z.string(), previousSecretExpiresAt: z.iso.datetime().nullable() }),
+      errors: [404],
+      handler: async ({ params, body, req }) => {
+        const subscription = await find(params.id as string, principalOf(req));
+        if (body.secret !== undefined && body.secret === (await store.subscriptions.getSecret(subscription.id))) {
+          throw new ValidationError('invalid secret', [{ path: 'secret', message: 'must differ from the current secret' }]);
+        }
+        const secret = body.secret ?? generateSecret();
+        const rotated = await store.subscriptions.rotateSecret(subscription.id, secret, body.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS);
+        if (!rotated) throw new NotFoundError('subscription', subscription.id);
+        return { secret, previousSecretExpiresAt: rotated.previousSecretExpiresAt?.toISOString() ?? null };
       },
     }),
     route({
@@ -226,8 +273,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: subscriptionView,
       errors: [404],
-      handler: async ({ params, body }) => {
-        const current = await find(params.id as string);
+      handler: async ({ params, body, req }) => {
+        const current = await find(params.id as string, principalOf(req));
         if (body.url !== undefined) await deps.validateTarget(body.url, 'url');
         if (body.eventTypes !== undefined) await checkEventTypes(store, body.eventTypes);
         const { retryPolicy, ...rest } = body;
@@ -247,8 +294,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       summary: 'Delete a subscription; its pending deliveries end as cancelled',
       status: 204,
       errors: [404],
-      handler: async ({ params }) => {
-        const subscription = await find(params.id as string);
+      handler: async ({ params, req }) => {
+        const subscription = await find(params.id as string, principalOf(req));
         if (!(await store.subscriptions.delete(subscription.id))) throw new NotFoundError('subscription', subscription.id);
         deps.cancelPendingDeliveries(subscription.id);
       },

@@ -82,9 +82,15 @@ export interface DeliveryFilter {
   readonly subscriptionId?: string | undefined;
   readonly status?: DeliveryStatus | undefined;
   readonly accountId?: string | undefined;
+  /** Only what an account key may see: its events' deliveries to its own subscriptions and callbacks. */
+  readonly visibleTo?: string | undefined;
   readonly cursor?: string | undefined;
   readonly limit: number;
 }
+
+/** SQL condition: the delivery is visible to the account in parameter $n (see DeliveryFilter.visibleTo). */
+export const visibleToAccount = (n: number): string =>
+  `(account_id = $${n} AND (subscription_id IS NULL OR subscription_id IN (SELECT id FROM subscriptions WHERE account_id = $${n})))`;
 
 /** Everything one attempt needs, read fresh at every attempt so a fixed endpoint heals its deliveries. */
 export interface AttemptContext {
@@ -94,6 +100,8 @@ export interface AttemptContext {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly secret: string;
+  /** The secret a rotation replaced, while its grace period runs; deliveries are signed with both. */
+  readonly previousSecret: string | null;
   readonly retryPolicy: DeliveryRetryPolicy;
   /** False when the subscription was deleted or deactivated: the delivery ends as cancelled. */
   readonly subscriptionActive: boolean;
@@ -146,6 +154,10 @@ export class DeliveryStore {
     if (filter.subscriptionId !== undefined) add('subscription_id', '=', filter.subscriptionId);
     if (filter.status !== undefined) add('status', '=', filter.status);
     if (filter.accountId !== undefined) add('account_id', '=', filter.accountId);
+    if (filter.visibleTo !== undefined) {
+      params.push(filter.visibleTo);
+      where.push(visibleToAccount(params.length));
+    }
     const before = decodeCursor(filter.cursor);
     if (before !== undefined) add('id', '<', before);
     params.push(filter.limit + 1);
@@ -168,12 +180,14 @@ export class DeliveryStore {
         s_active: boolean | null;
         s_headers: Record<string, string> | null;
         s_secret: string | null;
+        s_previous_secret: string | null;
         s_retry_policy: Partial<DeliveryRetryPolicy> | null;
       }
     >(
       `SELECT d.*, e.data AS e_data, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
-              s.headers AS s_headers, s.secret AS s_secret, s.retry_policy AS s_retry_policy
+              s.headers AS s_headers, s.secret AS s_secret, s.retry_policy AS s_retry_policy,
+              CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
        WHERE d.id = $1`,
@@ -195,6 +209,7 @@ export class DeliveryStore {
       url: (isCallback ? row.e_callback_url : row.s_url) ?? row.url,
       headers: row.s_headers ?? {},
       secret: (isCallback ? row.e_callback_secret : row.s_secret) ?? '',
+      previousSecret: isCallback ? null : row.s_previous_secret,
       retryPolicy: withDefaults(row.s_retry_policy ?? undefined),
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
     };

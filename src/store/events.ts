@@ -4,7 +4,7 @@ import { ConflictError } from '../errors';
 import { deliveryWorkflowId } from '../temporal/ids';
 import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
 import type { Db, Queryable } from './db';
-import { PLAN_SELECT, toPlan, type PlanRow } from './deliveries';
+import { PLAN_SELECT, toPlan, visibleToAccount, type PlanRow } from './deliveries';
 
 interface EventRow {
   id: string;
@@ -99,10 +99,11 @@ export class EventStore {
     return rows[0] && toEvent(rows[0]);
   }
 
-  async deliveryCounts(eventId: string): Promise<DeliveryCounts> {
+  /** Counts by status; with `visibleTo`, only the deliveries that account may see. */
+  async deliveryCounts(eventId: string, visibleTo?: string): Promise<DeliveryCounts> {
     const rows = await this.db.query<{ status: DeliveryStatus; n: number }>(
-      'SELECT status, count(*)::int AS n FROM deliveries WHERE event_id = $1 GROUP BY status',
-      [eventId],
+      `SELECT status, count(*)::int AS n FROM deliveries WHERE event_id = $1 ${visibleTo !== undefined ? `AND ${visibleToAccount(2)}` : ''} GROUP BY status`,
+      visibleTo !== undefined ? [eventId, visibleTo] : [eventId],
     );
     const counts = Object.fromEntries([...DELIVERY_STATUSES, 'total'].map((status) => [status, 0])) as DeliveryCounts;
     for (const row of rows) {

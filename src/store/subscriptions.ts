@@ -88,6 +88,24 @@ export class SubscriptionStore {
     return rows[0]?.secret;
   }
 
+  /**
+   * Replaces the signing secret. The old one stays valid for `graceMs` (deliveries carry both
+   * signatures meanwhile); a secret that was still in its own grace period is dropped.
+   * Undefined when there is no such subscription.
+   */
+  async rotateSecret(id: string, secret: string, graceMs: number): Promise<{ previousSecretExpiresAt: Date | null } | undefined> {
+    const rows = await this.db.query<{ previous_secret_expires_at: Date | null }>(
+      `UPDATE subscriptions SET
+         previous_secret = CASE WHEN $3 > 0 THEN secret END,
+         previous_secret_expires_at = CASE WHEN $3 > 0 THEN now() + $3 * interval '1 millisecond' END,
+         secret = $2, updated_at = now()
+       WHERE id = $1 RETURNING previous_secret_expires_at`,
+      [id, secret, graceMs],
+    );
+    const row = rows[0];
+    return row && { previousSecretExpiresAt: row.previous_secret_expires_at };
+  }
+
   async list(filter: SubscriptionFilter): Promise<Page<Subscription>> {
     const where: string[] = [];
     const params: unknown[] = [];
