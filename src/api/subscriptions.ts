@@ -24,7 +24,9 @@ const customHeaders = z
     z
       .string({ error: 'header values must be strings' })
       .max(1024, 'header values must be at most 1024 characters')
-      .refine((value) => !/[\r\n\0]/.test(value), { message: 'header values must not contain CR, LF or NUL' }),
+      .refine((value) => !/[\r\n\0]/.test(value), { message: 'header values must not contain CR, LF or NUL', abort: true })
+      // Anything else outside printable ASCII would make every attempt fail in the HTTP client.
+      .refine((value) => /^[\t\x20-\x7e]*$/.test(value), { message: 'header values must be printable ASCII' }),
   )
   .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, { message: `at most ${MAX_HEADERS} headers` });
 
