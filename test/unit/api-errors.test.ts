@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import { ConflictError, NotFoundError, ServiceError, UnavailableError, ValidationError } from '../../src/errors';
+import { ConflictError, NotFoundError, type ServiceError, UnavailableError, ValidationError } from '../../src/errors';
 import {
   errorHandler,
   MalformedRequestError,
@@ -84,6 +84,12 @@ describe('error → HTTP', () => {
     const charset = await answerTo(Object.assign(new Error('unsupported charset'), { type: 'charset.unsupported', status: 415 }));
     expect(charset.status).toBe(415);
     expect(charset.body.error.code).toBe('unsupported_media_type');
+  });
+
+  test('a path Express cannot decode is a 400', async () => {
+    const answer = await answerTo(Object.assign(new URIError("Failed to decode param '%ZZ'"), { status: 400 }));
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toMatchObject({ code: 'malformed_request', details: [{ path: 'path', message: expect.any(String) }] });
   });
 
   test('anything else is a 500 that reveals nothing and is logged', async () => {
