@@ -89,7 +89,16 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
   let workerRun: Promise<void> | undefined;
   if (mode !== 'api') {
     const connection = await NativeConnection.connect({ address });
-    const worker = await createDeliveryWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, logger, targets });
+    const worker = await createDeliveryWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      store,
+      logger,
+      targets,
+      // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.
+      shutdownGraceMs: config.attemptTimeoutMs + 5_000,
+    });
     workerRun = worker.run();
     closers.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

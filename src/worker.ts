@@ -17,9 +17,18 @@ export interface DeliveryWorkerDeps {
   readonly extraCa?: string | readonly string[];
   /** Pre-bundled workflow code; bundled from workflows/ at start-up when absent. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * On shutdown (SIGTERM), how long attempts in flight may run to completion before they are
+   * aborted, ms. Give it the attempt timeout and some: an attempt let finish is one the receiver
+   * does not see twice. @default 0 (abort at once)
+   */
+  readonly shutdownGraceMs?: number;
   /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. */
   readonly tuning?: Partial<WorkerOptions>;
 }
+
+/** After the grace period, how long aborted attempts get to record themselves before the worker gives up, ms. */
+const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
 /** The worker that runs delivery workflows and their activities. Run it with `worker.run()`. */
 export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Worker> {
@@ -39,6 +48,9 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     taskQueue: deps.taskQueue,
     activities,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(deps.shutdownGraceMs
+      ? { shutdownGraceTime: deps.shutdownGraceMs, shutdownForceTime: deps.shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS }
+      : {}),
     ...deps.tuning,
   });
 }
