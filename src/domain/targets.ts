@@ -198,7 +198,7 @@ export function addressRefusal(ip: string, policy: TargetPolicy): string | undef
   if (exact) return exact;
   for (const embedded of embeddedIPv4(ip)) {
     const refusal = addressRefusal(embedded.address, policy);
-    if (refusal) return `${refusal} (${embedded.address}) inside an ${embedded.form} IPv6 address`;
+    if (refusal) return `${refusal} (${embedded.address}) inside ${embedded.form.startsWith('IPv4') ? 'an' : 'a'} ${embedded.form} IPv6 address`;
   }
   const special = labelOf(V6, ip, 'ipv6');
   if (special) return special;
