@@ -1,0 +1,161 @@
+/**
+ * Everything a benchmark run needs, started by the run itself: the Temporal dev server (found by
+ * the project's own finder, on free ports, with a database file in a temporary folder), the
+ * service process (API + worker), the loopback receiver and an HTTP client for the API.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
+import { Agent, request } from 'undici';
+import { loadConfig } from '../src/config';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
+import { startDevServer, type DevServer } from '../src/temporal/dev-server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
+import type { ServiceConfig, WorkerTuning } from './protocol';
+import { BenchReceiver } from './receiver';
+import { findChildPid, Sampler } from './sampler';
+import { ServiceProcess } from './service-client';
+
+export interface EnvOptions {
+  /** SQLite pragmas of the dev server; undefined keeps the launcher's default (WAL, synchronous=normal). */
+  readonly sqlitePragmas?: Record<string, string>;
+  readonly tuning: WorkerTuning;
+  readonly eagerStart: boolean;
+  readonly workflowBundlePath?: string;
+  readonly startConcurrency?: number;
+  /** Where the service writes its log. */
+  readonly logFile: string;
+  /** Where the Temporal dev server's warnings and errors go. */
+  readonly temporalLogFile: string;
+  /** Connections from the benchmark to the API. */
+  readonly apiConnections: number;
+  readonly log: (line: string) => void;
+}
+
+export interface ApiAnswer {
+  readonly status: number;
+  readonly body: any;
+}
+
+export interface BenchEnv {
+  readonly temporalAddress: string;
+  readonly service: ServiceProcess;
+  readonly receiver: BenchReceiver;
+  /** A Temporal client of the benchmark's own, to read workflow histories. */
+  readonly client: Client;
+  readonly sampler: Sampler;
+  /** Start-up phases, ms. */
+  readonly timings: Record<string, number>;
+  /** Error lines the Temporal server has logged so far. */
+  temporalErrors(): number;
+  api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
+  const timings: Record<string, number> = {};
+  const closers: Array<() => Promise<void>> = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.reverse()) await closer().catch(() => undefined);
+  };
+  try {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'webhooks-bench-'));
+    closers.push(() => rm(tmp, { recursive: true, force: true }));
+
+    const temporalLog = createWriteStream(options.temporalLogFile);
+    closers.push(() => new Promise<void>((resolve) => temporalLog.end(resolve)));
+    const serverErrors = { count: 0 };
+    const cliPath = await findTemporalCli({ explicitPath: loadConfig().temporal.cliPath, toolsDir: DEFAULT_TOOLS_DIR, log: options.log });
+    let t = performance.now();
+    const devServer: DevServer = await startDevServer({
+      cliPath,
+      dbFile: path.join(tmp, 'temporal.db'),
+      port: await freePort(),
+      uiPort: await freePort(),
+      headless: true,
+      namespace: 'default',
+      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
+      ...(options.sqlitePragmas ? { sqlitePragmas: options.sqlitePragmas } : {}),
+      // The server's own warnings go to its log file; the run reports how many there were.
+      logger: {
+        info: () => undefined,
+        warn: (_obj, msg) => temporalLog.write(`${msg}\n`),
+        error: (_obj, msg) => {
+          serverErrors.count += 1;
+          temporalLog.write(`${msg}\n`);
+        },
+      },
+    });
+    closers.push(() => devServer.stop());
+    timings.devServerStartMs = Math.round(performance.now() - t);
+
+    const receiver = await BenchReceiver.start();
+    closers.push(() => receiver.close());
+
+    const apiKey = `bench-${randomUUID()}`;
+    const config: ServiceConfig = {
+      temporalAddress: devServer.address,
+      namespace: 'default',
+      taskQueue: 'bench-deliveries',
+      ceilingTaskQueue: 'bench-ceiling',
+      storeDir: path.join(tmp, 'store'),
+      apiKey,
+      attemptTimeoutMs: 15_000,
+      logFile: options.logFile,
+      logLevel: 'info',
+      tuning: options.tuning,
+      eagerStart: options.eagerStart,
+      ...(options.workflowBundlePath ? { workflowBundlePath: options.workflowBundlePath } : {}),
+      ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
+    };
+    t = performance.now();
+    const service = await ServiceProcess.start(config);
+    closers.push(() => service.stop());
+    timings.serviceStartMs = Math.round(performance.now() - t);
+    Object.assign(timings, service.ready.timings);
+
+    const connection = await Connection.connect({ address: devServer.address });
+    closers.push(() => connection.close());
+    const client = new Client({ connection, namespace: 'default' });
+
+    const agent = new Agent({ connections: options.apiConnections, keepAliveTimeout: 30_000 });
+    closers.push(() => agent.close());
+    const api = async (method: 'GET' | 'POST', apiPath: string, body?: unknown): Promise<ApiAnswer> => {
+      const response = await request(`${service.ready.apiUrl}${apiPath}`, {
+        method,
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      const text = await response.body.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: response.statusCode, body: parsed };
+    };
+
+    const sampler = new Sampler(() => service.request({ type: 'stats' }), findChildPid('temporal'));
+    return { temporalAddress: devServer.address, service, receiver, client, sampler, timings, temporalErrors: () => serverErrors.count, api, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

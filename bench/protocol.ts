@@ -1,0 +1,77 @@
+/** What the benchmark (parent) and the service process (child) say to each other over IPC. */
+
+/** Worker settings a run may change; absent fields keep the SDK's defaults. */
+export interface WorkerTuning {
+  readonly maxCachedWorkflows?: number;
+  readonly maxConcurrentWorkflowTaskExecutions?: number;
+  readonly maxConcurrentActivityTaskExecutions?: number;
+  readonly maxConcurrentLocalActivityExecutions?: number;
+  readonly maxConcurrentWorkflowTaskPolls?: number;
+  readonly maxConcurrentActivityTaskPolls?: number;
+  readonly maxEagerActivityReservationsPerWorkflowTask?: number;
+  readonly nonStickyToStickyPollRatio?: number;
+}
+
+export interface ServiceConfig {
+  readonly temporalAddress: string;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly ceilingTaskQueue: string;
+  /** PGlite directory, in the run's temporary folder. */
+  readonly storeDir: string;
+  readonly apiKey: string;
+  readonly attemptTimeoutMs: number;
+  readonly logFile: string;
+  readonly logLevel: string;
+  /** A pre-built workflow bundle; when absent the worker bundles workflows/ at start-up. */
+  readonly workflowBundlePath?: string;
+  readonly tuning: WorkerTuning;
+  /** Start workflows eagerly: the client shares the worker's NativeConnection. */
+  readonly eagerStart: boolean;
+  /** Workflow starts in flight per event in the dispatcher; absent keeps its default. */
+  readonly startConcurrency?: number;
+}
+
+export interface ServiceReady {
+  readonly type: 'ready';
+  readonly apiUrl: string;
+  /** Start-up phases, ms. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+export interface ServiceStats {
+  /** performance.timeOrigin + performance.now() in the service, ms since the epoch. */
+  readonly at: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
+}
+
+export interface CeilingClosedResult {
+  /** Completion times, ms from the start of the run. */
+  readonly completions: number[];
+  /** Start → activity, ms. */
+  readonly latencies: number[];
+  readonly errors: number;
+}
+
+export interface CeilingOpenResult {
+  /** Intended start → activity, ms. */
+  readonly latencies: number[];
+  readonly missing: number;
+  readonly errors: number;
+}
+
+export type Command =
+  | { readonly type: 'stats' }
+  | { readonly type: 'ceiling-closed'; readonly concurrency: number; readonly durationMs: number }
+  | { readonly type: 'ceiling-open'; readonly rate: number; readonly durationMs: number }
+  | { readonly type: 'stop' };
+
+export interface Request {
+  readonly id: number;
+  readonly command: Command;
+}
+
+export type Reply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly error: string };

@@ -1,0 +1,256 @@
+/** Turns a run's results into the printed table, the raw JSON and an SVG chart. */
+import type { FanOutResult, LatencyResult, StormResult, ThroughputResult } from './scenarios';
+import type { Distribution } from './stats';
+
+export interface Machine {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly memoryGb: number;
+  readonly node: string;
+  readonly temporalCli: string;
+  readonly loadBefore: string;
+  readonly loadAfter?: string;
+}
+
+export interface RunResults {
+  readonly label: string;
+  readonly profile: 'quick' | 'full';
+  readonly startedAt: string;
+  readonly settings: Record<string, unknown>;
+  readonly machine: Machine;
+  readonly timings: Record<string, number>;
+  /** Error lines the Temporal dev server logged during the scenarios. */
+  readonly temporalServerErrors: number;
+  readonly throughput: ThroughputResult[];
+  readonly latency: LatencyResult[];
+  readonly fanOut: FanOutResult[];
+  readonly storm?: StormResult;
+  readonly wallMs: number;
+}
+
+const fmt = (value: number | undefined, digits = 0): string =>
+  value === undefined || !Number.isFinite(value) ? '–' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (value: number | undefined): string => (value !== undefined && value < 10 ? fmt(value, 1) : fmt(value));
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : (a / b).toFixed(2);
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const byName = <T extends { name: string }>(items: readonly T[], prefix: string): T | undefined => items.find((item) => item.name.startsWith(prefix));
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean | undefined;
+}
+
+/** The issue's targets, checked against this run (undefined when the run did not measure it). */
+export function targets(results: RunResults): TargetCheck[] {
+  const ours = byName(results.throughput, 'ours');
+  const ceiling = byName(results.throughput, 'Temporal');
+  const latency = byName(results.latency, 'ours');
+  const fan10k = results.fanOut.find((f) => f.subscribers === 10_000);
+  const storm = results.storm;
+  const sustained = ours && ceiling ? ours.perSecond / ceiling.perSecond : undefined;
+  return [
+    { target: 'sustained ≥ 0.8 × Temporal ceiling', measured: sustained === undefined ? '–' : `${sustained.toFixed(2)} ×`, met: sustained === undefined ? undefined : sustained >= 0.8 },
+    {
+      target: `latency at ${latency?.rate ?? 50}/s: p50 ≤ 25 ms, p99 ≤ 150 ms`,
+      measured: latency ? `p50 ${ms(latency.latency.p50)} ms, p99 ${ms(latency.latency.p99)} ms` : '–',
+      met: latency ? latency.latency.p50 <= 25 && latency.latency.p99 <= 150 && latency.missing === 0 : undefined,
+    },
+    {
+      target: 'fan-out 10,000: 202 ≤ 200 ms, all delivered ≤ 60 s, payload not copied',
+      measured: fan10k ? `202 in ${ms(fan10k.acceptMs)} ms, last after ${fmt(fan10k.lastMs / 1000, 1)} s, copied: ${fan10k.histories.some((h) => h.payloadCopied) ? 'yes' : 'no'}` : '–',
+      met: fan10k ? fan10k.acceptMs <= 200 && fan10k.complete && fan10k.lastMs <= 60_000 && !fan10k.histories.some((h) => h.payloadCopied) : undefined,
+    },
+    {
+      target: `worker RSS ≤ 300 MB with ${fmt(storm?.deliveries ?? 10_000)} waiting to retry`,
+      measured: storm ? `${fmt(storm.waiting.serviceRssMbMax)} MB` : '–',
+      met: storm && storm.deliveries >= 10_000 ? storm.waiting.serviceRssMbMax <= 300 : undefined,
+    },
+  ];
+}
+
+const distCells = (d: Distribution): string[] => [ms(d.p50), ms(d.p95), ms(d.p99), ms(d.max)];
+
+export function formatResults(results: RunResults): string {
+  const out: string[] = [];
+  const m = results.machine;
+  out.push(`webhook delivery benchmark — ${results.profile} run "${results.label}", ${results.startedAt}`);
+  out.push(`machine: ${m.cores} × ${m.cpuModel}, ${fmt(m.memoryGb, 1)} GB; Node ${m.node}; ${m.temporalCli}`);
+  out.push(`load average before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`);
+  out.push(`settings: ${JSON.stringify(results.settings)}`);
+  out.push(`start-up (ms): ${Object.entries(results.timings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+
+  if (results.throughput.length > 0) {
+    const first = results.throughput[0] as ThroughputResult;
+    out.push('', `1–3. Throughput: closed loop, ${first.concurrency} in flight, ${fmt(first.durationMs / 1000)} s each (deliveries/s after a ${fmt(Math.min(2, first.durationMs / 5000), 1)} s warm-up)`);
+    const raw = byName(results.throughput, 'raw');
+    const ceiling = byName(results.throughput, 'Temporal');
+    out.push(
+      table(
+        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'svc CPU', 'temporal CPU', '÷ Temporal', '÷ raw HTTP'],
+        results.throughput.map((t) => {
+          const cpu = (key: 'serviceCpu' | 'temporalCpu'): string => {
+            const values = t.samples.map((s) => s[key] ?? Number.NaN).filter(Number.isFinite);
+            return values.length ? (values.reduce((a, b) => a + b, 0) / values.length).toFixed(2) : '–';
+          };
+          return [t.name, fmt(t.perSecond), ms(t.latency.p50), ms(t.latency.p99), fmt(t.errors + t.missing), cpu('serviceCpu'), cpu('temporalCpu'), ratio(t.perSecond, ceiling?.perSecond), ratio(t.perSecond, raw?.perSecond)];
+        }),
+      ),
+    );
+  }
+  if (results.latency.length > 0) {
+    const first = results.latency[0] as LatencyResult;
+    out.push('', `4. Latency: open loop, ${first.rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`);
+    const ceiling = byName(results.latency, 'Temporal');
+    const raw = byName(results.latency, 'raw');
+    out.push(
+      table(
+        ['', 'p50', 'p95', 'p99', 'max', 'missing', 'p50 ÷ Temporal', 'p99 ÷ Temporal', 'p50 ÷ raw'],
+        results.latency.map((l) => [l.name, ...distCells(l.latency), fmt(l.missing + l.errors), ratio(l.latency.p50, ceiling?.latency.p50), ratio(l.latency.p99, ceiling?.latency.p99), ratio(l.latency.p50, raw?.latency.p50)]),
+      ),
+    );
+    const ours = byName(results.latency, 'ours');
+    if (ours?.ack) out.push(`   ours: POST /v1/events → 202: p50 ${ms(ours.ack.p50)}, p99 ${ms(ours.ack.p99)}, max ${ms(ours.ack.max)} ms`);
+  }
+  if (results.fanOut.length > 0) {
+    out.push('', '5. Fan-out: one event to N subscribers');
+    out.push(
+      table(
+        ['subscribers', '202 ms', 'first ms', 'last delivered s', 'delivered', 'deliveries/s', 'svc RSS max MB', 'history events', 'history bytes', 'payload in history'],
+        results.fanOut.map((f) => [
+          fmt(f.subscribers),
+          ms(f.acceptMs),
+          ms(f.firstMs),
+          fmt(f.lastMs / 1000, 1),
+          `${fmt(f.delivered)}${f.complete ? '' : ' (deadline)'}`,
+          fmt(f.complete ? (f.subscribers * 1000) / f.lastMs : Number.NaN),
+          fmt(Math.max(...f.samples.map((s) => s.serviceRssMb))),
+          fmt(Math.max(...f.histories.map((h) => h.events))),
+          fmt(Math.max(...f.histories.map((h) => h.bytes))),
+          f.histories.some((h) => h.payloadCopied) ? 'COPIED' : 'no',
+        ]),
+      ),
+    );
+  }
+  const s = results.storm;
+  if (s) {
+    out.push('', `6. Retry storm: ${fmt(s.deliveries)} deliveries (${s.events} events × ${s.subscribersPerEvent} subscribers) to a receiver answering 500, then recovery by resend through the API`);
+    out.push(
+      table(
+        ['first attempts s', 'waiting: svc RSS MB', 'svc CPU', 'temporal CPU', 'temporal RSS MB', 'resend calls s', 'drain s', 'delivered', 'lost', 'duplicates', 'store: succeeded'],
+        [
+          [
+            `${fmt(s.firstAttemptsMs / 1000, 1)}${s.firstAttemptsComplete ? '' : ' (deadline)'}`,
+            fmt(s.waiting.serviceRssMbMax),
+            s.waiting.serviceCpuMean.toFixed(2),
+            Number.isFinite(s.waiting.temporalCpuMean) ? s.waiting.temporalCpuMean.toFixed(2) : '–',
+            fmt(s.waiting.temporalRssMbMax),
+            fmt(s.resendCallsMs / 1000, 1),
+            fmt(s.drainMs / 1000, 1),
+            fmt(s.delivered),
+            fmt(s.lost),
+            fmt(s.duplicates),
+            fmt(s.recordedSucceeded),
+          ],
+        ],
+      ),
+    );
+  }
+  out.push('', 'Targets (2-core machine)');
+  out.push(table(['target', 'measured', 'met'], targets(results).map((t) => [t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO'])));
+  out.push('', `Temporal server error lines during the run: ${results.temporalServerErrors}`);
+  out.push(`wall time: ${fmt(results.wallMs / 1000, 1)} s`);
+  return out.join('\n');
+}
+
+// ---------- SVG chart ----------
+
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd'];
+
+interface Series {
+  readonly name: string;
+  readonly points: ReadonlyArray<readonly [number, number]>;
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function niceMax(value: number): number {
+  if (!Number.isFinite(value) || value <= 0) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+/** One line chart panel at (x, y) of size w × h. */
+function panel(x: number, y: number, w: number, h: number, title: string, xLabel: string, yLabel: string, series: Series[], logX = false): string {
+  const pad = { left: 50, right: 10, top: 24, bottom: 34 };
+  const pw = w - pad.left - pad.right;
+  const ph = h - pad.top - pad.bottom;
+  const xs = series.flatMap((s) => s.points.map((p) => p[0])).filter((v) => !logX || v > 0);
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  const xMin = logX ? 10 ** Math.floor(Math.log10(Math.max(Math.min(...xs), 0.1))) : 0;
+  const xMax = logX ? 10 ** Math.ceil(Math.log10(Math.max(...xs, 1))) : niceMax(Math.max(...xs, 1));
+  const yMax = niceMax(Math.max(...ys, 1));
+  const sx = (v: number): number => (logX ? ((Math.log10(Math.max(v, xMin)) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin))) * pw : (v / xMax) * pw);
+  const sy = (v: number): number => ph - (v / yMax) * ph;
+  const parts: string[] = [`<g transform="translate(${x},${y})">`, `<text x="${pad.left}" y="14" font-weight="bold">${escape(title)}</text>`, `<g transform="translate(${pad.left},${pad.top})">`];
+  parts.push(`<rect width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
+  const xTicks = logX ? Array.from({ length: Math.round(Math.log10(xMax / xMin)) + 1 }, (_, i) => xMin * 10 ** i) : [0, 0.25, 0.5, 0.75, 1].map((f) => f * xMax);
+  for (const tick of xTicks) parts.push(`<text x="${sx(tick).toFixed(1)}" y="${ph + 14}" text-anchor="middle" font-size="10">${fmt(tick, tick < 1 ? 1 : 0)}</text>`);
+  for (const f of [0, 0.5, 1]) parts.push(`<text x="-4" y="${(sy(f * yMax) + 3).toFixed(1)}" text-anchor="end" font-size="10">${fmt(f * yMax, yMax < 5 ? 1 : 0)}</text>`);
+  parts.push(`<text x="${pw / 2}" y="${ph + 28}" text-anchor="middle" font-size="11">${escape(xLabel)}</text>`);
+  parts.push(`<text transform="translate(-38,${ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escape(yLabel)}</text>`);
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join('');
+    if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
+    parts.push(`<rect x="${pw - 150}" y="${6 + i * 14}" width="10" height="3" fill="${color}"/><text x="${pw - 136}" y="${10 + i * 14}" font-size="10">${escape(s.name)}</text>`);
+  });
+  parts.push('</g></g>');
+  return parts.join('\n');
+}
+
+/** Latency as a CDF: share of requests (y) at or under x ms. */
+function cdf(samples: readonly number[]): Array<[number, number]> {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const step = Math.max(1, Math.floor(sorted.length / 300));
+  const points: Array<[number, number]> = [];
+  for (let i = 0; i < sorted.length; i += step) points.push([sorted[i] as number, ((i + 1) / sorted.length) * 100]);
+  if (sorted.length) points.push([sorted[sorted.length - 1] as number, 100]);
+  return points;
+}
+
+export function chartSvg(results: RunResults): string {
+  const w = 460;
+  const h = 260;
+  const panels: string[] = [];
+  panels.push(panel(0, 0, w, h, 'Latency at a fixed rate (CDF)', 'ms, scheduled send → receiver (log)', '% of requests', results.latency.map((l) => ({ name: l.name, points: cdf(l.raw) })), true));
+  panels.push(
+    panel(w, 0, w, h, 'Throughput over time (closed loop)', 's', 'deliveries/s', results.throughput.map((t) => ({ name: t.name, points: t.timeline.map((v, i) => [i + 0.5, v] as const) }))),
+  );
+  panels.push(
+    panel(0, h, w, h, 'Fan-out: deliveries received', 's after POST', 'deliveries', results.fanOut.map((f) => {
+        const step = Math.max(1, Math.floor(f.arrivals.length / 300));
+        const points = f.arrivals.flatMap((t, i) => (i % step === 0 || i === f.arrivals.length - 1 ? [[t / 1000, i + 1] as const] : []));
+        return { name: `${fmt(f.subscribers)} subscribers`, points };
+      }),
+    ),
+  );
+  const memory: Series[] = [];
+  const storm = results.storm;
+  if (storm) {
+    memory.push({ name: 'service RSS MB', points: storm.samples.map((s) => [s.t / 1000, s.serviceRssMb] as const) });
+    memory.push({ name: 'temporal RSS MB', points: storm.samples.filter((s) => s.temporalRssMb !== undefined).map((s) => [s.t / 1000, s.temporalRssMb ?? 0] as const) });
+  }
+  panels.push(panel(w, h, w, h, 'Retry storm: memory', 's', 'MB', memory));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${2 * h}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
+}

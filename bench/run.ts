@@ -1,0 +1,266 @@
+/**
+ * `npm run bench` — measures every delivery path against its ceiling in one run.
+ *
+ *   npm run bench                 the full run (about 6 minutes on 2 cores)
+ *   npm run bench -- --quick      a short run (under a minute), the CI smoke test
+ *
+ * Options (for measuring levers): --label NAME, --concurrency N, --rate N, --pragmas default|none,
+ * --eager on|off, --bundle runtime|prebuilt, --tuning key=value[,key=value…],
+ * --start-concurrency N, --only throughput,latency,fanout,storm, --out DIR.
+ *
+ * Prints a table, writes bench/results/<stamp>-<label>.json (raw results) and .svg (chart).
+ * No figure is asserted: the run exits 0 when it completes, whatever it measured.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../src/config';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
+import { startEnv } from './env';
+import type { WorkerTuning } from './protocol';
+import { chartSvg, formatResults, type Machine, type RunResults } from './report';
+import { fanOut, latencies, ourThroughput, rawThroughput, retryStorm, setUp, temporalThroughput, type FanOutResult, type StormResult, type ThroughputResult, type LatencyResult } from './scenarios';
+
+type Part = 'throughput' | 'latency' | 'fanout' | 'storm';
+
+interface Profile {
+  readonly throughputMs: number;
+  readonly latencyMs: number;
+  readonly fanOut: ReadonlyArray<1_000 | 10_000>;
+  readonly fanOutDeadlineMs: number;
+  readonly stormEvents: number;
+  readonly stormSubscribers: number;
+  readonly stormWaitMs: number;
+  readonly stormDeadlineMs: number;
+  readonly settleMs: number;
+}
+
+const PROFILES: Record<'quick' | 'full', Profile> = {
+  quick: { throughputMs: 4_000, latencyMs: 4_000, fanOut: [1_000], fanOutDeadlineMs: 30_000, stormEvents: 10, stormSubscribers: 50, stormWaitMs: 2_000, stormDeadlineMs: 30_000, settleMs: 500 },
+  full: { throughputMs: 20_000, latencyMs: 30_000, fanOut: [1_000, 10_000], fanOutDeadlineMs: 180_000, stormEvents: 100, stormSubscribers: 100, stormWaitMs: 15_000, stormDeadlineMs: 300_000, settleMs: 3_000 },
+};
+
+interface Args {
+  quick: boolean;
+  label: string;
+  concurrency: number;
+  rate: number;
+  pragmas: 'default' | 'none';
+  eager: boolean;
+  bundle: 'runtime' | 'prebuilt';
+  tuning: WorkerTuning;
+  startConcurrency: number | undefined;
+  only: Set<Part>;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    quick: false,
+    label: 'default',
+    concurrency: 32,
+    rate: 50,
+    pragmas: 'default',
+    eager: false,
+    bundle: 'runtime',
+    tuning: {},
+    startConcurrency: undefined,
+    only: new Set<Part>(['throughput', 'latency', 'fanout', 'storm']),
+    out: path.join(__dirname, 'results'),
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const flag = argv[i] as string;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${flag} needs a value`);
+      return next;
+    };
+    switch (flag) {
+      case '--quick':
+        args.quick = true;
+        break;
+      case '--label':
+        args.label = value().replace(/[^A-Za-z0-9._-]/g, '_');
+        break;
+      case '--concurrency':
+        args.concurrency = Number(value());
+        break;
+      case '--rate':
+        args.rate = Number(value());
+        break;
+      case '--pragmas':
+        args.pragmas = value() === 'none' ? 'none' : 'default';
+        break;
+      case '--eager':
+        args.eager = value() === 'on';
+        break;
+      case '--bundle':
+        args.bundle = value() === 'prebuilt' ? 'prebuilt' : 'runtime';
+        break;
+      case '--tuning':
+        for (const pair of value().split(',')) {
+          const [key, raw] = pair.split('=');
+          if (key && raw !== undefined) (args.tuning as Record<string, number>)[key] = Number(raw);
+        }
+        break;
+      case '--start-concurrency':
+        args.startConcurrency = Number(value());
+        break;
+      case '--only':
+        args.only = new Set(value().split(',') as Part[]);
+        break;
+      case '--out':
+        args.out = path.resolve(value());
+        break;
+      default:
+        throw new Error(`unknown option ${flag} (see bench/run.ts)`);
+    }
+  }
+  return args;
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ');
+}
+
+async function describeMachine(): Promise<Machine> {
+  let cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  let temporalCli = 'temporal CLI: unknown';
+  try {
+    const cli = await findTemporalCli({ explicitPath: loadConfig().temporal.cliPath, toolsDir: DEFAULT_TOOLS_DIR });
+    temporalCli = execFileSync(cli, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    // reported as unknown
+  }
+  return { cpuModel, cores: os.availableParallelism(), memoryGb: os.totalmem() / 2 ** 30, node: process.version, temporalCli, loadBefore: loadAverage() };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const profileName = args.quick ? 'quick' : 'full';
+  const profile = PROFILES[profileName];
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  mkdirSync(args.out, { recursive: true });
+  const log = (line: string): void => void process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  const machine = await describeMachine();
+  log(`${profileName} run "${args.label}" — load average ${machine.loadBefore}`);
+
+  const timings: Record<string, number> = {};
+  let workflowBundlePath: string | undefined;
+  if (args.bundle === 'prebuilt') {
+    const t = performance.now();
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+    workflowBundlePath = path.join(args.out, `${stamp}-workflow-bundle.js`);
+    writeFileSync(workflowBundlePath, bundle.code);
+    timings.prebuildBundleMs = Math.round(performance.now() - t);
+  }
+
+  const env = await startEnv({
+    tuning: args.tuning,
+    eagerStart: args.eager,
+    ...(args.pragmas === 'none' ? { sqlitePragmas: {} } : {}),
+    ...(workflowBundlePath ? { workflowBundlePath } : {}),
+    ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
+    logFile: path.join(args.out, `${stamp}-${args.label}-service.log`),
+    temporalLogFile: path.join(args.out, `${stamp}-${args.label}-temporal.log`),
+    apiConnections: Math.max(args.concurrency, 16) + 4,
+    log,
+  });
+  Object.assign(timings, env.timings);
+  const throughput: ThroughputResult[] = [];
+  const latency: LatencyResult[] = [];
+  const fanOutResults: FanOutResult[] = [];
+  let storm: StormResult | undefined;
+  let temporalServerErrors = 0;
+  try {
+    log('setting up event types and subscriptions');
+    let t = performance.now();
+    const subscriptions = await setUp(env, {
+      fanout: args.only.has('fanout') ? Math.max(...profile.fanOut) : 0,
+      storm: args.only.has('storm') ? profile.stormSubscribers : 0,
+    });
+    timings.setUpMs = Math.round(performance.now() - t);
+    env.receiver.recording = false;
+
+    if (args.only.has('throughput')) {
+      log('1. raw HTTP ceiling');
+      throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs));
+      await sleep(profile.settleMs);
+      log('2. Temporal ceiling');
+      throughput.push(await temporalThroughput(env, args.concurrency, profile.throughputMs));
+      await sleep(profile.settleMs);
+      log('3. our sustained throughput');
+      throughput.push(await ourThroughput(env, args.concurrency, profile.throughputMs));
+      await sleep(profile.settleMs);
+    }
+    if (args.only.has('latency')) {
+      log(`4. latency at ${args.rate}/s`);
+      latency.push(...(await latencies(env, args.rate, profile.latencyMs)));
+      await sleep(profile.settleMs);
+    }
+    if (args.only.has('fanout')) {
+      for (const n of profile.fanOut) {
+        log(`5. fan-out to ${n}`);
+        fanOutResults.push(await fanOut(env, subscriptions, n, profile.fanOutDeadlineMs));
+        await sleep(profile.settleMs);
+      }
+    }
+    if (args.only.has('storm')) {
+      log(`6. retry storm (${profile.stormEvents * profile.stormSubscribers} deliveries)`);
+      t = performance.now();
+      storm = await retryStorm(env, subscriptions, profile.stormEvents, profile.stormWaitMs, profile.stormDeadlineMs);
+    }
+    temporalServerErrors = env.temporalErrors();
+  } finally {
+    await env.close();
+  }
+
+  const results: RunResults = {
+    label: args.label,
+    profile: profileName,
+    startedAt,
+    settings: {
+      concurrency: args.concurrency,
+      rate: args.rate,
+      sqlitePragmas: args.pragmas,
+      eagerStart: args.eager,
+      workflowBundle: args.bundle,
+      tuning: args.tuning,
+      ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
+    },
+    machine: { ...machine, loadAfter: loadAverage() },
+    timings,
+    temporalServerErrors,
+    throughput,
+    latency,
+    fanOut: fanOutResults,
+    ...(storm ? { storm } : {}),
+    wallMs: performance.now() - t0,
+  };
+  const base = path.join(args.out, `${stamp}-${args.label}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 1)}\n`);
+  writeFileSync(`${base}.svg`, chartSvg(results));
+  process.stdout.write(`${formatResults(results)}\n\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

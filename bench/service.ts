@@ -1,0 +1,172 @@
+/**
+ * The service under test, run as a child process of the benchmark: the API and the worker in one
+ * process over a PGlite store, exactly as `npm start` runs them, plus a second worker for the
+ * Temporal ceiling. Being a process of its own, its CPU and memory are measured apart from the
+ * load generator and the receiver, which stay in the benchmark process.
+ *
+ * Configured by the BENCH_SERVICE_CONFIG environment variable (JSON, see ServiceConfig); driven
+ * over IPC (see Command).
+ */
+import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { startApiServer } from '../src/api/server';
+import { createLogger } from '../src/logger';
+import { createStore } from '../src/store';
+import { openPglite } from '../src/store/pglite';
+import { migrate } from '../src/store/migrations';
+import { createDeliveryWorker } from '../src/worker';
+import { createCeilingActivities } from './ceiling/activities';
+import { ceilingWorkflow } from './ceiling/workflows';
+import { closedLoop, openLoop, Waiters } from './load';
+import type { CeilingClosedResult, CeilingOpenResult, Command, Reply, Request, ServiceConfig, ServiceStats } from './protocol';
+
+/** A unit of the ceiling that takes longer than this counts as missing. */
+const UNIT_TIMEOUT_MS = 30_000;
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.BENCH_SERVICE_CONFIG ?? '') as ServiceConfig;
+  const timings: Record<string, number> = {};
+  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    const value = await fn();
+    timings[name] = Math.round(performance.now() - t);
+    return value;
+  };
+
+  const logger = createLogger(config.logLevel, pino.destination({ dest: config.logFile, sync: false, mkdir: true }));
+  // The SDK's own warnings (e.g. an activity that timed out under load) go to the service log.
+  Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)) });
+  const db = await phase('storeOpenMs', async () => {
+    const opened = await openPglite(config.storeDir);
+    await migrate(opened);
+    return opened;
+  });
+  const store = createStore(db);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // Eager start needs the client on the worker's own connection; otherwise a separate one, as main.ts does.
+  const clientConnection = config.eagerStart ? undefined : await Connection.connect({ address: config.temporalAddress });
+  const client = new Client({ connection: clientConnection ?? connection, namespace: config.namespace });
+  const tuning = { ...config.tuning };
+
+  const worker = await phase('workerCreateMs', () =>
+    createDeliveryWorker({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      store,
+      logger,
+      targets: { allowInsecure: true },
+      ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
+      tuning,
+    }),
+  );
+  const workerRun = worker.run();
+
+  const touched = new Waiters();
+  const ceilingWorker = await phase('ceilingWorkerCreateMs', () =>
+    Worker.create({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.ceilingTaskQueue,
+      workflowsPath: require.resolve('./ceiling/workflows'),
+      activities: createCeilingActivities((key) => touched.arrive(key, performance.now())),
+      ...tuning,
+    }),
+  );
+  const ceilingRun = ceilingWorker.run();
+
+  const api = await phase('apiStartMs', () =>
+    startApiServer({
+      client,
+      store,
+      logger,
+      port: 0,
+      host: '127.0.0.1',
+      apiKeys: [config.apiKey],
+      taskQueue: config.taskQueue,
+      attemptTimeoutMs: config.attemptTimeoutMs,
+      maxBodyBytes: 1024 * 1024,
+      temporalUiUrl: 'http://127.0.0.1:8233',
+      targets: { allowInsecure: true },
+    }),
+  );
+
+  let ceilingRuns = 0;
+  const startCeiling = async (key: string): Promise<void> => {
+    await client.workflow.start(ceilingWorkflow, {
+      workflowId: key,
+      taskQueue: config.ceilingTaskQueue,
+      args: [key],
+      ...(config.eagerStart ? { requestEagerStart: true } : {}),
+    });
+  };
+
+  const handlers: Record<Command['type'], (command: never) => Promise<unknown>> = {
+    stats: async (): Promise<ServiceStats> => {
+      const memory = process.memoryUsage();
+      const cpu = process.cpuUsage();
+      return { at: performance.timeOrigin + performance.now(), rss: memory.rss, heapUsed: memory.heapUsed, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
+    },
+    'ceiling-closed': async (command: Extract<Command, { type: 'ceiling-closed' }>): Promise<CeilingClosedResult> => {
+      const run = ++ceilingRuns;
+      const result = await closedLoop({
+        concurrency: command.concurrency,
+        durationMs: command.durationMs,
+        unit: async (n) => {
+          const key = `ceiling-${run}-${n}`;
+          const done = touched.waitFor(key, UNIT_TIMEOUT_MS);
+          await startCeiling(key);
+          return done;
+        },
+      });
+      return { completions: result.completions, latencies: result.latencies, errors: result.errors + result.missing };
+    },
+    'ceiling-open': async (command: Extract<Command, { type: 'ceiling-open' }>): Promise<CeilingOpenResult> => {
+      const run = ++ceilingRuns;
+      const result = await openLoop({
+        rate: command.rate,
+        durationMs: command.durationMs,
+        unit: async (n) => {
+          const key = `ceiling-${run}-${n}`;
+          const done = touched.waitFor(key, UNIT_TIMEOUT_MS);
+          await startCeiling(key);
+          return done;
+        },
+      });
+      return { latencies: result.latencies, missing: result.missing, errors: result.errors };
+    },
+    stop: async () => {
+      await api.close();
+      ceilingWorker.shutdown();
+      worker.shutdown();
+      await Promise.allSettled([workerRun, ceilingRun]);
+      await clientConnection?.close();
+      await connection.close();
+      await db.close();
+      setImmediate(() => process.exit(0));
+      return null;
+    },
+  };
+
+  process.on('message', (message: Request) => {
+    const handler = handlers[message.command.type] as (command: Command) => Promise<unknown>;
+    handler(message.command).then(
+      (result) => send({ id: message.id, ok: true, result } satisfies Reply),
+      (error: unknown) => send({ id: message.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) } satisfies Reply),
+    );
+  });
+  send({ type: 'ready', apiUrl: api.url, timings });
+}
+
+// Never outlive the benchmark.
+process.on('disconnect', () => process.exit(1));
+main().catch((error: unknown) => {
+  process.stderr.write(`bench service failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
