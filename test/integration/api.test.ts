@@ -429,7 +429,7 @@ describe('subscriptions', () => {
     ['limit=ten', ['query.limit']],
     ['active=yes', ['query.active']],
     ['colour=red', ['query']],
-    ['cursor=not-a-cursor', ['cursor']],
+    ['cursor=not-a-cursor', ['query.cursor']],
   ])('list with %s → 422', async (query, paths) => {
     expectError(await h.call('GET', `/v1/subscriptions?${query}`), 422, 'validation_failed', paths);
   });
@@ -551,7 +551,7 @@ describe('deliveries', () => {
     ['status=bogus', ['query.status']],
     ['status=', ['query.status']],
     ['limit=-1', ['query.limit']],
-    ['cursor=%%%', ['cursor']],
+    ['cursor=%%%', ['query.cursor']],
     ['unknown=1', ['query']],
   ])('list with %s → 422', async (query, paths) => {
     expectError(await h.call('GET', `/v1/deliveries?${query}`), 422, 'validation_failed', paths);

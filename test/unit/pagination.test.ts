@@ -25,7 +25,7 @@ describe('cursors', () => {
         error = caught;
       }
       expect(error).toBeInstanceOf(ValidationError);
-      expect((error as ValidationError).details).toEqual([{ path: 'cursor', message: expect.any(String) }]);
+      expect((error as ValidationError).details).toEqual([{ path: 'query.cursor', message: expect.any(String) }]);
     },
   );
 });
