@@ -34,6 +34,13 @@ export async function openPostgres(url: string): Promise<Db> {
       } catch (error) {
         throw new StoreUnavailableError(error);
       }
+      // A checked-out client whose server goes away emits 'error'; unheard, it would crash the
+      // process. The query in progress fails on its own, and the broken client is not reused.
+      let broken = false;
+      const onError = (): void => {
+        broken = true;
+      };
+      client.on('error', onError);
       const tx: Queryable = {
         query: (sql, params) => run(client, sql, params),
         exec: async (sql) => {
@@ -46,10 +53,12 @@ export async function openPostgres(url: string): Promise<Db> {
         await tx.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (error instanceof StoreUnavailableError) broken = true;
+        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     },
     close: () => pool.end(),
