@@ -1,12 +1,33 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS } from './search-attributes';
 
 type SearchAttributeKey = (typeof SEARCH_ATTRIBUTE_KEYS)[number];
 
+/** gRPC status UNAVAILABLE: the frontend cannot be reached. */
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * Longest wait between two tries to reach an unreachable frontend, ms. gRPC's own reconnect backoff
+ * grows to 2 minutes and the SDK's call retries to 5 s; capped, deliveries accepted during an
+ * outage start within seconds of its end (the outbox relay retries failed dispatches every 2 s).
+ */
+const UNAVAILABLE_RETRY_MAX_MS = 1_000;
+
 /** A client of the Temporal frontend at `address`. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
-  const connection = await Connection.connect({ address });
+  const retry = defaultGrpcRetryOptions();
+  const connection = await Connection.connect({
+    address,
+    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': UNAVAILABLE_RETRY_MAX_MS },
+    interceptors: [
+      makeGrpcRetryInterceptor({
+        ...retry,
+        delayFunction: (attempt, status) =>
+          status.code === GRPC_UNAVAILABLE ? Math.min(UNAVAILABLE_RETRY_MAX_MS, retry.delayFunction(attempt, status)) : retry.delayFunction(attempt, status),
+      }),
+    ],
+  });
   return new Client({ connection, namespace });
 }
 
