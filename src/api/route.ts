@@ -48,7 +48,13 @@ export function route<Body = undefined, Query = undefined>(spec: RouteSpec<Body,
 export function toFieldProblems(error: z.ZodError, prefix?: string): FieldProblem[] {
   return error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter((part) => part !== undefined && part !== '').join('.');
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s): ${issue.keys.join(', ')}`
+        : // A record key (e.g. a header name) that breaks its rule: say which rule.
+          issue.code === 'invalid_key'
+          ? (issue.issues[0]?.message ?? issue.message)
+          : issue.message;
     return { path: path || (prefix ?? 'body'), message };
   });
 }
