@@ -94,6 +94,10 @@ async function main(): Promise<void> {
       maxBodyBytes: 1024 * 1024,
       temporalUiUrl: 'http://127.0.0.1:8233',
       targets: { allowInsecure: true },
+      dispatch: {
+        eagerStart: config.eagerStart,
+        ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+      },
     }),
   );
 

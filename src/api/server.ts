@@ -8,7 +8,7 @@ import { ValidationError } from '../errors';
 import { storeIsReachable, type Store } from '../store';
 import { temporalIsReachable } from '../temporal/connection';
 import { DeliveryControl } from '../temporal/delivery-control';
-import { DeliveryDispatcher } from '../temporal/dispatcher';
+import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
 import { createApp } from './app';
 
 export interface ApiServerDeps {
@@ -26,6 +26,8 @@ export interface ApiServerDeps {
   readonly targets: TargetPolicy;
   /** Start the outbox relay that retries undispatched events. @default true */
   readonly relay?: boolean;
+  /** Dispatcher settings (see DispatcherOptions). @default its defaults */
+  readonly dispatch?: Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart'>;
 }
 
 export interface ApiServer {
@@ -38,7 +40,7 @@ export interface ApiServer {
 export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const { client, store, logger } = deps;
   const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
-  const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings });
+  const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings, ...deps.dispatch });
   const control = new DeliveryControl({ client, store, logger, ...settings });
   const app = createApp({
     store,
