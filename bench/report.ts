@@ -94,13 +94,13 @@ export function formatResults(results: RunResults): string {
     const ceiling = byName(results.throughput, 'Temporal');
     out.push(
       table(
-        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'svc CPU', 'temporal CPU', '÷ Temporal', '÷ raw HTTP'],
+        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'svc CPU', 'temporal CPU', 'CPU ms/delivery (svc+temporal)', '÷ Temporal', '÷ raw HTTP'],
         results.throughput.map((t) => {
           const cpu = (key: 'serviceCpu' | 'temporalCpu'): string => {
             const values = t.samples.map((s) => s[key] ?? Number.NaN).filter(Number.isFinite);
             return values.length ? (values.reduce((a, b) => a + b, 0) / values.length).toFixed(2) : '–';
           };
-          return [t.name, fmt(t.perSecond), ms(t.latency.p50), ms(t.latency.p99), fmt(t.errors + t.missing), cpu('serviceCpu'), cpu('temporalCpu'), ratio(t.perSecond, ceiling?.perSecond), ratio(t.perSecond, raw?.perSecond)];
+          return [t.name, fmt(t.perSecond), ms(t.latency.p50), ms(t.latency.p99), fmt(t.errors + t.missing), cpu('serviceCpu'), cpu('temporalCpu'), `${ms(t.serviceCpuMsPerDelivery)} + ${ms(t.temporalCpuMsPerDelivery)}`, ratio(t.perSecond, ceiling?.perSecond), ratio(t.perSecond, raw?.perSecond)];
         }),
       ),
     );

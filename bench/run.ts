@@ -6,7 +6,8 @@
  *
  * Options (for measuring levers): --label NAME, --concurrency N, --rate N, --pragmas default|none,
  * --eager on|off, --bundle runtime|prebuilt, --tuning key=value[,key=value…],
- * --start-concurrency N, --only throughput,latency,fanout,storm, --out DIR.
+ * --start-concurrency N, --only throughput,latency,fanout,storm, --out DIR, --profile (CPU
+ * profiles of the service during scenarios 2 and 3; summarise with bench/profile-summary.ts).
  *
  * Prints a table, writes bench/results/<stamp>-<label>.json (raw results) and .svg (chart).
  * No figure is asserted: the run exits 0 when it completes, whatever it measured.
@@ -56,6 +57,8 @@ interface Args {
   startConcurrency: number | undefined;
   only: Set<Part>;
   out: string;
+  /** Write CPU profiles of the service during the Temporal ceiling and our sustained run. */
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -71,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     startConcurrency: undefined,
     only: new Set<Part>(['throughput', 'latency', 'fanout', 'storm']),
     out: path.join(__dirname, 'results'),
+    profile: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -112,6 +116,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--only':
         args.only = new Set(value().split(',') as Part[]);
+        break;
+      case '--profile':
+        args.profile = true;
         break;
       case '--out':
         args.out = path.resolve(value());
@@ -200,11 +207,22 @@ async function main(): Promise<void> {
       log('1. raw HTTP ceiling');
       throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs));
       await sleep(profile.settleMs);
+      const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        if (!args.profile) return fn();
+        await env.service.request({ type: 'profile-start' });
+        try {
+          return await fn();
+        } finally {
+          const file = path.join(args.out, `${stamp}-${args.label}-${name}.cpuprofile`);
+          await env.service.request({ type: 'profile-stop', file });
+          log(`CPU profile: ${path.relative(process.cwd(), file)} (summary: npx tsx bench/profile-summary.ts FILE)`);
+        }
+      };
       log('2. Temporal ceiling');
-      throughput.push(await temporalThroughput(env, args.concurrency, profile.throughputMs));
+      throughput.push(await profiled('ceiling', () => temporalThroughput(env, args.concurrency, profile.throughputMs)));
       await sleep(profile.settleMs);
       log('3. our sustained throughput');
-      throughput.push(await ourThroughput(env, args.concurrency, profile.throughputMs));
+      throughput.push(await profiled('ours', () => ourThroughput(env, args.concurrency, profile.throughputMs)));
       await sleep(profile.settleMs);
     }
     if (args.only.has('latency')) {

@@ -45,6 +45,9 @@ export interface ThroughputResult {
   readonly latency: Distribution;
   /** Deliveries in each second of the run. */
   readonly timeline: number[];
+  /** CPU spent per delivery by the service process and by the Temporal server, ms. */
+  readonly serviceCpuMsPerDelivery: number;
+  readonly temporalCpuMsPerDelivery: number;
   readonly samples: Sample[];
 }
 
@@ -78,8 +81,21 @@ function throughput(name: string, concurrency: number, result: Pick<ClosedLoopRe
     missing: result.missing,
     latency: distribution(result.latencies),
     timeline: perBucket(result.completions, 1_000, result.durationMs),
+    serviceCpuMsPerDelivery: cpuMsPer(samples, 'serviceCpu', result.completions.length),
+    temporalCpuMsPerDelivery: cpuMsPer(samples, 'temporalCpu', result.completions.length),
     samples,
   };
+}
+
+/** CPU time (cores × sampling intervals) over the samples, divided among `count` deliveries, ms. */
+function cpuMsPer(samples: readonly Sample[], key: 'serviceCpu' | 'temporalCpu', count: number): number {
+  let cpuMs = 0;
+  let previous = 0;
+  for (const sample of samples) {
+    cpuMs += (sample[key] ?? 0) * (sample.t - previous);
+    previous = sample.t;
+  }
+  return count > 0 ? cpuMs / count : Number.NaN;
 }
 
 function latencyResult(name: string, rate: number, durationMs: number, result: Pick<OpenLoopResult, 'latencies' | 'missing' | 'errors'> & { sent?: number; acks?: number[] }): LatencyResult {

@@ -7,6 +7,8 @@
  * Configured by the BENCH_SERVICE_CONFIG environment variable (JSON, see ServiceConfig); driven
  * over IPC (see Command).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
   );
 
   let ceilingRuns = 0;
+  let profiler: Session | undefined;
   const startCeiling = async (key: string): Promise<void> => {
     await client.workflow.start(ceilingWorkflow, {
       workflowId: key,
@@ -144,6 +147,23 @@ async function main(): Promise<void> {
         },
       });
       return { latencies: result.latencies, missing: result.missing, errors: result.errors };
+    },
+    // A CPU profile of this process (API + worker), for bench/profile-summary.ts.
+    'profile-start': async () => {
+      profiler ??= new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+      await profiler.post('Profiler.start');
+      return null;
+    },
+    'profile-stop': async (command: Extract<Command, { type: 'profile-stop' }>) => {
+      if (!profiler) return null;
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(command.file, JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = undefined;
+      return null;
     },
     stop: async () => {
       await api.close();
