@@ -1,5 +1,6 @@
 # Image for both the API (`npm run api`, the default) and the worker (`npm run worker`).
-# TypeScript runs through tsx, so there is no build step.
+# TypeScript runs through tsx; the only build step bundles the workflow code, so workers start
+# without bundling it themselves.
 FROM node:20-slim
 
 WORKDIR /app
@@ -13,6 +14,9 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+COPY scripts/build-workflow-bundle.ts ./scripts/
+RUN npx tsx scripts/build-workflow-bundle.ts dist/workflow-bundle.js
+ENV TEMPORAL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 
 # After `npm ci`: with NODE_ENV=production it would skip dev dependencies.
 ENV NODE_ENV=production

@@ -24,6 +24,8 @@ const envSchema = z.object({
   TEMPORAL_UI_URL: z.string().url().optional(),
   /** Explicit path of the `temporal` CLI used for the embedded dev server. */
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** Workflow code bundled ahead of time (`npm run bundle`); unset: the worker bundles workflows/ at start. */
+  TEMPORAL_WORKFLOW_BUNDLE: z.string().min(1).optional(),
   /** Port of the embedded dev server's frontend. @default 7233 */
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** Port of the embedded dev server's web UI. @default 8233 */
@@ -78,6 +80,8 @@ export interface Config {
     readonly taskQueue: string;
     readonly uiUrl: string;
     readonly cliPath: string | undefined;
+    /** Path of a prebuilt workflow bundle; undefined: bundle at start-up. */
+    readonly workflowBundlePath: string | undefined;
     readonly devPort: number;
     readonly devUiPort: number;
   };
@@ -115,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.TEMPORAL_DEV_UI_PORT}`).replace(/\/+$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE === undefined ? undefined : path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE),
       devPort: e.TEMPORAL_DEV_PORT,
       devUiPort: e.TEMPORAL_DEV_UI_PORT,
     }),

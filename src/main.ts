@@ -98,6 +98,7 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
       targets,
       // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.
       shutdownGraceMs: config.attemptTimeoutMs + 5_000,
+      ...(config.temporal.workflowBundlePath ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } } : {}),
     });
     workerRun = worker.run();
     closers.push(async () => {

@@ -2,7 +2,11 @@
  * Jest global setup: runs once, before any worker starts. Variables set on process.env here
  * are inherited by the workers, which is how test files learn the binary paths and database.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../src/temporal/cli';
+import { writeWorkflowBundle } from '../../src/temporal/workflow-bundle';
 import { findPostgresBin, startPostgres, type TestPostgres } from './postgres';
 
 declare global {
@@ -12,6 +16,10 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const log = (msg: string): void => console.log(`[global-setup] ${msg}`);
+  // Bundled once for the run: test files and the worker processes they spawn load this file.
+  process.env.TEMPORAL_WORKFLOW_BUNDLE = await writeWorkflowBundle(
+    path.join(mkdtempSync(path.join(os.tmpdir(), 'webhooks-bundle-')), 'workflow-bundle.js'),
+  );
   process.env.TEMPORAL_CLI_PATH = await findTemporalCli({
     explicitPath: process.env.TEMPORAL_CLI_PATH,
     toolsDir: DEFAULT_TOOLS_DIR,

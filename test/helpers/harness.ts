@@ -3,6 +3,7 @@
  * PostgreSQL store, the worker, and the API on a random loopback port.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
@@ -30,9 +31,12 @@ function quietRuntime(): void {
   }
 }
 
-/** The workflow code, bundled once per test file. */
+/** The workflow code: the bundle global-setup.ts built once for the run, read once per test file. */
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+  const prebuilt = process.env.TEMPORAL_WORKFLOW_BUNDLE;
+  bundle ??= prebuilt
+    ? readFile(prebuilt, 'utf8').then((code) => ({ code }))
+    : bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
   return bundle;
 }
 
