@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../../src/domain/targets';
 import { startApiServer, type ApiServer } from '../../src/api/server';
@@ -18,18 +18,7 @@ import { migrate } from '../../src/store/migrations';
 import { createDeliveryWorker } from '../../src/worker';
 
 let bundle: Promise<{ code: string }> | undefined;
-let runtimeInstalled = false;
 
-/** Keeps the SDK's own logs to warnings, so test output shows what matters. */
-function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // Already installed by another helper in this file.
-  }
-}
 
 /** The workflow code: the bundle global-setup.ts built once for the run, read once per test file. */
 export function workflowBundle(): Promise<{ code: string }> {
@@ -78,7 +67,6 @@ export interface Harness {
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
-  quietRuntime();
   const logger = options.logger ?? createLogger('silent');
   const db = options.db ?? (await openPglite(undefined));
   await migrate(db);

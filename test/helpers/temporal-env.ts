@@ -1,5 +1,6 @@
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/temporal/search-attributes';
 
 /** Reads a binary path exported by global-setup.ts, failing clearly when a test runs without it. */
@@ -11,8 +12,25 @@ function binaryPath(name: 'TEMPORAL_CLI_PATH' | 'TEMPORAL_TEST_SERVER_PATH'): st
   return value;
 }
 
+let runtimeInstalled = false;
+
+/**
+ * The SDK logs every failed attempt as a warning; tests fail attempts on purpose, so only errors
+ * are shown. The runtime must be installed before the first connection, i.e. here.
+ */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // The test file installed its own runtime (e.g. to capture the SDK's logs): keep it.
+  }
+}
+
 /** A real Temporal dev server (in memory, random port) with our search attributes registered. */
 export function createTestTemporal(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: binaryPath('TEMPORAL_CLI_PATH') },
@@ -29,6 +47,7 @@ export function createTestTemporal(): Promise<TestWorkflowEnvironment> {
  * `registerSearchAttributes` from src/temporal/connection.ts cannot be used here.
  */
 export async function createTimeSkippingTemporal(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: {
       executable: { type: 'existing-path', path: binaryPath('TEMPORAL_TEST_SERVER_PATH') },

@@ -6,7 +6,6 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DELIVERY_STATUS } from '../../src/temporal/search-attributes';
 import type { deliveryWorkflow } from '../../workflows';
 import { statusQuery } from '../../workflows/messages';
@@ -23,12 +22,6 @@ let h: Harness;
 let receiver: TestReceiver;
 
 beforeAll(async () => {
-  // Before anything creates the SDK runtime: ~56 failed attempts would each log a warning.
-  try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // Already installed in this test worker.
-  }
   env = await createTimeSkippingTemporal();
   h = await startHarness({ env });
   receiver = await TestReceiver.start(always(500));
