@@ -97,7 +97,8 @@ function send(attempt: Attempt): Promise<{ status: number; text: string }> {
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error(`no answer to ${attempt.method} ${attempt.path}`)));
+    // Cancelling a pending delivery waits up to 10 s for its workflow (none runs here): allow for that.
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer to ${attempt.method} ${attempt.path.slice(0, 200)}`)));
     req.end(body);
   });
 }
