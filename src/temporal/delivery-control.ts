@@ -100,7 +100,8 @@ export class DeliveryControl {
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settleTimeoutMs);
     });
-    await Promise.race([result.then(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    // The result may fail after the wait is over (e.g. the connection closes): never leave that rejection unhandled.
+    await Promise.race([result.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
   }
 }
 
