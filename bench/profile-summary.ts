@@ -1,6 +1,7 @@
 /**
- * `tsx bench/profile-summary.ts FILE.cpuprofile` — where a CPU profile of the service spent its
- * time, by component (self time, idle excluded), and its heaviest functions.
+ * `tsx bench/profile-summary.ts FILE.cpuprofile [FUNCTION]` — where a CPU profile of the service
+ * spent its time, by component (self time, idle excluded), and its heaviest functions; with
+ * FUNCTION, the call paths that led to it instead.
  */
 import { readFileSync } from 'node:fs';
 
@@ -40,10 +41,39 @@ function componentOf(node: ProfileNode): string {
   return 'other JS';
 }
 
+function frameName(node: ProfileNode): string {
+  return `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '')}:${node.callFrame.lineNumber + 1}`;
+}
+
+/** The heaviest call paths (up to 14 frames) ending in a function named `name`. */
+function callersOf(profile: Profile, name: string): void {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const paths = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id);
+    if (node?.callFrame.functionName !== name) return;
+    const frames: string[] = [];
+    for (let at = parent.get(id); at !== undefined && frames.length < 14; at = parent.get(at)) frames.push(frameName(byId.get(at) as ProfileNode));
+    const key = frames.join('\n      <- ');
+    const us = profile.timeDeltas[i] ?? 0;
+    total += us;
+    paths.set(key, (paths.get(key) ?? 0) + us);
+  });
+  process.stdout.write(`${name}: ${(total / 1000).toFixed(0)} ms\n`);
+  for (const [key, us] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 5)) process.stdout.write(`\n${(us / 1000).toFixed(0)} ms  <- ${key}\n`);
+}
+
 function main(): void {
   const file = process.argv[2];
   if (!file) throw new Error('usage: tsx bench/profile-summary.ts FILE.cpuprofile');
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  if (process.argv[3]) {
+    callersOf(profile, process.argv[3]);
+    return;
+  }
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
@@ -57,7 +87,7 @@ function main(): void {
     if (component === 'idle') continue;
     total += us;
     components.set(component, (components.get(component) ?? 0) + us);
-    const fn = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '')}:${node.callFrame.lineNumber + 1}`;
+    const fn = frameName(node);
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
   const wall = profile.timeDeltas.reduce((a, b) => a + b, 0);

@@ -13,10 +13,11 @@ export interface WorkerTuning {
 }
 
 export interface ServiceConfig {
+  /** `service`: API + worker over PGlite, as `npm start`; `ceiling`: a bare worker and client for the minimal workflow. */
+  readonly role: 'service' | 'ceiling';
   readonly temporalAddress: string;
   readonly namespace: string;
   readonly taskQueue: string;
-  readonly ceilingTaskQueue: string;
   /** PGlite directory, in the run's temporary folder. */
   readonly storeDir: string;
   readonly apiKey: string;
@@ -34,7 +35,8 @@ export interface ServiceConfig {
 
 export interface ServiceReady {
   readonly type: 'ready';
-  readonly apiUrl: string;
+  /** The API's base URL (service role only). */
+  readonly apiUrl?: string;
   /** Start-up phases, ms. */
   readonly timings: Readonly<Record<string, number>>;
 }

@@ -19,6 +19,8 @@ export interface RunResults {
   readonly settings: Record<string, unknown>;
   readonly machine: Machine;
   readonly timings: Record<string, number>;
+  /** Resident memory of the service and ceiling processes once started, before any load, MB. */
+  readonly idleRssMb: { readonly service: number; readonly ceiling: number };
   /** Error lines the Temporal dev server logged during the scenarios. */
   readonly temporalServerErrors: number;
   readonly throughput: ThroughputResult[];
@@ -86,6 +88,8 @@ export function formatResults(results: RunResults): string {
   out.push(`load average before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`);
   out.push(`settings: ${JSON.stringify(results.settings)}`);
   out.push(`start-up (ms): ${Object.entries(results.timings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(`resident memory at rest: service ${fmt(results.idleRssMb.service)} MB, ceiling ${fmt(results.idleRssMb.ceiling)} MB`);
+  out.push('process CPU: the service (API + worker) for ours, the ceiling process for Temporal; in cores (1 = one core busy)');
 
   if (results.throughput.length > 0) {
     const first = results.throughput[0] as ThroughputResult;
@@ -94,7 +98,7 @@ export function formatResults(results: RunResults): string {
     const ceiling = byName(results.throughput, 'Temporal');
     out.push(
       table(
-        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'svc CPU', 'temporal CPU', 'CPU ms/delivery (svc+temporal)', '÷ Temporal', '÷ raw HTTP'],
+        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'process CPU', 'temporal CPU', 'CPU ms/delivery (process+temporal)', '÷ Temporal', '÷ raw HTTP'],
         results.throughput.map((t) => {
           const cpu = (key: 'serviceCpu' | 'temporalCpu'): string => {
             const values = t.samples.map((s) => s[key] ?? Number.NaN).filter(Number.isFinite);

@@ -22,7 +22,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
 import { startEnv } from './env';
-import type { WorkerTuning } from './protocol';
+import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
 import { fanOut, latencies, ourThroughput, rawThroughput, retryStorm, setUp, temporalThroughput, type FanOutResult, type StormResult, type ThroughputResult, type LatencyResult } from './scenarios';
 
@@ -188,6 +188,8 @@ async function main(): Promise<void> {
     log,
   });
   Object.assign(timings, env.timings);
+  const rssMb = async (process: typeof env.service): Promise<number> => (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
+  const idleRssMb = { service: await rssMb(env.service), ceiling: await rssMb(env.ceiling) };
   const throughput: ThroughputResult[] = [];
   const latency: LatencyResult[] = [];
   const fanOutResults: FanOutResult[] = [];
@@ -209,12 +211,13 @@ async function main(): Promise<void> {
       await sleep(profile.settleMs);
       const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         if (!args.profile) return fn();
-        await env.service.request({ type: 'profile-start' });
+        const target = name === 'ceiling' ? env.ceiling : env.service;
+        await target.request({ type: 'profile-start' });
         try {
           return await fn();
         } finally {
           const file = path.join(args.out, `${stamp}-${args.label}-${name}.cpuprofile`);
-          await env.service.request({ type: 'profile-stop', file });
+          await target.request({ type: 'profile-stop', file });
           log(`CPU profile: ${path.relative(process.cwd(), file)} (summary: npx tsx bench/profile-summary.ts FILE)`);
         }
       };
@@ -262,6 +265,7 @@ async function main(): Promise<void> {
     },
     machine: { ...machine, loadAfter: loadAverage() },
     timings,
+    idleRssMb,
     temporalServerErrors,
     throughput,
     latency,

@@ -121,13 +121,13 @@ function waitersFor(env: BenchEnv, prefix: string): { waiters: Waiters; stop: ()
   return { waiters, stop };
 }
 
-async function sampled<T>(env: BenchEnv, fn: () => Promise<T>): Promise<{ value: T; samples: Sample[] }> {
-  env.sampler.start();
+async function sampled<T>(env: BenchEnv, fn: () => Promise<T>, sampler = env.sampler): Promise<{ value: T; samples: Sample[] }> {
+  sampler.start();
   try {
     const value = await fn();
-    return { value, samples: await env.sampler.stop() };
+    return { value, samples: await sampler.stop() };
   } catch (error) {
-    await env.sampler.stop();
+    await sampler.stop();
     throw error;
   }
 }
@@ -167,9 +167,9 @@ export async function rawThroughput(env: BenchEnv, concurrency: number, duration
   }
 }
 
-/** 2. Temporal ceiling: driven inside the service process, next to its worker. */
+/** 2. Temporal ceiling: driven inside the ceiling process, next to its worker. */
 export async function temporalThroughput(env: BenchEnv, concurrency: number, durationMs: number): Promise<ThroughputResult> {
-  const { value, samples } = await sampled(env, () => env.service.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }));
+  const { value, samples } = await sampled(env, () => env.ceiling.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }), env.ceilingSampler);
   return throughput('Temporal ceiling', concurrency, { ...value, missing: 0, durationMs }, samples);
 }
 
@@ -211,7 +211,7 @@ export async function latencies(env: BenchEnv, rate: number, durationMs: number)
     }
   }
   await sleep(500);
-  results.push(latencyResult('Temporal ceiling', rate, durationMs, await env.service.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs })));
+  results.push(latencyResult('Temporal ceiling', rate, durationMs, await env.ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs })));
   await sleep(500);
   {
     const { waiters, stop } = waitersFor(env, '/steady/');

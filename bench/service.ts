@@ -1,8 +1,10 @@
 /**
- * The service under test, run as a child process of the benchmark: the API and the worker in one
- * process over a PGlite store, exactly as `npm start` runs them, plus a second worker for the
- * Temporal ceiling. Being a process of its own, its CPU and memory are measured apart from the
- * load generator and the receiver, which stay in the benchmark process.
+ * A process the benchmark forks, in one of two roles:
+ *  - `service`: the service under test, the API and the worker in one process over a PGlite
+ *    store, exactly as `npm start` runs them;
+ *  - `ceiling`: a bare Temporal worker and client running the minimal workflow (the ceiling).
+ * Being processes of their own, their CPU and memory are measured apart from the load
+ * generator and the receiver, which stay in the benchmark process.
  *
  * Configured by the BENCH_SERVICE_CONFIG environment variable (JSON, see ServiceConfig); driven
  * over IPC (see Command).
@@ -13,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
-import { startApiServer } from '../src/api/server';
+import { startApiServer, type ApiServer } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { createStore } from '../src/store';
 import { openPglite } from '../src/store/pglite';
@@ -22,7 +24,7 @@ import { createDeliveryWorker } from '../src/worker';
 import { createCeilingActivities } from './ceiling/activities';
 import { ceilingWorkflow } from './ceiling/workflows';
 import { closedLoop, openLoop, Waiters } from './load';
-import type { CeilingClosedResult, CeilingOpenResult, Command, Reply, Request, ServiceConfig, ServiceStats } from './protocol';
+import type { CeilingClosedResult, CeilingOpenResult, Command, Reply, Request, ServiceConfig, ServiceReady, ServiceStats } from './protocol';
 
 /** A unit of the ceiling that takes longer than this counts as missing. */
 const UNIT_TIMEOUT_MS = 30_000;
@@ -42,76 +44,89 @@ async function main(): Promise<void> {
   };
 
   const logger = createLogger(config.logLevel, pino.destination({ dest: config.logFile, sync: false, mkdir: true }));
-  // The SDK's own warnings (e.g. an activity that timed out under load) go to the service log.
+  // The SDK's own warnings (e.g. an activity that timed out under load) go to the log file.
   Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)) });
-  const db = await phase('storeOpenMs', async () => {
-    const opened = await openPglite(config.storeDir);
-    await migrate(opened);
-    return opened;
-  });
-  const store = createStore(db);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   // Eager start needs the client on the worker's own connection; otherwise a separate one, as main.ts does.
   const clientConnection = config.eagerStart ? undefined : await Connection.connect({ address: config.temporalAddress });
   const client = new Client({ connection: clientConnection ?? connection, namespace: config.namespace });
-  const tuning = { ...config.tuning };
+  /** Closed before the worker stops (the API) and after it (the store). */
+  const before: Array<() => Promise<unknown>> = [];
+  const after: Array<() => Promise<unknown>> = [];
+  let apiUrl: string | undefined;
 
-  const worker = await phase('workerCreateMs', () =>
-    createDeliveryWorker({
-      connection,
-      namespace: config.namespace,
-      taskQueue: config.taskQueue,
-      store,
-      logger,
-      targets: { allowInsecure: true },
-      ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
-      tuning,
-    }),
-  );
-  const workerRun = worker.run();
-
+  let worker: Worker;
   const touched = new Waiters();
-  const ceilingWorker = await phase('ceilingWorkerCreateMs', () =>
-    Worker.create({
-      connection,
-      namespace: config.namespace,
-      taskQueue: config.ceilingTaskQueue,
-      workflowsPath: require.resolve('./ceiling/workflows'),
-      activities: createCeilingActivities((key) => touched.arrive(key, performance.now())),
-      ...tuning,
-    }),
-  );
-  const ceilingRun = ceilingWorker.run();
-
-  const api = await phase('apiStartMs', () =>
-    startApiServer({
-      client,
-      store,
-      logger,
-      port: 0,
-      host: '127.0.0.1',
-      apiKeys: [config.apiKey],
-      taskQueue: config.taskQueue,
-      attemptTimeoutMs: config.attemptTimeoutMs,
-      maxBodyBytes: 1024 * 1024,
-      temporalUiUrl: 'http://127.0.0.1:8233',
-      targets: { allowInsecure: true },
-      dispatch: {
-        eagerStart: config.eagerStart,
-        ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
-      },
-    }),
-  );
+  if (config.role === 'service') {
+    const db = await phase('storeOpenMs', async () => {
+      const opened = await openPglite(config.storeDir);
+      await migrate(opened);
+      return opened;
+    });
+    after.push(() => db.close());
+    const store = createStore(db);
+    worker = await phase('workerCreateMs', () =>
+      createDeliveryWorker({
+        connection,
+        namespace: config.namespace,
+        taskQueue: config.taskQueue,
+        store,
+        logger,
+        targets: { allowInsecure: true },
+        ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
+        tuning: { ...config.tuning },
+      }),
+    );
+    const api: ApiServer = await phase('apiStartMs', () =>
+      startApiServer({
+        client,
+        store,
+        logger,
+        port: 0,
+        host: '127.0.0.1',
+        apiKeys: [config.apiKey],
+        taskQueue: config.taskQueue,
+        attemptTimeoutMs: config.attemptTimeoutMs,
+        maxBodyBytes: 1024 * 1024,
+        temporalUiUrl: 'http://127.0.0.1:8233',
+        targets: { allowInsecure: true },
+        dispatch: {
+          eagerStart: config.eagerStart,
+          ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+        },
+      }),
+    );
+    before.push(() => api.close());
+    apiUrl = api.url;
+  } else {
+    worker = await phase('workerCreateMs', () =>
+      Worker.create({
+        connection,
+        namespace: config.namespace,
+        taskQueue: config.taskQueue,
+        workflowsPath: require.resolve('./ceiling/workflows'),
+        activities: createCeilingActivities((key) => touched.arrive(key, performance.now())),
+        ...config.tuning,
+      }),
+    );
+  }
+  const workerRun = worker.run();
 
   let ceilingRuns = 0;
   let profiler: Session | undefined;
   const startCeiling = async (key: string): Promise<void> => {
     await client.workflow.start(ceilingWorkflow, {
       workflowId: key,
-      taskQueue: config.ceilingTaskQueue,
+      taskQueue: config.taskQueue,
       args: [key],
       ...(config.eagerStart ? { requestEagerStart: true } : {}),
     });
+  };
+  const ceilingUnit = (run: number) => async (n: number) => {
+    const key = `ceiling-${run}-${n}`;
+    const done = touched.waitFor(key, UNIT_TIMEOUT_MS);
+    await startCeiling(key);
+    return done;
   };
 
   const handlers: Record<Command['type'], (command: never) => Promise<unknown>> = {
@@ -121,34 +136,14 @@ async function main(): Promise<void> {
       return { at: performance.timeOrigin + performance.now(), rss: memory.rss, heapUsed: memory.heapUsed, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
     },
     'ceiling-closed': async (command: Extract<Command, { type: 'ceiling-closed' }>): Promise<CeilingClosedResult> => {
-      const run = ++ceilingRuns;
-      const result = await closedLoop({
-        concurrency: command.concurrency,
-        durationMs: command.durationMs,
-        unit: async (n) => {
-          const key = `ceiling-${run}-${n}`;
-          const done = touched.waitFor(key, UNIT_TIMEOUT_MS);
-          await startCeiling(key);
-          return done;
-        },
-      });
+      const result = await closedLoop({ concurrency: command.concurrency, durationMs: command.durationMs, unit: ceilingUnit(++ceilingRuns) });
       return { completions: result.completions, latencies: result.latencies, errors: result.errors + result.missing };
     },
     'ceiling-open': async (command: Extract<Command, { type: 'ceiling-open' }>): Promise<CeilingOpenResult> => {
-      const run = ++ceilingRuns;
-      const result = await openLoop({
-        rate: command.rate,
-        durationMs: command.durationMs,
-        unit: async (n) => {
-          const key = `ceiling-${run}-${n}`;
-          const done = touched.waitFor(key, UNIT_TIMEOUT_MS);
-          await startCeiling(key);
-          return done;
-        },
-      });
+      const result = await openLoop({ rate: command.rate, durationMs: command.durationMs, unit: ceilingUnit(++ceilingRuns) });
       return { latencies: result.latencies, missing: result.missing, errors: result.errors };
     },
-    // A CPU profile of this process (API + worker), for bench/profile-summary.ts.
+    // A CPU profile of this process, for bench/profile-summary.ts.
     'profile-start': async () => {
       profiler ??= new Session();
       profiler.connect();
@@ -166,13 +161,12 @@ async function main(): Promise<void> {
       return null;
     },
     stop: async () => {
-      await api.close();
-      ceilingWorker.shutdown();
+      for (const close of before) await close();
       worker.shutdown();
-      await Promise.allSettled([workerRun, ceilingRun]);
+      await workerRun.catch(() => undefined);
+      for (const close of after) await close();
       await clientConnection?.close();
       await connection.close();
-      await db.close();
       setImmediate(() => process.exit(0));
       return null;
     },
@@ -182,10 +176,10 @@ async function main(): Promise<void> {
     const handler = handlers[message.command.type] as (command: Command) => Promise<unknown>;
     handler(message.command).then(
       (result) => send({ id: message.id, ok: true, result } satisfies Reply),
-      (error: unknown) => send({ id: message.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) } satisfies Reply),
+      (error: unknown) => send({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
     );
   });
-  send({ type: 'ready', apiUrl: api.url, timings });
+  send({ type: 'ready', timings, ...(apiUrl ? { apiUrl } : {}) } satisfies ServiceReady);
 }
 
 // Never outlive the benchmark.
