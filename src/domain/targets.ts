@@ -193,6 +193,8 @@ export function addressRefusal(ip: string, policy: TargetPolicy): string | undef
     if (allowed?.check(ip, 'ipv4')) return undefined;
     return labelOf(V4, ip, 'ipv4');
   }
+  // A zone index (`fe80::1%eth0`) only ever scopes an address to a local link.
+  if (ip.includes('%')) return 'an address with a zone index (scoped to a local link)';
   if (allowed?.check(ip, 'ipv6')) return undefined;
   const exact = labelOf(V6_EXACT, ip, 'ipv6');
   if (exact) return exact;

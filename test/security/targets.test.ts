@@ -113,6 +113,9 @@ describe('forbidden IPv6 addresses and IPv4 inside IPv6', () => {
     ['2001:0:4136:e378:8000:63bf:80ff:fffe', /loopback address \(127\.0\.0\.1\) inside a Teredo \(client\)/],
     ['2001:0:a00:1::1', /private.*Teredo \(server\)/],
     ['4000::1', /not a global unicast/],
+    ['fe80::1%eth0', /zone index/],
+    ['2606:4700::1%eth0', /zone index/],
+    ['::ffff:127.0.0.1%1', /zone index/],
     ['1::1', /not a global unicast/],
   ])('%s is refused', (ip, reason) => {
     expect(addressRefusal(ip, strict)).toMatch(reason);
