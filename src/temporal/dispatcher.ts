@@ -30,6 +30,11 @@ export interface DispatcherOptions {
   readonly retryDelayMs?: number;
 }
 
+/** Events one relay pass claims. */
+const RELAY_BATCH = 20;
+/** Events one relay pass dispatches at once. */
+const RELAY_CONCURRENCY = 8;
+
 /**
  * Starts delivery workflows for ingested events. The event row is the outbox: it stays
  * undispatched until every workflow has started, and the relay retries any event whose claim
@@ -79,22 +84,30 @@ export class DeliveryDispatcher {
     this.inFlight.add(run);
   }
 
-  /** Runs one pass of the relay: claims lapsed events and dispatches them. */
-  async relayOnce(limit = 20): Promise<number> {
+  /**
+   * Runs one pass of the relay: claims lapsed events and dispatches them, several at a time (while
+   * Temporal is unreachable each one takes seconds to fail, and a backlog must drain quickly once
+   * it is back).
+   */
+  async relayOnce(limit = RELAY_BATCH): Promise<number> {
     const ids = await this.options.events.claimUndispatched(limit, this.claimMs);
-    for (const eventId of ids) {
+    await forEachLimited(ids, RELAY_CONCURRENCY, async (eventId) => {
       await this.dispatch(eventId, await this.options.events.pendingPlans(eventId));
-    }
+    });
     return ids.length;
   }
 
   startRelay(): void {
     const tick = (): void => {
+      let full = false;
       this.relayRun = this.relayOnce()
-        .then(() => undefined)
+        .then((claimed) => {
+          full = claimed >= RELAY_BATCH;
+        })
         .catch((error: unknown) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'))
         .finally(() => {
-          if (this.relayTimer) this.relayTimer = setTimeout(tick, this.relayIntervalMs);
+          // A full pass means more are waiting: go on at once.
+          if (this.relayTimer) this.relayTimer = setTimeout(tick, full ? 0 : this.relayIntervalMs);
         });
     };
     this.relayTimer = setTimeout(tick, this.relayIntervalMs);
