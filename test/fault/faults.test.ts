@@ -178,12 +178,13 @@ test('3. Temporal dev server stopped and restarted on its database mid-flight', 
       whileDown.map(async (id) => (await cluster.client.workflow.getHandle(deliveryWorkflowId(id, subscriptionId)).describe()).startTime.getTime() - backAt),
     );
     const dispatchedMs = Math.max(...started);
-    // Within seconds; the bound is loose because CI shares two cores with the other suites.
-    expect(resumedMs).toBeLessThan(30_000);
-    expect(dispatchedMs).toBeLessThan(30_000);
-    return verifyScenario(d, '3. Temporal stopped and restarted on its database', published, subscriptions, [
+    const verdict = await verifyScenario(d, '3. Temporal stopped and restarted on its database', published, subscriptions, [
       `${list.length} events × ${subscriptions.length}; down ${seconds(backAt - stoppedAt)}; ${whileDown.length} events accepted (202) while down; deliveries resumed ${seconds(resumedMs)} after Temporal was back, and the workflows of every event accepted while down were started within ${seconds(dispatchedMs)}`,
     ]);
+    // Within seconds; the bound is loose because CI shares two cores with the other suites.
+    if (resumedMs > 30_000) verdict.problems.push(`deliveries resumed only ${seconds(resumedMs)} after Temporal was back`);
+    if (dispatchedMs > 30_000) verdict.problems.push(`events accepted while Temporal was down waited up to ${seconds(dispatchedMs)} for their workflows`);
+    return verdict;
   });
 });
 

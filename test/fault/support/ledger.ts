@@ -40,13 +40,20 @@ export interface TallyInput {
   /** Accepted receipts by `webhook-id|subscription`. */
   readonly accepted: ReadonlyMap<string, Receipt[]>;
   readonly faults: readonly FaultWindow[];
+  /**
+   * How long before a fault an attempt may have started and still been in flight when it struck,
+   * ms: the attempt's start-to-close timeout.
+   */
+  readonly inFlightMs: number;
   /** Reads why Temporal retried the attempt (the last failure of the delivery's activity), if it can. */
   readonly lastFailure?: (key: string) => Promise<string | undefined>;
 }
 
 /** Why the receiver processed `again` after it had processed `before`. */
 async function explain(key: string, before: Receipt, again: Receipt, input: TallyInput): Promise<string | undefined> {
-  const fault = input.faults.find((f) => f.cutsAttempts && f.start <= again.at && f.end >= before.at);
+  // The fault struck while the first attempt was in flight (or before its outcome was reported),
+  // and the receiver saw the retry after the fault began.
+  const fault = input.faults.find((f) => f.cutsAttempts && before.at >= f.start - input.inFlightMs && before.at <= f.end && again.at >= f.start);
   if (fault) return `attempt cut by ${fault.label}`;
   if (before.answered === false) return `attempt timed out before the receiver's 2xx (answered after ${(before.endedAt ?? before.at) - before.at} ms)`;
   const failure = await input.lastFailure?.(key).catch(() => undefined);

@@ -60,6 +60,8 @@ export async function verify(options: VerifyOptions): Promise<Verdict> {
     expected,
     accepted: receiver.acceptedByKey(),
     faults: deployment.faults,
+    // The activity's start-to-close timeout: the attempt timeout plus 10 s to record the attempt.
+    inFlightMs: deployment.attemptTimeoutMs + 10_000,
     lastFailure: (key) => lastFailure(options.client, deployment, key),
   });
 
