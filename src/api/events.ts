@@ -102,7 +102,7 @@ export function eventRoutes(deps: EventRouteDeps) {
           { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
           deps.dispatcher.claimMs,
         );
-        if (ingested.plans.length > 0) deps.dispatcher.dispatchSoon(id, ingested.plans);
+        if (ingested.plans.length > 0 || ingested.expanding) deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding);
         return {
           ...presentEvent(ingested.event),
           deliveryCount: ingested.deliveryCount,

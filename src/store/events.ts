@@ -46,7 +46,26 @@ export interface Ingested {
   readonly deliveryCount: number;
   /** The deliveries this call created, to start now. */
   readonly plans: DeliveryPlan[];
+  /**
+   * True for a fan-out larger than INLINE_FANOUT_LIMIT: only the event (and its callback
+   * delivery) was written; the dispatcher writes the rest with `expandNext`.
+   */
+  readonly expanding: boolean;
 }
+
+/**
+ * Deliveries written in the event's own transaction, before the 202. Above this, the answer
+ * would wait on thousands of rows (a second for 10,000 on PGlite): the event alone is written,
+ * and its deliveries follow in chunks of FANOUT_CHUNK.
+ */
+export const INLINE_FANOUT_LIMIT = 100;
+
+/** Deliveries written per transaction while a large fan-out is expanded. */
+export const FANOUT_CHUNK = 500;
+
+/** Active subscriptions matching the event type ($1) and account ($2). */
+const MATCHES = `active AND (event_types @> ARRAY[$1]::text[] OR event_types @> ARRAY['*'])
+       AND (account_id IS NULL OR account_id = $2)`;
 
 export type DeliveryCounts = Record<DeliveryStatus | 'total', number>;
 
@@ -75,10 +94,52 @@ export class EventStore {
       const row = inserted[0];
       if (!row) return this.replay(tx, input);
       const event = toEvent(row);
-      const plans = await insertDeliveries(tx, event);
+      const matches = await tx.query<MatchRow>(`SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`, [
+        event.type,
+        event.accountId,
+        INLINE_FANOUT_LIMIT + 1,
+      ]);
+      if (matches.length > INLINE_FANOUT_LIMIT) {
+        // A large fan-out: the event row is the outbox entry of its deliveries, written later.
+        const counted = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [event.type, event.accountId]);
+        await tx.query(`UPDATE events SET expansion_cursor = '' WHERE id = $1`, [event.id]);
+        const plans = await insertDeliveries(tx, event, []);
+        return { event, created: true, deliveryCount: (counted[0]?.n ?? 0) + plans.length, plans, expanding: true };
+      }
+      const plans = await insertDeliveries(tx, event, matches);
       // Nothing to start: the outbox entry is done as soon as it is written.
       if (plans.length === 0) await tx.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [event.id]);
-      return { event, created: true, deliveryCount: plans.length, plans };
+      return { event, created: true, deliveryCount: plans.length, plans, expanding: false };
+    });
+  }
+
+  /**
+   * Writes the next chunk of a large fan-out's deliveries and returns them, to start; null once
+   * every delivery is written. Each call also renews the caller's claim on the dispatch for
+   * `claimMs`. Subscriptions created after the event are left out, as they would have been had
+   * the deliveries been written with it.
+   */
+  expandNext(eventId: string, claimMs: number, limit = FANOUT_CHUNK): Promise<DeliveryPlan[] | null> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<EventRow & { expansion_cursor: string | null }>(
+        `SELECT ${EVENT_COLUMNS}, expansion_cursor FROM events WHERE id = $1 FOR UPDATE`,
+        [eventId],
+      );
+      const row = rows[0];
+      if (!row || row.expansion_cursor === null) return null;
+      const event = toEvent(row);
+      const matches = await tx.query<MatchRow>(
+        `SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} AND id > $3 AND created_at <= $4 ORDER BY id LIMIT $5`,
+        [event.type, event.accountId, row.expansion_cursor, row.created_at, limit],
+      );
+      const cursor = matches.length < limit ? null : (matches[matches.length - 1] as MatchRow).id;
+      await tx.query(`UPDATE events SET expansion_cursor = $2, dispatch_claimed_until = now() + $3 * interval '1 millisecond' WHERE id = $1`, [
+        eventId,
+        cursor,
+        claimMs,
+      ]);
+      // The callback delivery, if any, was written with the event.
+      return insertDeliveries(tx, { ...event, callbackUrl: null }, matches);
     });
   }
 
@@ -91,7 +152,7 @@ export class EventStore {
       ]);
     }
     const counted = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM deliveries WHERE event_id = $1', [input.id]);
-    return { event: toEvent(existing), created: false, deliveryCount: counted[0]?.n ?? 0, plans: [] };
+    return { event: toEvent(existing), created: false, deliveryCount: counted[0]?.n ?? 0, plans: [], expanding: false };
   }
 
   async get(id: string): Promise<WebhookEvent | undefined> {
@@ -146,15 +207,11 @@ export class EventStore {
   }
 }
 
-/** One delivery per active subscription that matches the event's type and account. */
-async function insertDeliveries(tx: Queryable, event: WebhookEvent): Promise<DeliveryPlan[]> {
-  const matches = await tx.query<MatchRow>(
-    `SELECT id, url, retry_policy FROM subscriptions
-     WHERE active AND (event_types @> ARRAY[$1]::text[] OR event_types @> ARRAY['*'])
-       AND (account_id IS NULL OR account_id = $2)
-     ORDER BY id`,
-    [event.type, event.accountId],
-  );
+/**
+ * One delivery per matched subscription (plus one to the event's callbackUrl); a delivery that
+ * already exists (an expansion resumed after a crash) is skipped.
+ */
+async function insertDeliveries(tx: Queryable, event: WebhookEvent, matches: readonly MatchRow[]): Promise<DeliveryPlan[]> {
   const targets = matches.map((match) => ({ subscriptionId: match.id as string | null, url: match.url, policy: match.retry_policy }));
   if (event.callbackUrl) targets.push({ subscriptionId: null, url: event.callbackUrl, policy: {} });
   if (targets.length === 0) return [];
@@ -169,9 +226,10 @@ async function insertDeliveries(tx: Queryable, event: WebhookEvent): Promise<Del
       retryPolicy: withDefaults(target.policy),
     }),
   );
-  await tx.query(
+  const inserted = await tx.query<{ id: string }>(
     `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
     [
       plans.map((plan) => plan.deliveryId),
       plans.map(() => event.id),
@@ -182,5 +240,7 @@ async function insertDeliveries(tx: Queryable, event: WebhookEvent): Promise<Del
       plans.map((plan) => deliveryWorkflowId(plan.eventId, plan.subscriptionId)),
     ],
   );
-  return plans;
+  if (inserted.length === plans.length) return plans;
+  const written = new Set(inserted.map((row) => row.id));
+  return plans.filter((plan) => written.has(plan.deliveryId));
 }

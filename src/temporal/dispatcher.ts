@@ -67,10 +67,24 @@ export class DeliveryDispatcher {
     }
   }
 
-  /** Starts every delivery of an event and marks it dispatched; on failure leaves it to the relay. */
-  async dispatch(eventId: string, plans: readonly DeliveryPlan[]): Promise<void> {
+  /**
+   * Starts every delivery of an event and marks it dispatched; on failure leaves it to the relay.
+   * `expanding`: the event is a large fan-out whose delivery rows are still to be written; they
+   * are written and started chunk by chunk, the next chunk written while the last one starts.
+   */
+  async dispatch(eventId: string, plans: readonly DeliveryPlan[], expanding = false): Promise<void> {
     try {
       await forEachLimited(plans, this.startConcurrency, (plan) => this.startDelivery(plan));
+      if (expanding) {
+        const { events } = this.options;
+        let next = events.expandNext(eventId, this.claimMs);
+        for (let chunk = await next; chunk !== null; chunk = await next) {
+          next = events.expandNext(eventId, this.claimMs);
+          // Handled when awaited; marked here so a failure meanwhile is not reported as unhandled.
+          next.catch(() => undefined);
+          await forEachLimited(chunk, this.startConcurrency, (plan) => this.startDelivery(plan));
+        }
+      }
       await this.options.events.markDispatched(eventId);
     } catch (error) {
       this.options.logger.warn({ eventId, err: error }, 'dispatch failed; the relay will retry');
@@ -79,8 +93,8 @@ export class DeliveryDispatcher {
   }
 
   /** Dispatches in the background; the caller has already answered its client. */
-  dispatchSoon(eventId: string, plans: readonly DeliveryPlan[]): void {
-    const run = this.dispatch(eventId, plans).finally(() => this.inFlight.delete(run));
+  dispatchSoon(eventId: string, plans: readonly DeliveryPlan[], expanding = false): void {
+    const run = this.dispatch(eventId, plans, expanding).finally(() => this.inFlight.delete(run));
     this.inFlight.add(run);
   }
 
@@ -92,7 +106,8 @@ export class DeliveryDispatcher {
   async relayOnce(limit = RELAY_BATCH): Promise<number> {
     const ids = await this.options.events.claimUndispatched(limit, this.claimMs);
     await forEachLimited(ids, RELAY_CONCURRENCY, async (eventId) => {
-      await this.dispatch(eventId, await this.options.events.pendingPlans(eventId));
+      // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
+      await this.dispatch(eventId, await this.options.events.pendingPlans(eventId), true);
     });
     return ids.length;
   }

@@ -111,7 +111,7 @@ describe.each(backends)('store on %s', (_name, open) => {
 
   describe('migrations', () => {
     test('apply once; running them again changes nothing', async () => {
-      expect(firstMigration).toEqual(['001_initial', '002_api_keys_and_secret_rotation', '003_subscription_match_index']);
+      expect(firstMigration).toEqual(['001_initial', '002_api_keys_and_secret_rotation', '003_subscription_match_index', '004_fanout_expansion']);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
@@ -123,7 +123,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(3);
+      expect(rows[0]?.n).toBe(4);
     });
   });
 
@@ -330,7 +330,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const input = event({ type });
       const first = await store.events.ingest(input, 60_000);
       const again = await store.events.ingest(input, 60_000);
-      expect(again).toEqual({ event: first.event, created: false, deliveryCount: 2, plans: [] });
+      expect(again).toEqual({ event: first.event, created: false, deliveryCount: 2, plans: [], expanding: false });
       expect(await deliveryRows(input.id)).toHaveLength(2);
     });
 

@@ -2,12 +2,14 @@ import type { Db } from '../db';
 import * as initial from './001_initial';
 import * as apiKeysAndSecretRotation from './002_api_keys_and_secret_rotation';
 import * as subscriptionMatchIndex from './003_subscription_match_index';
+import * as fanoutExpansion from './004_fanout_expansion';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '001_initial', sql: initial.sql },
   { id: '002_api_keys_and_secret_rotation', sql: apiKeysAndSecretRotation.sql },
   { id: '003_subscription_match_index', sql: subscriptionMatchIndex.sql },
+  { id: '004_fanout_expansion', sql: fanoutExpansion.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
