@@ -12,11 +12,12 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { startApiServer, type ApiServer } from '../src/api/server';
 import { createLogger } from '../src/logger';
+import { connectClient } from '../src/temporal/connection';
 import { createStore } from '../src/store';
 import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
@@ -47,9 +48,9 @@ async function main(): Promise<void> {
   // The SDK's own warnings (e.g. an activity that timed out under load) go to the log file.
   Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)) });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  // Eager start needs the client on the worker's own connection; otherwise a separate one, as main.ts does.
-  const clientConnection = config.eagerStart ? undefined : await Connection.connect({ address: config.temporalAddress });
-  const client = new Client({ connection: clientConnection ?? connection, namespace: config.namespace });
+  // Eager start needs the client on the worker's own connection; otherwise the API's own client, as main.ts makes it.
+  const client = config.eagerStart ? new Client({ connection, namespace: config.namespace }) : await connectClient(config.temporalAddress, config.namespace);
+  const clientConnection = config.eagerStart ? undefined : client.connection;
   /** Closed before the worker stops (the API) and after it (the store). */
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];
