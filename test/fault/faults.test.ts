@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { deliveryWorkflowId } from '../../src/temporal/ids';
+import { findPostgresBin } from '../helpers/postgres';
 import { startCluster, type Cluster } from './support/cluster';
 import { Deployment, EVENT_TYPE, type DeploymentOptions } from './support/deployment';
 import { renderTable, type TableRow } from './support/ledger';
@@ -29,12 +30,18 @@ const rows: TableRow[] = [];
 
 jest.setTimeout(600_000);
 
+/** The suite needs a PostgreSQL server of its own; global-setup.ts already fails CI without one. */
+const havePostgres = findPostgresBin() !== undefined;
+const scenarioTest = havePostgres ? test : test.skip;
+
 beforeAll(async () => {
+  if (!havePostgres) return;
   cluster = await startCluster();
   receiver = await CountingReceiver.start();
 }, 120_000);
 
 afterAll(async () => {
+  if (!havePostgres) return;
   const table = renderTable(rows);
   process.stdout.write(`\nFault suite (seed ${SEED}, scale ${SCALE}):\n\n${table}\n\n`);
   if (process.env.FAULT_TABLE_FILE) writeFileSync(process.env.FAULT_TABLE_FILE, `${table}\n`);
@@ -91,7 +98,7 @@ function expectWholeEvents(published: PublishResult, subscriptions: number): voi
   expect(partial).toEqual([]);
 }
 
-test('1. worker SIGKILLed at random moments three times and restarted', async () => {
+scenarioTest('1. worker SIGKILLed at random moments three times and restarted', async () => {
   await scenario('s1', { apis: 1, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 10);
     // Answers take up to 300 ms, so that a kill finds attempts in flight.
@@ -121,7 +128,7 @@ test('1. worker SIGKILLed at random moments three times and restarted', async ()
   });
 });
 
-test('2. API SIGKILLed mid-ingestion while clients retry with the same event ids', async () => {
+scenarioTest('2. API SIGKILLed mid-ingestion while clients retry with the same event ids', async () => {
   await scenario('s2', { apis: 1, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s2', scaled(100));
@@ -150,7 +157,7 @@ test('2. API SIGKILLed mid-ingestion while clients retry with the same event ids
   });
 });
 
-test('3. Temporal dev server stopped and restarted on its database mid-flight', async () => {
+scenarioTest('3. Temporal dev server stopped and restarted on its database mid-flight', async () => {
   await scenario('s3', { apis: 1, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s3', scaled(100));
@@ -188,7 +195,7 @@ test('3. Temporal dev server stopped and restarted on its database mid-flight', 
   });
 });
 
-test('4. PostgreSQL restarted mid-flight in split mode', async () => {
+scenarioTest('4. PostgreSQL restarted mid-flight in split mode', async () => {
   await scenario('s4', { apis: 1, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s4', scaled(100));
@@ -232,7 +239,7 @@ test('4. PostgreSQL restarted mid-flight in split mode', async () => {
   });
 });
 
-test('5. receivers that flap, answer slowly, reset connections, or answer 2xx after the timeout', async () => {
+scenarioTest('5. receivers that flap, answer slowly, reset connections, or answer 2xx after the timeout', async () => {
   const attemptTimeoutMs = 1_000;
   await scenario('s5', { apis: 1, workers: 1, attemptTimeoutMs }, async (d) => {
     const [flapping, slow, resetting, late] = (await d.subscribe(receiver, 4)) as [string, string, string, string];
@@ -262,7 +269,7 @@ test('5. receivers that flap, answer slowly, reset connections, or answer 2xx af
   });
 });
 
-test('6. the same event id posted 10 times concurrently', async () => {
+scenarioTest('6. the same event id posted 10 times concurrently', async () => {
   await scenario('s6', { apis: 2, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 3);
     const list = events('s6', scaled(20));
@@ -301,11 +308,11 @@ test('6. the same event id posted 10 times concurrently', async () => {
   });
 });
 
-test('7. split mode: 2 API processes and 2 workers share the load', async () => {
+scenarioTest('7. split mode: 2 API processes and 2 workers share the load', async () => {
   await scenario('s7', { apis: 2, workers: 2 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 5);
     for (const name of subscriptions) receiver.behave(name, () => ({ kind: 'accept', delayMs: Math.floor(rand() * 100) }));
-    const list = events('s7', scaled(200));
+    const list = events('s7', scaled(120));
     const published = await publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey });
     expectWholeEvents(published, subscriptions.length);
     const verdict = await verifyScenario(d, '7. split mode: 2 APIs + 2 workers', published, subscriptions, []);
@@ -321,7 +328,7 @@ test('7. split mode: 2 API processes and 2 workers share the load', async () => 
   });
 });
 
-test('8. SIGTERM lets the attempts in flight finish before the worker exits', async () => {
+scenarioTest('8. SIGTERM lets the attempts in flight finish before the worker exits', async () => {
   await scenario('s8', { apis: 1, workers: 1, attemptTimeoutMs: 5_000 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 3);
     // Every answer takes 2 s: well within the 5 s attempt timeout, long enough to be caught in flight.
