@@ -6,7 +6,7 @@
  *
  * Options (for measuring levers): --label NAME, --concurrency N, --rate N, --pragmas default|none,
  * --eager on|off, --bundle runtime|prebuilt, --tuning key=value[,key=value…],
- * --start-concurrency N, --only throughput,latency,fanout,storm, --out DIR, --profile (CPU
+ * --start-concurrency N, --only throughput,latency,fanout,storm, --fanout 1000,10000, --out DIR, --profile (CPU
  * profiles of the service during scenarios 2 and 3; summarise with bench/profile-summary.ts).
  *
  * Prints a table, writes bench/results/<stamp>-<label>.json (raw results) and .svg (chart).
@@ -61,6 +61,8 @@ interface Args {
   out: string;
   /** Write CPU profiles of the service during the Temporal ceiling and our sustained run. */
   profile: boolean;
+  /** Fan-out sizes to run instead of the profile's. */
+  fanOut: Array<1_000 | 10_000> | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -77,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     only: new Set<Part>(['throughput', 'latency', 'fanout', 'storm']),
     out: path.join(__dirname, 'results'),
     profile: false,
+    fanOut: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -119,6 +122,12 @@ function parseArgs(argv: string[]): Args {
       case '--only':
         args.only = new Set(value().split(',') as Part[]);
         break;
+      case '--fanout':
+        args.fanOut = value()
+          .split(',')
+          .map(Number)
+          .filter((n): n is 1_000 | 10_000 => n === 1_000 || n === 10_000);
+        break;
       case '--profile':
         args.profile = true;
         break;
@@ -159,7 +168,7 @@ async function describeMachine(): Promise<Machine> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const profileName = args.quick ? 'quick' : 'full';
-  const profile = PROFILES[profileName];
+  const profile = { ...PROFILES[profileName], ...(args.fanOut ? { fanOut: args.fanOut } : {}) };
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const stamp = startedAt.replace(/[:.]/g, '-');
