@@ -1,5 +1,5 @@
 import { WorkflowIdReusePolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Delivery } from '../domain/model';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
@@ -46,7 +46,7 @@ export class DeliveryControl {
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
       const handle = await this.options.client.workflow.signalWithStart(deliveryWorkflow, { ...options, signal: cancelSignal, signalArgs: [] });
-      await this.settle(handle.result());
+      await this.settle(handle);
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw toUnavailable(error);
       // The workflow had already finished: the store catches up when it records the outcome.
@@ -95,13 +95,18 @@ export class DeliveryControl {
     run().catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'));
   }
 
-  private async settle(result: Promise<unknown>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.settleTimeoutMs);
-    });
-    // The result may fail after the wait is over (e.g. the connection closes): never leave that rejection unhandled.
-    await Promise.race([result.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
+  /**
+   * Waits until the workflow has finished, at most settleTimeoutMs. The wait is aborted when the
+   * time is up rather than left polling: a poll still retrying when the connection closes would
+   * throw from a timer, out of reach of any handler.
+   */
+  private async settle(handle: WorkflowHandle): Promise<void> {
+    await this.options.client
+      .withAbortSignal(AbortSignal.timeout(this.settleTimeoutMs), () => handle.result())
+      .then(
+        () => undefined,
+        () => undefined,
+      );
   }
 }
 
