@@ -69,6 +69,7 @@ export type Command =
   | { readonly type: 'stats' }
   | { readonly type: 'ceiling-closed'; readonly concurrency: number; readonly durationMs: number }
   | { readonly type: 'ceiling-open'; readonly rate: number; readonly durationMs: number }
+  | { readonly type: 'store-stats' }
   | { readonly type: 'profile-start' }
   | { readonly type: 'profile-stop'; readonly file: string }
   | { readonly type: 'stop' };

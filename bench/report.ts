@@ -21,6 +21,8 @@ export interface RunResults {
   readonly timings: Record<string, number>;
   /** Resident memory of the service and ceiling processes once started, before any load, MB. */
   readonly idleRssMb: { readonly service: number; readonly ceiling: number };
+  /** Store statements during our sustained run (scenario 3): calls and wall time, by statement. */
+  readonly storeStats: Record<string, { calls: number; ms: number }>;
   /** Error lines the Temporal dev server logged during the scenarios. */
   readonly temporalServerErrors: number;
   readonly throughput: ThroughputResult[];
@@ -42,7 +44,7 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const byName = <T extends { name: string }>(items: readonly T[], prefix: string): T | undefined => items.find((item) => item.name.startsWith(prefix));
+const byName = <T extends { name: string }>(items: readonly T[], prefix: string): T | undefined => items.find((item) => item.name === prefix || item.name.startsWith(`${prefix} (`));
 
 export interface TargetCheck {
   readonly target: string;
@@ -53,7 +55,7 @@ export interface TargetCheck {
 /** The issue's targets, checked against this run (undefined when the run did not measure it). */
 export function targets(results: RunResults): TargetCheck[] {
   const ours = byName(results.throughput, 'ours');
-  const ceiling = byName(results.throughput, 'Temporal');
+  const ceiling = byName(results.throughput, 'Temporal ceiling');
   const latency = byName(results.latency, 'ours');
   const fan10k = results.fanOut.find((f) => f.subscribers === 10_000);
   const storm = results.storm;
@@ -94,8 +96,8 @@ export function formatResults(results: RunResults): string {
   if (results.throughput.length > 0) {
     const first = results.throughput[0] as ThroughputResult;
     out.push('', `1–3. Throughput: closed loop, ${first.concurrency} in flight, ${fmt(first.durationMs / 1000)} s each (deliveries/s after a ${fmt(Math.min(2, first.durationMs / 5000), 1)} s warm-up)`);
-    const raw = byName(results.throughput, 'raw');
-    const ceiling = byName(results.throughput, 'Temporal');
+    const raw = byName(results.throughput, 'raw HTTP');
+    const ceiling = byName(results.throughput, 'Temporal ceiling');
     out.push(
       table(
         ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'process CPU', 'temporal CPU', 'CPU ms/delivery (process+temporal)', '÷ Temporal', '÷ raw HTTP'],
@@ -109,11 +111,19 @@ export function formatResults(results: RunResults): string {
       ),
     );
   }
+  const ours = byName(results.throughput, 'ours');
+  const statements = Object.entries(results.storeStats);
+  if (ours && statements.length > 0) {
+    const deliveries = ours.completed || 1;
+    const own = statements.filter(([sql]) => sql !== '(transaction)');
+    out.push('', `   store statements per delivery during "ours": ${(own.reduce((n, [, s]) => n + s.calls, 0) / deliveries).toFixed(1)} (wall ms include waiting for PGlite, which runs one statement at a time)`);
+    out.push(table(['statement', 'calls/delivery', 'ms/delivery'], statements.sort((a, b) => b[1].ms - a[1].ms).map(([sql, s]) => [sql, (s.calls / deliveries).toFixed(2), ms(s.ms / deliveries)])).replace(/^/gm, '   '));
+  }
   if (results.latency.length > 0) {
     const first = results.latency[0] as LatencyResult;
     out.push('', `4. Latency: open loop, ${first.rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`);
-    const ceiling = byName(results.latency, 'Temporal');
-    const raw = byName(results.latency, 'raw');
+    const ceiling = byName(results.latency, 'Temporal ceiling');
+    const raw = byName(results.latency, 'raw HTTP');
     out.push(
       table(
         ['', 'p50', 'p95', 'p99', 'max', 'missing', 'p50 ÷ Temporal', 'p99 ÷ Temporal', 'p50 ÷ raw'],

@@ -61,6 +61,8 @@ interface Args {
   out: string;
   /** Write CPU profiles of the service during the Temporal ceiling and our sustained run. */
   profile: boolean;
+  /** Also measure raw HTTP with a new connection per request (the keep-alive agent lever). */
+  rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
   fanOut: Array<1_000 | 10_000> | undefined;
 }
@@ -80,6 +82,7 @@ function parseArgs(argv: string[]): Args {
     out: path.join(__dirname, 'results'),
     profile: false,
     fanOut: undefined,
+    rawFresh: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -127,6 +130,9 @@ function parseArgs(argv: string[]): Args {
           .split(',')
           .map(Number)
           .filter((n): n is 1_000 | 10_000 => n === 1_000 || n === 10_000);
+        break;
+      case '--raw-fresh-connections':
+        args.rawFresh = true;
         break;
       case '--profile':
         args.profile = true;
@@ -206,6 +212,7 @@ async function main(): Promise<void> {
   const fanOutResults: FanOutResult[] = [];
   let storm: StormResult | undefined;
   let temporalServerErrors = 0;
+  let storeStats: Record<string, { calls: number; ms: number }> = {};
   try {
     log('setting up event types and subscriptions');
     let t = performance.now();
@@ -225,6 +232,7 @@ async function main(): Promise<void> {
     if (args.only.has('throughput')) {
       log('1. raw HTTP ceiling');
       throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs));
+      if (args.rawFresh) throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs, true));
       await sleep(profile.settleMs);
       const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         if (!args.profile) return fn();
@@ -242,7 +250,9 @@ async function main(): Promise<void> {
       throughput.push(await profiled('ceiling', () => temporalThroughput(env, args.concurrency, profile.throughputMs)));
       await sleep(profile.settleMs);
       log('3. our sustained throughput');
+      await env.service.request({ type: 'store-stats' });
       throughput.push(await profiled('ours', () => ourThroughput(env, args.concurrency, profile.throughputMs)));
+      storeStats = await env.service.request<Record<string, { calls: number; ms: number }>>({ type: 'store-stats' });
       await sleep(profile.settleMs);
     }
     if (args.only.has('latency')) {
@@ -284,6 +294,7 @@ async function main(): Promise<void> {
     timings,
     idleRssMb,
     temporalServerErrors,
+    storeStats,
     throughput,
     latency,
     fanOut: fanOutResults,

@@ -132,8 +132,12 @@ async function sampled<T>(env: BenchEnv, fn: () => Promise<T>, sampler = env.sam
   }
 }
 
-/** The raw HTTP path: the project's own undici agent and request function, straight to the receiver. */
-function rawUnit(env: BenchEnv, run: string, waiters: Waiters) {
+/**
+ * The raw HTTP path: the project's own request function and keep-alive agent (activities/http.ts),
+ * straight to the receiver. `freshConnections`: a new agent, so a new connection, per request:
+ * what not sharing a keep-alive agent would cost.
+ */
+function rawUnit(env: BenchEnv, run: string, waiters: Waiters, freshConnections = false) {
   const agent = createHttpAgent();
   const body = webhookBody({ id: 'raw', type: EVENT_TYPES.steady, createdAt: new Date(), accountId: null, data: eventData('raw') });
   const signal = new AbortController().signal;
@@ -142,25 +146,30 @@ function rawUnit(env: BenchEnv, run: string, waiters: Waiters) {
     unit: async (n: number): Promise<number | undefined> => {
       const id = `${run}-${n}`;
       const arrived = waiters.waitFor(id, UNIT_TIMEOUT_MS);
-      await postWebhookRequest(agent, {
-        url: `${env.receiver.baseUrl}/raw/${n}`,
-        headers: { 'content-type': 'application/json', 'webhook-id': id },
-        body,
-        timeoutMs: UNIT_TIMEOUT_MS,
-        signal,
-      });
+      const dispatcher = freshConnections ? createHttpAgent() : agent;
+      try {
+        await postWebhookRequest(dispatcher, {
+          url: `${env.receiver.baseUrl}/raw/${n}`,
+          headers: { 'content-type': 'application/json', 'webhook-id': id },
+          body,
+          timeoutMs: UNIT_TIMEOUT_MS,
+          signal,
+        });
+      } finally {
+        if (freshConnections) await dispatcher.close();
+      }
       return arrived;
     },
   };
 }
 
 /** 1. Raw HTTP ceiling. */
-export async function rawThroughput(env: BenchEnv, concurrency: number, durationMs: number): Promise<ThroughputResult> {
+export async function rawThroughput(env: BenchEnv, concurrency: number, durationMs: number, freshConnections = false): Promise<ThroughputResult> {
   const { waiters, stop } = waitersFor(env, '/raw/');
-  const { agent, unit } = rawUnit(env, `raw-${randomUUID()}`, waiters);
+  const { agent, unit } = rawUnit(env, `raw-${randomUUID()}`, waiters, freshConnections);
   try {
     const { value, samples } = await sampled(env, () => closedLoop({ concurrency, durationMs, unit }));
-    return throughput('raw HTTP', concurrency, value, samples);
+    return throughput(freshConnections ? 'raw HTTP, a connection per request' : 'raw HTTP', concurrency, value, samples);
   } finally {
     stop();
     await agent.close();

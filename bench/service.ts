@@ -19,6 +19,7 @@ import { startApiServer, type ApiServer } from '../src/api/server';
 import { createLogger } from '../src/logger';
 import { connectClient } from '../src/temporal/connection';
 import { createStore } from '../src/store';
+import type { Db, Queryable } from '../src/store/db';
 import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
 import { createDeliveryWorker } from '../src/worker';
@@ -32,6 +33,28 @@ const UNIT_TIMEOUT_MS = 30_000;
 
 function send(message: unknown): void {
   process.send?.(message);
+}
+
+/** Calls and time per statement (its first 60 characters), for the `store-stats` command. */
+type StoreStats = Map<string, { calls: number; ms: number }>;
+
+/** The store's database with every statement counted and timed; transactions count as one. */
+function countQueries(db: Db, stats: StoreStats): Db {
+  const count = <T>(sql: string, run: () => Promise<T>): Promise<T> => {
+    const key = sql.replace(/\s+/g, ' ').trim().slice(0, 60);
+    const t = performance.now();
+    return run().finally(() => {
+      const entry = stats.get(key) ?? { calls: 0, ms: 0 };
+      entry.calls += 1;
+      entry.ms += performance.now() - t;
+      stats.set(key, entry);
+    });
+  };
+  const wrap = (target: Queryable): Queryable => ({
+    query: (sql, params) => count(sql, () => target.query(sql, params)),
+    exec: (sql) => count(sql, () => target.exec(sql)),
+  });
+  return { ...wrap(db), transaction: (fn) => count('(transaction)', () => db.transaction((tx) => fn(wrap(tx)))), close: () => db.close() };
 }
 
 async function main(): Promise<void> {
@@ -55,6 +78,7 @@ async function main(): Promise<void> {
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];
   let apiUrl: string | undefined;
+  const storeStats: StoreStats = new Map();
 
   let worker: Worker;
   const touched = new Waiters();
@@ -65,7 +89,7 @@ async function main(): Promise<void> {
       return opened;
     });
     after.push(() => db.close());
-    const store = createStore(db);
+    const store = createStore(countQueries(db, storeStats));
     worker = await phase('workerCreateMs', () =>
       createDeliveryWorker({
         connection,
@@ -143,6 +167,11 @@ async function main(): Promise<void> {
     'ceiling-open': async (command: Extract<Command, { type: 'ceiling-open' }>): Promise<CeilingOpenResult> => {
       const result = await openLoop({ rate: command.rate, durationMs: command.durationMs, unit: ceilingUnit(++ceilingRuns) });
       return { latencies: result.latencies, missing: result.missing, errors: result.errors };
+    },
+    'store-stats': async () => {
+      const result = Object.fromEntries([...storeStats].map(([sql, entry]) => [sql, { calls: entry.calls, ms: Math.round(entry.ms) }]));
+      storeStats.clear();
+      return result;
     },
     // A CPU profile of this process, for bench/profile-summary.ts.
     'profile-start': async () => {
