@@ -57,15 +57,9 @@ const toAttempt = (row: AttemptRow): Attempt => ({
 export const PLAN_SELECT = `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.account_id, d.url, s.retry_policy
   FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id`;
 
-export interface PlanRow {
-  id: string;
-  event_id: string;
-  event_type: string;
-  subscription_id: string | null;
-  account_id: string | null;
-  url: string;
+export type PlanRow = Pick<DeliveryRow, 'id' | 'event_id' | 'event_type' | 'subscription_id' | 'account_id' | 'url'> & {
   retry_policy: Partial<DeliveryRetryPolicy> | null;
-}
+};
 
 export const toPlan = (row: PlanRow): DeliveryPlan => ({
   deliveryId: row.id,

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports';
 
 const execFileAsync = promisify(execFile);
 
@@ -70,7 +70,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       'C',
       '--no-sync',
     ]);
-    const port = await findFreePort();
+    const port = await freePort();
     await appendFile(path.join(dataDir, 'postgresql.conf'), serverSettings(port, baseDir));
     await runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']);
     const isRunning = (): Promise<boolean> => runner.run(pgCtl, ['--pgdata', dataDir, 'status']).then(() => true, () => false);
@@ -153,20 +153,3 @@ async function systemId(flag: '-u' | '-g'): Promise<number> {
   }
 }
 
-/** Asks the kernel for a free port. Another process could take it before postgres binds, which is rare enough here. */
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') {
-          resolve(address.port);
-        } else {
-          reject(new Error('could not read the port of a probe socket'));
-        }
-      });
-    });
-  });
-}

@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -7,25 +6,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/temporal/search-attributes';
 import { createTestTemporal, createTimeSkippingTemporal } from '../helpers/temporal-env';
+import { freePort } from '../helpers/ports';
 
 const silentLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') {
-          resolve(address.port);
-        } else {
-          reject(new Error('could not read the port of a probe socket'));
-        }
-      });
-    });
-  });
-}
 
 async function withEnvironment(
   create: () => Promise<TestWorkflowEnvironment>,
