@@ -61,6 +61,10 @@ interface Args {
   out: string;
   /** Write CPU profiles of the service during the Temporal ceiling and our sustained run. */
   profile: boolean;
+  /** Retry storm size, events × subscribers, instead of the profile's. */
+  storm: { events: number; subscribers: number } | undefined;
+  /** Seconds per throughput and latency scenario, instead of the profile's. */
+  durationS: number | undefined;
   /** Also measure raw HTTP with a new connection per request (the keep-alive agent lever). */
   rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
@@ -83,6 +87,8 @@ function parseArgs(argv: string[]): Args {
     profile: false,
     fanOut: undefined,
     rawFresh: false,
+    durationS: undefined,
+    storm: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -131,6 +137,15 @@ function parseArgs(argv: string[]): Args {
           .map(Number)
           .filter((n): n is 1_000 | 10_000 => n === 1_000 || n === 10_000);
         break;
+      case '--storm': {
+        const [events, subscribers] = value().split('x').map(Number);
+        if (!events || !subscribers) throw new Error('--storm takes EVENTSxSUBSCRIBERS, e.g. 100x100');
+        args.storm = { events, subscribers };
+        break;
+      }
+      case '--duration':
+        args.durationS = Number(value());
+        break;
       case '--raw-fresh-connections':
         args.rawFresh = true;
         break;
@@ -174,7 +189,12 @@ async function describeMachine(): Promise<Machine> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const profileName = args.quick ? 'quick' : 'full';
-  const profile = { ...PROFILES[profileName], ...(args.fanOut ? { fanOut: args.fanOut } : {}) };
+  const profile = {
+    ...PROFILES[profileName],
+    ...(args.fanOut ? { fanOut: args.fanOut } : {}),
+    ...(args.storm ? { stormEvents: args.storm.events, stormSubscribers: args.storm.subscribers } : {}),
+    ...(args.durationS ? { throughputMs: args.durationS * 1000, latencyMs: args.durationS * 1000, warmUpMs: Math.min(10_000, (args.durationS * 1000) / 2) } : {}),
+  };
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const stamp = startedAt.replace(/[:.]/g, '-');
