@@ -56,7 +56,7 @@ export interface TargetCheck {
 export function targets(results: RunResults): TargetCheck[] {
   const ours = byName(results.throughput, 'ours');
   const ceiling = byName(results.throughput, 'Temporal ceiling');
-  const latency = byName(results.latency, 'ours');
+  const latency = results.latency.find((l) => l.rate === 50 && l.name.startsWith('ours')) ?? byName(results.latency, 'ours');
   const fan10k = results.fanOut.find((f) => f.subscribers === 10_000);
   const storm = results.storm;
   const sustained = ours && ceiling ? ours.perSecond / ceiling.perSecond : undefined;
@@ -119,18 +119,19 @@ export function formatResults(results: RunResults): string {
     out.push('', `   store statements per delivery during "ours": ${(own.reduce((n, [, s]) => n + s.calls, 0) / deliveries).toFixed(1)} (wall ms include waiting for PGlite, which runs one statement at a time)`);
     out.push(table(['statement', 'calls/delivery', 'ms/delivery'], statements.sort((a, b) => b[1].ms - a[1].ms).map(([sql, s]) => [sql, (s.calls / deliveries).toFixed(2), ms(s.ms / deliveries)])).replace(/^/gm, '   '));
   }
-  if (results.latency.length > 0) {
-    const first = results.latency[0] as LatencyResult;
-    out.push('', `4. Latency: open loop, ${first.rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`);
-    const ceiling = byName(results.latency, 'Temporal ceiling');
-    const raw = byName(results.latency, 'raw HTTP');
+  for (const rate of [...new Set(results.latency.map((l) => l.rate))]) {
+    const group = results.latency.filter((l) => l.rate === rate);
+    const first = group[0] as LatencyResult;
+    out.push('', `4. Latency: open loop, ${rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`);
+    const ceiling = byName(group, 'Temporal ceiling');
+    const raw = byName(group, 'raw HTTP');
     out.push(
       table(
         ['', 'p50', 'p95', 'p99', 'max', 'missing', 'p50 ÷ Temporal', 'p99 ÷ Temporal', 'p50 ÷ raw'],
-        results.latency.map((l) => [l.name, ...distCells(l.latency), fmt(l.missing + l.errors), ratio(l.latency.p50, ceiling?.latency.p50), ratio(l.latency.p99, ceiling?.latency.p99), ratio(l.latency.p50, raw?.latency.p50)]),
+        group.map((l) => [l.name, ...distCells(l.latency), fmt(l.missing + l.errors), ratio(l.latency.p50, ceiling?.latency.p50), ratio(l.latency.p99, ceiling?.latency.p99), ratio(l.latency.p50, raw?.latency.p50)]),
       ),
     );
-    const ours = byName(results.latency, 'ours');
+    const ours = byName(group, 'ours');
     if (ours?.ack) out.push(`   ours: POST /v1/events → 202: p50 ${ms(ours.ack.p50)}, p99 ${ms(ours.ack.p99)}, max ${ms(ours.ack.max)} ms`);
   }
   if (results.fanOut.length > 0) {
@@ -247,7 +248,7 @@ export function chartSvg(results: RunResults): string {
   const w = 460;
   const h = 260;
   const panels: string[] = [];
-  panels.push(panel(0, 0, w, h, 'Latency at a fixed rate (CDF)', 'ms, scheduled send → receiver (log)', '% of requests', results.latency.map((l) => ({ name: l.name, points: cdf(l.raw) })), true));
+  panels.push(panel(0, 0, w, h, 'Latency at a fixed rate (CDF)', 'ms, scheduled send → receiver (log)', '% of requests', results.latency.map((l) => ({ name: `${l.name.replace(/ \(.*\)/, '')} @${l.rate}/s`, points: cdf(l.raw) })), true));
   panels.push(
     panel(w, 0, w, h, 'Throughput over time (closed loop)', 's', 'deliveries/s', results.throughput.map((t) => ({ name: t.name, points: t.timeline.map((v, i) => [i + 0.5, v] as const) }))),
   );
