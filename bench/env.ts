@@ -18,6 +18,8 @@ import { startDevServer, type DevServer } from '../src/temporal/dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
 import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
+import { openPostgres } from '../src/store/pg';
+import { startPostgres } from '../test/helpers/postgres';
 import type { ServiceConfig, WorkerTuning } from './protocol';
 import { BenchReceiver } from './receiver';
 import { findChildPid, Sampler } from './sampler';
@@ -34,6 +36,12 @@ export interface EnvOptions {
   readonly logFile: string;
   /** Where the Temporal dev server's warnings and errors go. */
   readonly temporalLogFile: string;
+  /**
+   * Split mode: the API and the worker in two processes over PostgreSQL (started here, from
+   * the binaries scripts/install-postgres.sh installs), as `npm run api` and `npm run worker`
+   * run in production. Default: one process over PGlite, as `npm start`.
+   */
+  readonly split?: boolean;
   /** Connections from the benchmark to the API. */
   readonly apiConnections: number;
   readonly log: (line: string) => void;
@@ -46,8 +54,10 @@ export interface ApiAnswer {
 
 export interface BenchEnv {
   readonly temporalAddress: string;
-  /** The service under test: API + worker, as `npm start` runs them. */
+  /** The service under test: API + worker, as `npm start` runs them (split mode: the worker). */
   readonly service: ServiceProcess;
+  /** Split mode: the API process. */
+  readonly apiProcess?: ServiceProcess;
   /** A bare Temporal worker and client for the ceiling. */
   readonly ceiling: ServiceProcess;
   readonly receiver: BenchReceiver;
@@ -117,7 +127,13 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     // `npm start`: PGlite's one-off initdb would otherwise leave ~400 MB in the service's RSS.
     t = performance.now();
     const storeDir = path.join(tmp, 'store');
-    const store = await openPglite(storeDir);
+    let databaseUrl: string | undefined;
+    if (options.split) {
+      const postgres = await startPostgres();
+      closers.push(() => postgres.stop());
+      databaseUrl = postgres.url;
+    }
+    const store = databaseUrl ? await openPostgres(databaseUrl) : await openPglite(storeDir);
     await migrate(store);
     await store.close();
     timings.storeCreateMs = Math.round(performance.now() - t);
@@ -137,6 +153,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       role: 'service',
       taskQueue: 'bench-deliveries',
       storeDir,
+      ...(databaseUrl ? { databaseUrl, parts: 'worker' as const } : {}),
       logFile: options.logFile,
       ...(options.workflowBundlePath ? { workflowBundlePath: options.workflowBundlePath } : {}),
       ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
@@ -148,6 +165,13 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     closers.push(() => service.stop());
     timings.serviceStartMs = Math.round(performance.now() - t);
     for (const [name, value] of Object.entries(service.ready.timings)) timings[`service.${name}`] = value;
+    let apiProcess: ServiceProcess | undefined;
+    if (databaseUrl) {
+      apiProcess = await ServiceProcess.start({ ...serviceConfig, parts: 'api', logFile: options.logFile.replace(/service\.log$/, 'api.log') });
+      const started = apiProcess;
+      closers.push(() => started.stop());
+    }
+    const apiUrl = (apiProcess ?? service).ready.apiUrl ?? '';
     t = performance.now();
     const ceiling = await ServiceProcess.start(ceilingConfig);
     closers.push(() => ceiling.stop());
@@ -160,7 +184,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     const agent = new Agent({ connections: options.apiConnections, keepAliveTimeout: 30_000 });
     closers.push(() => agent.close());
     const api = async (method: 'GET' | 'POST', apiPath: string, body?: unknown): Promise<ApiAnswer> => {
-      const response = await request(`${service.ready.apiUrl ?? ''}${apiPath}`, {
+      const response = await request(`${apiUrl}${apiPath}`, {
         method,
         dispatcher: agent,
         headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -179,9 +203,9 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     };
 
     const temporalPid = findChildPid('temporal');
-    const sampler = new Sampler(() => service.request({ type: 'stats' }), temporalPid);
+    const sampler = new Sampler(() => service.request({ type: 'stats' }), temporalPid, apiProcess && (() => (apiProcess as ServiceProcess).request({ type: 'stats' })));
     const ceilingSampler = new Sampler(() => ceiling.request({ type: 'stats' }), temporalPid);
-    return { temporalAddress: devServer.address, service, ceiling, receiver, client, sampler, ceilingSampler, timings, temporalErrors: () => serverErrors.count, api, close };
+    return { temporalAddress: devServer.address, service, ...(apiProcess ? { apiProcess } : {}), ceiling, receiver, client, sampler, ceilingSampler, timings, temporalErrors: () => serverErrors.count, api, close };
   } catch (error) {
     await close();
     throw error;

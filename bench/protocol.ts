@@ -18,6 +18,14 @@ export interface ServiceConfig {
   readonly temporalAddress: string;
   readonly namespace: string;
   readonly taskQueue: string;
+  /**
+   * Which halves of the service this process runs (service role): `all`, as `npm start`, or one
+   * half of split mode, as `npm run api` / `npm run worker`.
+   * @default 'all'
+   */
+  readonly parts?: 'all' | 'api' | 'worker';
+  /** PostgreSQL URL (split mode); when absent, PGlite in storeDir. */
+  readonly databaseUrl?: string;
   /** PGlite directory, in the run's temporary folder. */
   readonly storeDir: string;
   readonly apiKey: string;

@@ -45,7 +45,7 @@ interface Profile {
 }
 
 const PROFILES: Record<'quick' | 'full', Profile> = {
-  quick: { throughputMs: 4_000, latencyMs: 4_000, latencyRates: [50], fanOut: [1_000], fanOutDeadlineMs: 30_000, stormEvents: 10, stormSubscribers: 50, stormWaitMs: 2_000, stormDeadlineMs: 30_000, settleMs: 500, warmUpMs: 3_000 },
+  quick: { throughputMs: 4_000, latencyMs: 4_000, latencyRates: [50], fanOut: [1_000], fanOutDeadlineMs: 30_000, stormEvents: 10, stormSubscribers: 20, stormWaitMs: 2_000, stormDeadlineMs: 30_000, settleMs: 500, warmUpMs: 3_000 },
   full: { throughputMs: 20_000, latencyMs: 30_000, latencyRates: [50, 10], fanOut: [1_000, 10_000], fanOutDeadlineMs: 180_000, stormEvents: 100, stormSubscribers: 100, stormWaitMs: 15_000, stormDeadlineMs: 300_000, settleMs: 3_000, warmUpMs: 10_000 },
 };
 
@@ -68,6 +68,8 @@ interface Args {
   storm: { events: number; subscribers: number } | undefined;
   /** Seconds per throughput and latency scenario, instead of the profile's. */
   durationS: number | undefined;
+  /** API and worker in two processes over PostgreSQL, instead of one over PGlite. */
+  split: boolean;
   /** Also measure raw HTTP with a new connection per request (the keep-alive agent lever). */
   rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
@@ -90,6 +92,7 @@ function parseArgs(argv: string[]): Args {
     profile: false,
     fanOut: undefined,
     rawFresh: false,
+    split: false,
     durationS: undefined,
     storm: undefined,
   };
@@ -148,6 +151,9 @@ function parseArgs(argv: string[]): Args {
       }
       case '--duration':
         args.durationS = Number(value());
+        break;
+      case '--split':
+        args.split = true;
         break;
       case '--raw-fresh-connections':
         args.rawFresh = true;
@@ -225,11 +231,16 @@ async function main(): Promise<void> {
     logFile: path.join(args.out, `${stamp}-${args.label}-service.log`),
     temporalLogFile: path.join(args.out, `${stamp}-${args.label}-temporal.log`),
     apiConnections: Math.max(args.concurrency, 16) + 4,
+    split: args.split,
     log,
   });
   Object.assign(timings, env.timings);
   const rssMb = async (process: typeof env.service): Promise<number> => (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
-  const idleRssMb = { service: await rssMb(env.service), ceiling: await rssMb(env.ceiling) };
+  const idleRssMb = {
+    service: await rssMb(env.service),
+    ceiling: await rssMb(env.ceiling),
+    ...(env.apiProcess ? { api: await rssMb(env.apiProcess) } : {}),
+  };
   const throughput: ThroughputResult[] = [];
   const latency: LatencyResult[] = [];
   const fanOutResults: FanOutResult[] = [];
@@ -308,6 +319,7 @@ async function main(): Promise<void> {
     profile: profileName,
     startedAt,
     settings: {
+      mode: args.split ? 'split: API and worker processes over PostgreSQL' : 'embedded: one process over PGlite',
       concurrency: args.concurrency,
       rates: args.rates ?? profile.latencyRates,
       sqlitePragmas: args.pragmas,

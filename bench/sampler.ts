@@ -14,11 +14,13 @@ const TICKS_PER_SECOND = 100;
 export interface Sample {
   /** ms from the sampler's start. */
   readonly t: number;
-  /** Service process resident memory, MB. */
+  /** Service process resident memory, MB (in split mode: the worker process). */
   readonly serviceRssMb: number;
   readonly serviceHeapMb: number;
-  /** Service process CPU over the last interval, in cores (1 = one core busy). */
+  /** Service CPU over the last interval, in cores (1 = one core busy); in split mode worker + API. */
   readonly serviceCpu: number;
+  /** In split mode, the API process's resident memory, MB. */
+  readonly apiRssMb?: number;
   readonly temporalRssMb?: number;
   readonly temporalCpu?: number;
   /** Whole machine CPU over the last interval, in cores. */
@@ -72,12 +74,14 @@ export class Sampler {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private t0 = 0;
-  private last: { at: number; service?: ServiceStats; temporalTicks?: number; machine?: { busy: number; total: number } } = { at: 0 };
+  private last: { at: number; service?: ServiceStats; api?: ServiceStats; temporalTicks?: number; machine?: { busy: number; total: number } } = { at: 0 };
   private inFlight: Promise<void> | undefined;
 
   constructor(
     private readonly serviceStats: () => Promise<ServiceStats>,
     private readonly temporalPid: number | undefined,
+    /** Split mode: the API process, whose CPU counts as the service's too. */
+    private readonly apiStats?: () => Promise<ServiceStats>,
     private readonly intervalMs = 500,
   ) {}
 
@@ -104,19 +108,22 @@ export class Sampler {
   private async take(): Promise<void> {
     const at = performance.now();
     const service = await this.serviceStats().catch(() => undefined);
+    const api = await this.apiStats?.().catch(() => undefined);
     const temporal = this.temporalPid === undefined ? undefined : readProcess(this.temporalPid);
     const machine = readMachineTicks();
     const previous = this.last;
-    this.last = { at, ...(service ? { service } : {}), ...(temporal ? { temporalTicks: temporal.cpuTicks } : {}), ...(machine ? { machine } : {}) };
+    this.last = { at, ...(service ? { service } : {}), ...(api ? { api } : {}), ...(temporal ? { temporalTicks: temporal.cpuTicks } : {}), ...(machine ? { machine } : {}) };
     if (!service || !previous.service) return;
     const seconds = (service.at - previous.service.at) / 1000;
-    const cpuUs = service.cpuUserUs + service.cpuSystemUs - previous.service.cpuUserUs - previous.service.cpuSystemUs;
+    const cpuOf = (stats: ServiceStats): number => stats.cpuUserUs + stats.cpuSystemUs;
+    const cpuUs = cpuOf(service) - cpuOf(previous.service) + (api && previous.api ? cpuOf(api) - cpuOf(previous.api) : 0);
     const wall = (at - previous.at) / 1000;
     const sample: Sample = {
       t: Math.round(at - this.t0),
       serviceRssMb: service.rss / 2 ** 20,
       serviceHeapMb: service.heapUsed / 2 ** 20,
       serviceCpu: seconds > 0 ? cpuUs / 1e6 / seconds : 0,
+      ...(api ? { apiRssMb: api.rss / 2 ** 20 } : {}),
       ...(temporal && previous.temporalTicks !== undefined && wall > 0
         ? { temporalRssMb: temporal.rssMb, temporalCpu: (temporal.cpuTicks - previous.temporalTicks) / TICKS_PER_SECOND / wall }
         : {}),

@@ -381,6 +381,8 @@ export interface StormResult {
   /** First POST → every delivery's first (failed) attempt seen, ms. */
   readonly firstAttemptsMs: number;
   readonly firstAttemptsComplete: boolean;
+  /** Deliveries whose first attempt was still not recorded when the receiver recovered (0 unless a deadline passed). */
+  readonly notYetAttempted: number;
   /** While they wait to retry. */
   readonly waiting: { durationMs: number; serviceRssMbMax: number; serviceCpuMean: number; temporalCpuMean: number; temporalRssMbMax: number };
   /** Receiver recovered → every delivery has a 2xx, ms; includes listing and resending through the API. */
@@ -390,11 +392,30 @@ export interface StormResult {
   readonly resendAccepted: number;
   readonly resendFailed: number;
   readonly delivered: number;
+  /** Not delivered by the deadline. */
   readonly lost: number;
+  /** Deliveries the receiver answered 2xx more than once. */
   readonly duplicates: number;
   /** The store agrees: deliveries recorded as succeeded. */
   readonly recordedSucceeded: number;
   readonly samples: Sample[];
+}
+
+/** The pending deliveries of these events, with how many attempts each has made, through the API. */
+async function listPending(env: BenchEnv, eventIds: readonly string[]): Promise<Array<{ id: string; attemptCount: number }>> {
+  const pending: Array<{ id: string; attemptCount: number }> = [];
+  for (const id of eventIds) {
+    let cursor: string | null = null;
+    do {
+      const query: string = `/v1/deliveries?eventId=${encodeURIComponent(id)}&status=pending&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const answer = await env.api('GET', query);
+      if (answer.status !== 200) throw new Error(`GET /v1/deliveries answered ${answer.status}`);
+      const page = answer.body as { data: Array<{ id: string; attemptCount: number }>; nextCursor: string | null };
+      pending.push(...page.data.map((delivery) => ({ id: delivery.id, attemptCount: delivery.attemptCount })));
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+  return pending;
 }
 
 function mean(values: number[]): number {
@@ -443,26 +464,23 @@ export async function retryStorm(env: BenchEnv, subscriptions: Subscriptions, ev
     });
     const firstAttemptsComplete = await within(failedAll, deadlineMs);
     const firstAttemptsMs = performance.now() - t0;
-    // Let the last attempts be recorded before measuring the quiet wait.
-    await sleep(1_000);
+    // Every first attempt recorded, so that none is in flight when the receiver recovers: each
+    // delivery now waits out its backoff (10 minutes).
+    const recordedBy = performance.now() + deadlineMs;
+    let listed = await listPending(env, ids);
+    while (listed.some((delivery) => delivery.attemptCount === 0) && performance.now() < recordedBy) {
+      await sleep(1_000);
+      listed = await listPending(env, ids);
+    }
+    const notYetAttempted = listed.filter((delivery) => delivery.attemptCount === 0).length;
     const waitFrom = performance.now() - t0;
     await sleep(waitMs);
     const waitTo = performance.now() - t0;
 
     env.receiver.recover('/storm/');
     const t1 = performance.now();
-    const pending: string[] = [];
-    for (const id of ids) {
-      let cursor: string | null = null;
-      do {
-        const query: string = `/v1/deliveries?eventId=${encodeURIComponent(id)}&status=pending&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-        const answer = await env.api('GET', query);
-        if (answer.status !== 200) throw new Error(`GET /v1/deliveries answered ${answer.status}`);
-        const page = answer.body as { data: Array<{ id: string }>; nextCursor: string | null };
-        pending.push(...page.data.map((delivery) => delivery.id));
-        cursor = page.nextCursor;
-      } while (cursor);
-    }
+    // Those never attempted yet need no resend: their first attempt now succeeds.
+    const pending = (await listPending(env, ids)).filter((delivery) => delivery.attemptCount > 0).map((delivery) => delivery.id);
     let resendAccepted = 0;
     let resendFailed = 0;
     await forEachLimited(pending, 16, async (deliveryId) => {
@@ -488,6 +506,7 @@ export async function retryStorm(env: BenchEnv, subscriptions: Subscriptions, ev
       subscribersPerEvent: subscriptions.storm.length,
       firstAttemptsMs,
       firstAttemptsComplete,
+      notYetAttempted,
       waiting: {
         durationMs: waitMs,
         serviceRssMbMax: Math.max(...waiting.map((s) => s.serviceRssMb)),

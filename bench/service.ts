@@ -20,7 +20,7 @@ import { createLogger } from '../src/logger';
 import { connectClient } from '../src/temporal/connection';
 import { createStore } from '../src/store';
 import type { Db, Queryable } from '../src/store/db';
-import { openPglite } from '../src/store/pglite';
+import { openDb } from '../src/store/db';
 import { migrate } from '../src/store/migrations';
 import { createDeliveryWorker } from '../src/worker';
 import { createCeilingActivities } from './ceiling/activities';
@@ -80,49 +80,54 @@ async function main(): Promise<void> {
   let apiUrl: string | undefined;
   const storeStats: StoreStats = new Map();
 
-  let worker: Worker;
+  let worker: Worker | undefined;
   const touched = new Waiters();
   if (config.role === 'service') {
+    const parts = config.parts ?? 'all';
     const db = await phase('storeOpenMs', async () => {
-      const opened = await openPglite(config.storeDir);
+      const opened = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.storeDir });
       await migrate(opened);
       return opened;
     });
     after.push(() => db.close());
     const store = createStore(countQueries(db, storeStats));
-    worker = await phase('workerCreateMs', () =>
-      createDeliveryWorker({
-        connection,
-        namespace: config.namespace,
-        taskQueue: config.taskQueue,
-        store,
-        logger,
-        targets: { allowInsecure: true },
-        ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
-        tuning: { ...config.tuning },
-      }),
-    );
-    const api: ApiServer = await phase('apiStartMs', () =>
-      startApiServer({
-        client,
-        store,
-        logger,
-        port: 0,
-        host: '127.0.0.1',
-        apiKeys: [config.apiKey],
-        taskQueue: config.taskQueue,
-        attemptTimeoutMs: config.attemptTimeoutMs,
-        maxBodyBytes: 1024 * 1024,
-        temporalUiUrl: 'http://127.0.0.1:8233',
-        targets: { allowInsecure: true },
-        dispatch: {
-          eagerStart: config.eagerStart,
-          ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
-        },
-      }),
-    );
-    before.push(() => api.close());
-    apiUrl = api.url;
+    if (parts !== 'api') {
+      worker = await phase('workerCreateMs', () =>
+        createDeliveryWorker({
+          connection,
+          namespace: config.namespace,
+          taskQueue: config.taskQueue,
+          store,
+          logger,
+          targets: { allowInsecure: true },
+          ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
+          tuning: { ...config.tuning },
+        }),
+      );
+    }
+    if (parts !== 'worker') {
+      const api: ApiServer = await phase('apiStartMs', () =>
+        startApiServer({
+          client,
+          store,
+          logger,
+          port: 0,
+          host: '127.0.0.1',
+          apiKeys: [config.apiKey],
+          taskQueue: config.taskQueue,
+          attemptTimeoutMs: config.attemptTimeoutMs,
+          maxBodyBytes: 1024 * 1024,
+          temporalUiUrl: 'http://127.0.0.1:8233',
+          targets: { allowInsecure: true },
+          dispatch: {
+            eagerStart: config.eagerStart,
+            ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+          },
+        }),
+      );
+      before.push(() => api.close());
+      apiUrl = api.url;
+    }
   } else {
     worker = await phase('workerCreateMs', () =>
       Worker.create({
@@ -135,7 +140,7 @@ async function main(): Promise<void> {
       }),
     );
   }
-  const workerRun = worker.run();
+  const workerRun = worker?.run();
 
   let ceilingRuns = 0;
   let profiler: Session | undefined;
@@ -192,8 +197,8 @@ async function main(): Promise<void> {
     },
     stop: async () => {
       for (const close of before) await close();
-      worker.shutdown();
-      await workerRun.catch(() => undefined);
+      worker?.shutdown();
+      await workerRun?.catch(() => undefined);
       for (const close of after) await close();
       await clientConnection?.close();
       await connection.close();
