@@ -5,7 +5,7 @@
  *   npm run bench -- --quick      a short run (under a minute), the CI smoke test
  *
  * Options (for measuring levers): --label NAME, --concurrency N, --rate N[,N], --pragmas default|none,
- * --eager on|off, --bundle runtime|prebuilt, --tuning key=value[,key=value…],
+ * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt, --tuning key=value[,key=value…],
  * --start-concurrency N, --only throughput,latency,fanout,storm, --fanout 1000,10000, --out DIR, --profile (CPU
  * profiles of the service during scenarios 2 and 3; summarise with bench/profile-summary.ts).
  *
@@ -83,7 +83,7 @@ function parseArgs(argv: string[]): Args {
     concurrency: 32,
     rates: undefined,
     pragmas: 'default',
-    eager: false,
+    eager: true,
     bundle: 'runtime',
     tuning: {},
     startConcurrency: undefined,
@@ -120,7 +120,7 @@ function parseArgs(argv: string[]): Args {
         args.pragmas = value() === 'none' ? 'none' : 'default';
         break;
       case '--eager':
-        args.eager = value() === 'on';
+        args.eager = value() !== 'off';
         break;
       case '--bundle':
         args.bundle = value() === 'prebuilt' ? 'prebuilt' : 'runtime';
@@ -224,7 +224,8 @@ async function main(): Promise<void> {
 
   const env = await startEnv({
     tuning: args.tuning,
-    eagerStart: args.eager,
+    // As main.ts: eager start when the worker shares the API's process (not in split mode).
+    eagerStart: args.eager && !args.split,
     ...(args.pragmas === 'none' ? { sqlitePragmas: {} } : {}),
     ...(workflowBundlePath ? { workflowBundlePath } : {}),
     ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
@@ -323,7 +324,7 @@ async function main(): Promise<void> {
       concurrency: args.concurrency,
       rates: args.rates ?? profile.latencyRates,
       sqlitePragmas: args.pragmas,
-      eagerStart: args.eager,
+      eagerStart: args.eager && !args.split,
       workflowBundle: args.bundle,
       tuning: args.tuning,
       ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),

@@ -71,9 +71,12 @@ async function main(): Promise<void> {
   // The SDK's own warnings (e.g. an activity that timed out under load) go to the log file.
   Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)) });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  // Eager start needs the client on the worker's own connection; otherwise the API's own client, as main.ts makes it.
-  const client = config.eagerStart ? new Client({ connection, namespace: config.namespace }) : await connectClient(config.temporalAddress, config.namespace);
-  const clientConnection = config.eagerStart ? undefined : client.connection;
+  // As main.ts: the API's client of its own; with eager start, deliveries start through a client
+  // on the worker's connection (the ceiling's starts too).
+  const apiClient = await connectClient(config.temporalAddress, config.namespace);
+  const clientConnection = apiClient.connection;
+  const eagerClient = config.eagerStart ? new Client({ connection, namespace: config.namespace }) : undefined;
+  const client = eagerClient ?? apiClient;
   /** Closed before the worker stops (the API) and after it (the store). */
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     if (parts !== 'worker') {
       const api: ApiServer = await phase('apiStartMs', () =>
         startApiServer({
-          client,
+          client: apiClient,
           store,
           logger,
           port: 0,
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
           temporalUiUrl: 'http://127.0.0.1:8233',
           targets: { allowInsecure: true },
           dispatch: {
-            eagerStart: config.eagerStart,
+            ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
             ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
           },
         }),

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { startApiServer } from './api/server';
@@ -87,8 +88,13 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
 
   const targets = { allowInsecure: config.allowInsecureTargets, allowedCidrs: config.allowedTargetCidrs, allowedPorts: config.allowedTargetPorts };
   let workerRun: Promise<void> | undefined;
+  // With the worker in this process, delivery workflows start eagerly: Temporal hands each one's
+  // first task straight back to this worker instead of queueing it for a poll (halves the time
+  // from POST to the receiver, docs/benchmarks.md). Eager start needs the worker's connection.
+  let eagerClient: Client | undefined;
   if (mode !== 'api') {
     const connection = await NativeConnection.connect({ address });
+    eagerClient = new Client({ connection, namespace: config.temporal.namespace });
     const worker = await createDeliveryWorker({
       connection,
       namespace: config.temporal.namespace,
@@ -122,6 +128,7 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
       maxBodyBytes: config.maxBodyBytes,
       temporalUiUrl: config.temporal.uiUrl,
       targets,
+      ...(eagerClient ? { dispatch: { client: eagerClient, eagerStart: true } } : {}),
     });
     closers.push(() => api.close());
     logger.info({ url: api.url, openapi: `${api.url}/openapi.json` }, 'API listening');

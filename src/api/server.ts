@@ -26,8 +26,11 @@ export interface ApiServerDeps {
   readonly targets: TargetPolicy;
   /** Start the outbox relay that retries undispatched events. @default true */
   readonly relay?: boolean;
-  /** Dispatcher settings (see DispatcherOptions). @default its defaults */
-  readonly dispatch?: Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart'>;
+  /**
+   * Dispatcher settings (see DispatcherOptions); `client` replaces `client` for starting
+   * deliveries only (eager start needs one on the worker's NativeConnection). @default its defaults
+   */
+  readonly dispatch?: Partial<Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart' | 'client'>>;
 }
 
 export interface ApiServer {
