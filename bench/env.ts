@@ -28,6 +28,8 @@ import { ServiceProcess } from './service-client';
 export interface EnvOptions {
   /** SQLite pragmas of the dev server; undefined keeps the launcher's default (WAL, synchronous=normal). */
   readonly sqlitePragmas?: Record<string, string>;
+  /** Dynamic config of the dev server; undefined keeps the launcher's default (eager activity dispatch on). */
+  readonly dynamicConfig?: Record<string, string | number | boolean>;
   readonly tuning: WorkerTuning;
   readonly eagerStart: boolean;
   readonly workflowBundlePath?: string;
@@ -107,6 +109,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       namespace: 'default',
       searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
       ...(options.sqlitePragmas ? { sqlitePragmas: options.sqlitePragmas } : {}),
+      ...(options.dynamicConfig ? { dynamicConfig: options.dynamicConfig } : {}),
       // The server's own warnings go to its log file; the run reports how many there were.
       logger: {
         info: () => undefined,

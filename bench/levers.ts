@@ -63,10 +63,10 @@ const LEVERS: Record<string, Lever> = {
     metrics: THROUGHPUT_AND_LATENCY,
   },
   'eager-activity': {
-    title: 'Eager activity dispatch (maxEagerActivityReservationsPerWorkflowTask)',
+    title: 'Eager activity dispatch (the dev server’s system.enableActivityEagerExecution)',
     variants: [
-      { name: '0 (off)', flags: ['--tuning', 'maxEagerActivityReservationsPerWorkflowTask=0'] },
-      { name: '3 (SDK default)', flags: [] },
+      { name: 'off (dev server default)', flags: ['--eager-activity', 'off'] },
+      { name: 'on', flags: [] },
     ],
     parts: 'throughput,latency',
     metrics: THROUGHPUT_AND_LATENCY,

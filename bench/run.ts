@@ -5,6 +5,7 @@
  *   npm run bench -- --quick      a short run (under a minute), the CI smoke test
  *
  * Options (for measuring levers): --label NAME, --concurrency N, --rate N[,N], --pragmas default|none,
+ * --eager-activity on|off (the dev server's eager activity dispatch; default on, as npm start),
  * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt, --tuning key=value[,key=value…],
  * --start-concurrency N, --only throughput,latency,fanout,storm, --fanout 1000,10000, --out DIR, --profile (CPU
  * profiles of the service during scenarios 2 and 3; summarise with bench/profile-summary.ts).
@@ -56,6 +57,7 @@ interface Args {
   /** Open-loop rates of the latency scenario, events/s; undefined: the profile's. */
   rates: number[] | undefined;
   pragmas: 'default' | 'none';
+  eagerActivity: boolean;
   eager: boolean;
   bundle: 'runtime' | 'prebuilt';
   tuning: WorkerTuning;
@@ -83,6 +85,7 @@ function parseArgs(argv: string[]): Args {
     concurrency: 32,
     rates: undefined,
     pragmas: 'default',
+    eagerActivity: true,
     eager: true,
     bundle: 'runtime',
     tuning: {},
@@ -118,6 +121,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--pragmas':
         args.pragmas = value() === 'none' ? 'none' : 'default';
+        break;
+      case '--eager-activity':
+        args.eagerActivity = value() !== 'off';
         break;
       case '--eager':
         args.eager = value() !== 'off';
@@ -227,6 +233,7 @@ async function main(): Promise<void> {
     // As main.ts: eager start when the worker shares the API's process (not in split mode).
     eagerStart: args.eager && !args.split,
     ...(args.pragmas === 'none' ? { sqlitePragmas: {} } : {}),
+    ...(args.eagerActivity ? {} : { dynamicConfig: {} }),
     ...(workflowBundlePath ? { workflowBundlePath } : {}),
     ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
     logFile: path.join(args.out, `${stamp}-${args.label}-service.log`),
@@ -324,6 +331,7 @@ async function main(): Promise<void> {
       concurrency: args.concurrency,
       rates: args.rates ?? profile.latencyRates,
       sqlitePragmas: args.pragmas,
+      eagerActivity: args.eagerActivity,
       eagerStart: args.eager && !args.split,
       workflowBundle: args.bundle,
       tuning: args.tuning,

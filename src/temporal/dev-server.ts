@@ -50,6 +50,13 @@ export interface DevServerOptions {
    */
   sqlitePragmas?: Record<string, string>;
   /**
+   * Server dynamic config, key → JSON value. Eager activity dispatch lets the server hand an
+   * activity scheduled by a workflow task straight back to the worker that completed it, in the
+   * same response, instead of through the task queue (the dev server ships with it off).
+   * @default { 'system.enableActivityEagerExecution': true }
+   */
+  dynamicConfig?: Record<string, string | number | boolean>;
+  /**
    * Run without the Web UI.
    * @default false
    */
@@ -88,6 +95,9 @@ const DEFAULT_UI_PORT = 8233;
 const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = {
   journal_mode: 'wal',
   synchronous: 'normal',
+};
+const DEFAULT_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
+  'system.enableActivityEagerExecution': true,
 };
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -167,6 +177,9 @@ function devServerArgs(options: DevServerOptions & { port: number; uiPort: numbe
   }
   for (const [name, value] of Object.entries(options.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS)) {
     args.push('--sqlite-pragma', `${name}=${value}`);
+  }
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? DEFAULT_DYNAMIC_CONFIG)) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   if (options.headless) {
     args.push('--headless');
