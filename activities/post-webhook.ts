@@ -53,7 +53,7 @@ function keepHeartbeating(context: Context): () => void {
 
 /**
  * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
- * attempt, and tell Temporal what comes next. Returns on 2xx; throws a non-retryable failure when
+ * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on 2xx; throws a non-retryable failure when
  * the receiver refuses for good; throws a retryable one otherwise (with Retry-After as the delay).
  */
 export function createPostWebhook(deps: PostWebhookDeps) {
@@ -114,6 +114,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       responseBody: response?.body ?? null,
       url: target.url,
       nextAttemptAt: next === null ? null : new Date(next),
+      delivered: outcome.kind === 'delivered',
     });
     deps.logger.info(
       { deliveryId: input.deliveryId, attempt, statusCode: response?.statusCode, outcome: outcome.kind, durationMs: now - startedAt.getTime() },

@@ -23,9 +23,16 @@ export interface DeliveryWorkerDeps {
    * does not see twice. @default 0 (abort at once)
    */
   readonly shutdownGraceMs?: number;
-  /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. */
+  /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. @default maxCachedWorkflows 250, the rest the SDK's */
   readonly tuning?: Partial<WorkerOptions>;
 }
+
+/**
+ * Workflows kept in the worker's cache. The SDK's default grows with the heap limit (about 2,300
+ * on a 4 GB heap, ~1 MB each), which a retry storm fills with deliveries that only wait on a
+ * timer. A delivery's history is a dozen events, so replaying one that was evicted costs little.
+ */
+const DEFAULT_MAX_CACHED_WORKFLOWS = 250;
 
 /** After the grace period, how long aborted attempts get to record themselves before the worker gives up, ms. */
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
@@ -48,6 +55,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     taskQueue: deps.taskQueue,
     activities,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(deps.shutdownGraceMs
       ? { shutdownGraceTime: deps.shutdownGraceMs, shutdownForceTime: deps.shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS }
       : {}),

@@ -5,6 +5,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -19,6 +20,8 @@ import { FINAL_FAILURE_TYPES, toTemporalRetryPolicy } from './policy';
 
 /** Room for the activity to record its attempt after the request's own deadline. */
 const ATTEMPT_BOOKKEEPING_MS = 10_000;
+/** Since this patch, a delivered attempt records the delivery's success itself (see postWebhook). */
+const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
 /** A cancel reaches an attempt in flight within about 80% of this (the SDK's heartbeat throttle). */
 const ATTEMPT_HEARTBEAT_TIMEOUT_MS = 3_000;
 
@@ -124,6 +127,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
 
   await CancellationScope.nonCancellable(async () => {
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
+    if (state.status === 'succeeded' && patched(SUCCESS_RECORDED_BY_ATTEMPT)) return;
     await recordOutcome({ deliveryId: input.deliveryId, status: state.status });
   });
   return state;

@@ -109,6 +109,8 @@ export interface AttemptRecord {
   readonly responseBody: string | null;
   readonly url: string;
   readonly nextAttemptAt: Date | null;
+  /** The receiver took it (2xx): the delivery is marked succeeded in the same write. @default false */
+  readonly delivered?: boolean;
 }
 
 export class DeliveryStore {
@@ -209,7 +211,10 @@ export class DeliveryStore {
     };
   }
 
-  /** Appends an attempt (numbered after the last one) and updates the delivery's counters. */
+  /**
+   * Appends an attempt (numbered after the last one) and updates the delivery's counters; a
+   * delivered attempt also marks the delivery succeeded, saving the workflow a write of its own.
+   */
   async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number> {
     const rows = await this.db.query<{ attempt: number }>(
       `WITH numbered AS (
@@ -218,9 +223,10 @@ export class DeliveryStore {
          INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_body)
          SELECT $1, attempt, $2, $3, $4, $5, $6 FROM numbered RETURNING attempt
        )
-       UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now()
+       UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now(),
+         status = CASE WHEN $9 THEN 'succeeded' ELSE status END
        WHERE id = $1 RETURNING attempt_count AS attempt`,
-      [deliveryId, record.startedAt, record.durationMs, record.statusCode, record.error, record.responseBody, record.url, record.nextAttemptAt],
+      [deliveryId, record.startedAt, record.durationMs, record.statusCode, record.error, record.responseBody, record.url, record.nextAttemptAt, record.delivered ?? false],
     );
     return rows[0]?.attempt ?? 0;
   }

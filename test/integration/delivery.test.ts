@@ -76,6 +76,12 @@ test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verif
   expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1, nextAttemptAt: null });
   expect(delivery.attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, responseBody: 'ok' })]);
   expect(delivery.temporalUiUrl).toContain(encodeURIComponent(delivery.workflowId));
+  // The attempt recorded the success itself: no recordOutcome local activity ran, only the patch marker is there.
+  const handle = env.client.workflow.getHandle(delivery.workflowId);
+  await handle.result();
+  const history = await handle.fetchHistory();
+  const markers = (history.events ?? []).flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes.markerName] : []));
+  expect(markers).toEqual(['core_patch']);
 
   expect(request?.headers['content-type']).toBe('application/json');
   expect(request?.headers['webhook-id']).toBe(event.id);

@@ -425,10 +425,11 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: next }))).toBe(1);
       expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 1, nextAttemptAt: next, status: 'pending' });
       expect(await store.deliveries.recordAttempt(id, attempt(null, { error: 'ECONNREFUSED', url: 'https://moved.example.com/' }))).toBe(2);
-      expect(await store.deliveries.recordAttempt(id, attempt(200))).toBe(3);
+      expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 2, status: 'pending' });
+      expect(await store.deliveries.recordAttempt(id, { ...attempt(200), delivered: true })).toBe(3);
 
       const delivery = await store.deliveries.get(id);
-      expect(delivery).toMatchObject({ attemptCount: 3, nextAttemptAt: null, url: 'https://hooks.example.com/in' });
+      expect(delivery).toMatchObject({ attemptCount: 3, nextAttemptAt: null, url: 'https://hooks.example.com/in', status: 'succeeded' });
       const attempts = (await store.deliveries.attemptsOf([id])).get(id);
       expect(attempts).toEqual([
         { attempt: 1, startedAt: expect.any(Date), durationMs: 12, statusCode: 503, error: null, responseBody: 'answer 503' },
