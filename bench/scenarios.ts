@@ -207,6 +207,24 @@ export async function ourThroughput(env: BenchEnv, concurrency: number, duration
 }
 
 /** 4. Latency at a fixed rate, open loop: raw HTTP, Temporal alone, and ours. */
+/**
+ * Waits until Temporal has no open workflow left (a rate above the ceiling leaves a queue behind),
+ * so that the next measurement starts from an idle server. Returns the wait, ms.
+ */
+/** Longest wait for Temporal to drain between measurements. */
+const IDLE_DEADLINE_MS = 300_000;
+
+export async function untilTemporalIdle(env: BenchEnv, deadlineMs: number): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < deadlineMs) {
+    const { count } = await env.client.workflow.count('ExecutionStatus = "Running"');
+    if (count === 0) break;
+    await sleep(1_000);
+  }
+  return performance.now() - t0;
+}
+
+/** Open-loop latency at `rate`: raw HTTP, then the ceiling, then ours, each from an idle server. */
 export async function latencies(env: BenchEnv, rate: number, durationMs: number): Promise<LatencyResult[]> {
   const results: LatencyResult[] = [];
   {
@@ -221,7 +239,7 @@ export async function latencies(env: BenchEnv, rate: number, durationMs: number)
   }
   await sleep(500);
   results.push(latencyResult('Temporal ceiling', rate, durationMs, await env.ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs })));
-  await sleep(500);
+  await untilTemporalIdle(env, IDLE_DEADLINE_MS);
   {
     const { waiters, stop } = waitersFor(env, '/steady/');
     const unit = ourUnit(env, `l-${randomUUID()}`, waiters, eventData('latency'));
@@ -231,6 +249,7 @@ export async function latencies(env: BenchEnv, rate: number, durationMs: number)
       stop();
     }
   }
+  await untilTemporalIdle(env, IDLE_DEADLINE_MS);
   return results;
 }
 
