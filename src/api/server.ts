@@ -78,6 +78,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dispatcher.stop();
+      await control.stop();
     },
   };
 }

@@ -22,6 +22,9 @@ export interface DeliveryControlOptions {
 /** Operator actions on deliveries, carried out as signals to their workflows. */
 export class DeliveryControl {
   private readonly settleTimeoutMs: number;
+  /** Aborts background work on stop: a call still retrying when the connection closes would throw from a timer. */
+  private readonly stopping = new AbortController();
+  private readonly background = new Set<Promise<void>>();
 
   constructor(private readonly options: DeliveryControlOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 10_000;
@@ -92,7 +95,17 @@ export class DeliveryControl {
           });
       });
     };
-    run().catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'));
+    const done = this.options.client
+      .withAbortSignal(this.stopping.signal, run)
+      .catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'))
+      .finally(() => this.background.delete(done));
+    this.background.add(done);
+  }
+
+  /** Stops background work (what is left is done by the deliveries' own attempts) and waits for it. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all(this.background);
   }
 
   /**
