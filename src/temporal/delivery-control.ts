@@ -22,7 +22,7 @@ export interface DeliveryControlOptions {
 /** Operator actions on deliveries, carried out as signals to their workflows. */
 export class DeliveryControl {
   private readonly settleTimeoutMs: number;
-  /** Aborts background work on stop: a call still retrying when the connection closes would throw from a timer. */
+  /** Aborted on stop: a call still retrying when the connection closes would throw from a timer. */
   private readonly stopping = new AbortController();
   private readonly background = new Set<Promise<void>>();
 
@@ -95,14 +95,17 @@ export class DeliveryControl {
           });
       });
     };
-    const done = this.options.client
-      .withAbortSignal(this.stopping.signal, run)
-      .catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'))
-      .finally(() => this.background.delete(done));
-    this.background.add(done);
+    void this.tracked(
+      this.options.client
+        .withAbortSignal(this.stopping.signal, run)
+        .catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed')),
+    );
   }
 
-  /** Stops background work (what is left is done by the deliveries' own attempts) and waits for it. */
+  /**
+   * Ends what runs past an answer (cancel's wait, the cancel of a removed subscription's
+   * deliveries; their own attempts finish the job) and waits for it.
+   */
   async stop(): Promise<void> {
     this.stopping.abort();
     await Promise.all(this.background);
@@ -114,12 +117,20 @@ export class DeliveryControl {
    * throw from a timer, out of reach of any handler.
    */
   private async settle(handle: WorkflowHandle): Promise<void> {
-    await this.options.client
-      .withAbortSignal(AbortSignal.timeout(this.settleTimeoutMs), () => handle.result())
-      .then(
+    const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
+    await this.tracked(
+      this.options.client.withAbortSignal(signal, () => handle.result()).then(
         () => undefined,
         () => undefined,
-      );
+      ),
+    );
+  }
+
+  /** Keeps `work` in sight of stop() until it ends. */
+  private tracked(work: Promise<void>): Promise<void> {
+    const done = work.finally(() => this.background.delete(done));
+    this.background.add(done);
+    return done;
   }
 }
 

@@ -8,6 +8,7 @@ import { apiRoutes, type AppDeps } from '../../src/api/app';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
 import { newId } from '../../src/domain/ids';
+import { DeliveryControl } from '../../src/temporal/delivery-control';
 import { startHarness, type ApiAnswer, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';
 
@@ -617,4 +618,28 @@ describe('never a 500 for bad input', () => {
     const res = await h.call('POST', '/v1/event-types', JSON.stringify({ id: 'charset.x' }), { 'content-type': 'application/json; charset=latin1' });
     expectError(res, 415, 'unsupported_media_type');
   });
+});
+
+test('stopping delivery control ends a cancel still waiting on its workflow, so nothing outlives the connection', async () => {
+  const type = await freshType();
+  await createSubscription({ eventTypes: [type] });
+  const event = await h.call('POST', '/v1/events', { type, data: null });
+  const listed = await h.call('GET', `/v1/deliveries?eventId=${event.body.id}`);
+  const delivery = await h.store.deliveries.get(listed.body.data[0].id);
+  const control = new DeliveryControl({
+    client: h.client,
+    store: h.store,
+    logger: createLogger('silent'),
+    taskQueue: h.taskQueue,
+    attemptTimeoutMs: 1_000,
+    settleTimeoutMs: 60_000,
+  });
+  // No worker runs: the cancelled workflow never finishes, so the cancel waits out its settle time…
+  const cancelling = control.cancel(delivery!);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const stoppedAt = Date.now();
+  await control.stop();
+  await cancelling;
+  // …unless stopped.
+  expect(Date.now() - stoppedAt).toBeLessThan(5_000);
 });
