@@ -53,8 +53,9 @@ function keepHeartbeating(context: Context): () => void {
 
 /**
  * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
- * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on 2xx; throws a non-retryable failure when
- * the receiver refuses for good; throws a retryable one otherwise (with Retry-After as the delay).
+ * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on
+ * 2xx; throws a non-retryable failure when the receiver refuses for good; throws a retryable one
+ * otherwise (with Retry-After as the delay).
  */
 export function createPostWebhook(deps: PostWebhookDeps) {
   return async function postWebhook(input: PostWebhookInput): Promise<PostWebhookResult> {
