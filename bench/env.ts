@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +18,7 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
 import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
 import { openPostgres } from '../src/store/pg';
+import { freePort } from '../test/helpers/ports';
 import { startPostgres } from '../test/helpers/postgres';
 import type { ServiceConfig, WorkerTuning } from './protocol';
 import { BenchReceiver } from './receiver';
@@ -75,14 +75,6 @@ export interface BenchEnv {
   temporalErrors(): number;
   api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer>;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
