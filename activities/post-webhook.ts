@@ -18,6 +18,17 @@ export interface PostWebhookInput {
   readonly retryPolicy: DeliveryRetryPolicy;
   /** Deadline of this one attempt, ms. */
   readonly attemptTimeoutMs: number;
+  /**
+   * Attempts this run made before this activity's first (the local first attempt), so that the
+   * backoff and maximum attempts count them. Absent in activities scheduled before it existed.
+   * @default 0
+   */
+  readonly attemptsBefore?: number;
+}
+
+/** What a retryable failure carries to the workflow: when the next attempt is due (ms since the epoch), or null when none will be made. */
+export interface RetryDetails {
+  readonly nextAttemptAt: number | null;
 }
 
 export interface PostWebhookResult {
@@ -45,8 +56,12 @@ export function webhookBody(event: { id: string; type: string; createdAt: Date; 
   });
 }
 
-/** Heartbeats on a timer until stopped, so Temporal can deliver a cancellation to this attempt. */
+/**
+ * Heartbeats on a timer until stopped, so Temporal can deliver a cancellation to this attempt. A
+ * local attempt has no heartbeat: its cancellation comes from its own worker.
+ */
 function keepHeartbeating(context: Context): () => void {
+  if (context.info.isLocal) return () => undefined;
   const timer = setInterval(() => context.heartbeat(), HEARTBEAT_INTERVAL_MS);
   return () => clearInterval(timer);
 }
@@ -101,7 +116,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       outcome.kind === 'retry'
         ? nextAttemptAt({
             policy: input.retryPolicy,
-            attempt: context.info.attempt,
+            attempt: context.info.attempt + (input.attemptsBefore ?? 0),
             now,
             windowEndsAt: context.info.scheduledTimestampMs + context.info.scheduleToCloseTimeoutMs,
             retryAfterMs: outcome.retryAfterMs,
@@ -131,12 +146,15 @@ export function createPostWebhook(deps: PostWebhookDeps) {
           type: refused ? FINAL_FAILURE_TYPES.targetRefused : FINAL_FAILURE_TYPES.receiverRejected,
           nonRetryable: true,
         });
-      case 'retry':
+      case 'retry': {
+        const details: RetryDetails = { nextAttemptAt: next };
         throw ApplicationFailure.create({
           message: outcome.reason,
           type: 'AttemptFailed',
           nextRetryDelay: outcome.retryAfterMs,
+          details: [details],
         });
+      }
     }
   };
 }

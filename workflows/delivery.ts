@@ -9,38 +9,110 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
 import type { DeliveryStatus } from '../src/domain/model';
 import { DELIVERY_STATUS } from '../src/temporal/search-attributes';
 import { cancelSignal, resendSignal, statusQuery, type DeliveryState, type DeliveryWorkflowInput } from './messages';
-import { FINAL_FAILURE_TYPES, toTemporalRetryPolicy } from './policy';
+import { FINAL_FAILURE_TYPES, nextAttemptAt, toTemporalRetryPolicy } from './policy';
 
 /** Room for the activity to record its attempt after the request's own deadline. */
 const ATTEMPT_BOOKKEEPING_MS = 10_000;
 /** Since this patch, a delivered attempt records the delivery's success itself (see postWebhook). */
 const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
+/**
+ * Since this patch, each run of attempts starts with a local activity: the worker holding the
+ * workflow task makes the first attempt itself, with no trip through a task queue. It implies the
+ * patch above, so a new delivery records one patch (each adds a search attribute write).
+ */
+const FIRST_ATTEMPT_LOCAL = 'first-attempt-local';
 /** A cancel reaches an attempt in flight within about 80% of this (the SDK's heartbeat throttle). */
 const ATTEMPT_HEARTBEAT_TIMEOUT_MS = 3_000;
+const WINDOW_CLOSED = 'no attempt left in the retry window';
 
 const { recordOutcome } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-function attemptActivity(input: DeliveryWorkflowInput, remainingMs: number): Activities['postWebhook'] {
+function attemptActivity(input: DeliveryWorkflowInput, remainingMs: number, attemptsBefore: number): Activities['postWebhook'] {
   return proxyActivities<Activities>({
     // No attempt starts after the window closes: Temporal's own deadline for all retries.
     scheduleToCloseTimeout: remainingMs,
     startToCloseTimeout: input.attemptTimeoutMs + ATTEMPT_BOOKKEEPING_MS,
     heartbeatTimeout: ATTEMPT_HEARTBEAT_TIMEOUT_MS,
-    retry: toTemporalRetryPolicy(input.retryPolicy),
+    retry: toTemporalRetryPolicy(input.retryPolicy, attemptsBefore),
     // Wait for an aborted attempt to stop before a resend starts the next, so two never overlap.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     summary: 'POST webhook',
   }).postWebhook;
+}
+
+function firstAttemptActivity(input: DeliveryWorkflowInput, remainingMs: number): Activities['postWebhook'] {
+  return proxyLocalActivities<Activities>({
+    scheduleToCloseTimeout: remainingMs,
+    startToCloseTimeout: input.attemptTimeoutMs + ATTEMPT_BOOKKEEPING_MS,
+    // One attempt: the retries are the regular activity's, under the subscription's policy.
+    retry: { maximumAttempts: 1 },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    summary: 'POST webhook (first attempt)',
+  }).postWebhook;
+}
+
+function attemptInput(input: DeliveryWorkflowInput, attemptsBefore: number): PostWebhookInput {
+  return { deliveryId: input.deliveryId, retryPolicy: input.retryPolicy, attemptTimeoutMs: input.attemptTimeoutMs, attemptsBefore };
+}
+
+/** The last attempt's failure when no attempt is left: the window closed, or the attempts ran out. */
+function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: unknown): { status: DeliveryStatus; reason: string } {
+  const message = lastAttempt instanceof Error ? lastAttempt.message : String(lastAttempt);
+  return { status: 'failed', reason: policy.maximumAttempts === 1 ? message : `${WINDOW_CLOSED}; last attempt: ${message}` };
+}
+
+/**
+ * When the attempt after a failed first attempt is due, as that attempt decided (Retry-After or
+ * the policy's first backoff, within the window); null when the failure is final or none is left.
+ */
+function nextAttemptAfterFirst(failure: ApplicationFailure | TimeoutFailure, input: DeliveryWorkflowInput, windowEndsAt: number): number | null {
+  if (failure instanceof ApplicationFailure) {
+    if (failure.nonRetryable) return null;
+    const details = failure.details?.[0] as RetryDetails | undefined;
+    if (details && 'nextAttemptAt' in details) return details.nextAttemptAt;
+  }
+  return nextAttemptAt({ policy: input.retryPolicy, attempt: 1, now: Date.now(), windowEndsAt });
+}
+
+/**
+ * One run of attempts, until one is delivered or none is left: first a local attempt (unless
+ * replaying a delivery from before that), then the regular activity under the retry policy.
+ * Returns how the run ended, or throws the regular activity's failure or a cancellation.
+ */
+async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, firstAttemptLocal: boolean): Promise<{ status: DeliveryStatus; reason: string | null }> {
+  let attemptsBefore = 0;
+  if (firstAttemptLocal) {
+    try {
+      await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input, 0));
+      return { status: 'succeeded', reason: null };
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      // A local activity's failure may come wrapped or bare.
+      const failure = error instanceof ActivityFailure ? error.cause : error;
+      if (!(failure instanceof ApplicationFailure) && !(failure instanceof TimeoutFailure)) throw error;
+      const next = nextAttemptAfterFirst(failure, input, windowEndsAt);
+      if (next === null) {
+        return failure instanceof ApplicationFailure && !failure.nonRetryable ? attemptsUsedUp(input.retryPolicy, failure) : finalStatus(failure);
+      }
+      await sleep(Math.max(0, next - Date.now()));
+      attemptsBefore = 1;
+    }
+  }
+  const remainingMs = windowEndsAt - Date.now();
+  if (remainingMs <= 0) return { status: 'failed', reason: WINDOW_CLOSED };
+  await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input, attemptsBefore));
+  return { status: 'succeeded', reason: null };
 }
 
 /** What ended the attempts: the receiver's refusal, the subscription's removal, or time. */
@@ -51,12 +123,12 @@ function finalStatus(error: unknown): { status: DeliveryStatus; reason: string }
   }
   if (cause instanceof TimeoutFailure) {
     const last = cause.cause instanceof Error ? `; last attempt: ${cause.cause.message}` : '';
-    return { status: 'failed', reason: `no attempt left in the retry window${last}` };
+    return { status: 'failed', reason: `${WINDOW_CLOSED}${last}` };
   }
   // The next backoff would end past the window: Temporal gives up at once, with the last attempt's failure.
   if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) {
     const last = cause instanceof Error ? `; last attempt: ${cause.message}` : '';
-    return { status: 'failed', reason: `no attempt left in the retry window${last}` };
+    return { status: 'failed', reason: `${WINDOW_CLOSED}${last}` };
   }
   return { status: 'failed', reason: cause instanceof Error ? cause.message : String(cause) };
 }
@@ -69,6 +141,7 @@ function finalStatus(error: unknown): { status: DeliveryStatus; reason: string }
 export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryState> {
   const windowStartedAt = Date.now();
   const windowEndsAt = windowStartedAt + input.retryPolicy.maxDurationMs;
+  const firstAttemptLocal = patched(FIRST_ATTEMPT_LOCAL);
   const state: DeliveryState = {
     deliveryId: input.deliveryId,
     eventId: input.eventId,
@@ -103,16 +176,12 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     }
     const remainingMs = windowEndsAt - Date.now();
     if (remainingMs <= 0) {
-      Object.assign(state, { status: 'failed', reason: 'no attempt left in the retry window' });
+      Object.assign(state, { status: 'failed', reason: WINDOW_CLOSED });
       break;
     }
-    const postWebhook = attemptActivity(input, remainingMs);
     attempts = new CancellationScope();
     try {
-      await attempts.run(() =>
-        postWebhook({ deliveryId: input.deliveryId, retryPolicy: input.retryPolicy, attemptTimeoutMs: input.attemptTimeoutMs }),
-      );
-      state.status = 'succeeded';
+      Object.assign(state, await attempts.run(() => runAttempts(input, windowEndsAt, firstAttemptLocal)));
     } catch (error) {
       // Anything else is a bug here, not the receiver's doing: fail the workflow task so that a
       // fixed worker resumes the delivery, instead of recording a false outcome.
@@ -127,7 +196,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
 
   await CancellationScope.nonCancellable(async () => {
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
-    if (state.status === 'succeeded' && patched(SUCCESS_RECORDED_BY_ATTEMPT)) return;
+    if (state.status === 'succeeded' && (firstAttemptLocal || patched(SUCCESS_RECORDED_BY_ATTEMPT))) return;
     await recordOutcome({ deliveryId: input.deliveryId, status: state.status });
   });
   return state;

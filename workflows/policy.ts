@@ -53,13 +53,17 @@ export function withDefaults(policy: Partial<DeliveryRetryPolicy> | undefined): 
   return { ...DEFAULT_RETRY_POLICY, ...policy };
 }
 
-/** The Temporal RetryPolicy of the postWebhook activity for a subscription's settings. */
-export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy): RetryPolicy {
+/**
+ * The Temporal RetryPolicy of the postWebhook activity for a subscription's settings, when
+ * `attemptsBefore` attempts of the same run were made before the activity's first: its first
+ * wait and its attempt count carry on from theirs.
+ */
+export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy, attemptsBefore = 0): RetryPolicy {
   return {
-    initialInterval: policy.initialIntervalMs,
+    initialInterval: backoffAfterAttempt(policy, attemptsBefore + 1),
     backoffCoefficient: policy.backoffCoefficient,
     maximumInterval: policy.maximumIntervalMs,
-    ...(policy.maximumAttempts !== null ? { maximumAttempts: policy.maximumAttempts } : {}),
+    ...(policy.maximumAttempts !== null ? { maximumAttempts: Math.max(1, policy.maximumAttempts - attemptsBefore) } : {}),
     nonRetryableErrorTypes: Object.values(FINAL_FAILURE_TYPES),
   };
 }

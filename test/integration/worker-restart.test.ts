@@ -122,10 +122,14 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     );
   }
 
-  /** The attempts Temporal made of the delivery's postWebhook activity (its one started event carries the last). */
-  async function temporalAttempts(workflowId: string): Promise<number | null | undefined> {
-    const { events } = await h.client.workflow.getHandle<typeof deliveryWorkflow>(workflowId).fetchHistory();
-    return events?.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes?.attempt;
+  /**
+   * The attempts Temporal counted: the local first attempt (a marker) and the postWebhook
+   * activity's (its one started event carries the last).
+   */
+  async function temporalAttempts(workflowId: string): Promise<number> {
+    const events = (await h.client.workflow.getHandle<typeof deliveryWorkflow>(workflowId).fetchHistory()).events ?? [];
+    const local = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+    return local + (events.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes?.attempt ?? 0);
   }
 
   /** The 2xx answers the receiver gave. */

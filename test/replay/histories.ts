@@ -31,14 +31,19 @@ export function historyFromJson(json: unknown): History {
 }
 
 export interface RecordedHistory {
-  /** The file name without `.json`: the shape it records. */
+  /** The file name without `.json`: `<shape>` or `<shape>@<generation>`. */
+  readonly name: string;
+  /** The shape it records. */
   readonly shape: string;
   readonly workflowId: string;
   readonly workflowType: string;
   readonly history: History;
 }
 
-/** Every history under histories/, decoded. */
+/**
+ * Every history under histories/, decoded. A shape has one file per generation of the workflow
+ * code that recorded it: `<shape>.json` (the first), `<shape>@<generation>.json` after.
+ */
 export function loadHistories(dir = HISTORIES_DIR): RecordedHistory[] {
   return readdirSync(dir)
     .filter((file) => file.endsWith('.json'))
@@ -47,7 +52,8 @@ export function loadHistories(dir = HISTORIES_DIR): RecordedHistory[] {
       const history = historyFromJson(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
       const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
       return {
-        shape: file.slice(0, -'.json'.length),
+        name: file.slice(0, -'.json'.length),
+        shape: file.slice(0, -'.json'.length).split('@')[0] as string,
         workflowId: `replay/${file}`,
         workflowType: started?.workflowType?.name ?? '',
         history,

@@ -4,9 +4,11 @@
  *
  *   npm run replay:record            # every shape
  *   npm run replay:record -- success # some shapes
+ *   REPLAY_GENERATION=name npm run replay:record   # into histories/<shape>@name.json
  *
- * Run it when a shape is added, not when the workflow code changes: the point of the recorded
- * histories is that they were written by earlier code, and the current code must replay them.
+ * Run it when a shape is added, and under a new generation name when a patch changes the histories
+ * the workflow writes: the point of the recorded histories is that they were written by earlier
+ * code, and the current code must replay them, so earlier files are kept, never re-recorded.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -24,6 +26,8 @@ import { SHAPES, type Shape } from './shapes';
 
 const execFileAsync = promisify(execFile);
 const HISTORIES_DIR = path.join(__dirname, 'histories');
+/** Which workflow code wrote the histories: none for the first, a patch's name after. */
+const GENERATION = process.env.REPLAY_GENERATION;
 /** Retries every second, so that retry shapes record in seconds. */
 const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 /** Long enough that a delivery is still waiting to retry when the recorder acts on it. */
@@ -90,7 +94,7 @@ async function save(env: TestWorkflowEnvironment, shape: Shape, workflowId: stri
     { maxBuffer: 64 * 1024 * 1024 },
   );
   const history = JSON.parse(stdout) as { events: unknown[] };
-  const file = path.join(HISTORIES_DIR, `${shape}.json`);
+  const file = path.join(HISTORIES_DIR, GENERATION ? `${shape}@${GENERATION}.json` : `${shape}.json`);
   await writeFile(file, `${JSON.stringify(history, null, 2)}\n`);
   process.stdout.write(`recorded ${shape}: ${history.events.length} events → ${path.relative(process.cwd(), file)}\n`);
 }

@@ -53,6 +53,14 @@ describe('toTemporalRetryPolicy', () => {
     expect(temporal.nonRetryableErrorTypes).toEqual(Object.values(FINAL_FAILURE_TYPES));
   });
 
+  test('after attempts made before the activity, its waits and attempt count carry on from theirs', () => {
+    const policy = withDefaults({ initialIntervalMs: 2_000, backoffCoefficient: 3, maximumIntervalMs: 10_000, maximumAttempts: 7 });
+    // The attempt made before waited 2 s; the activity's first retry waits what attempt 2 would.
+    expect(toTemporalRetryPolicy(policy, 1)).toMatchObject({ initialInterval: 6_000, maximumInterval: 10_000, maximumAttempts: 6 });
+    expect(toTemporalRetryPolicy(policy, 2)).toMatchObject({ initialInterval: 10_000, maximumAttempts: 5 });
+    expect(toTemporalRetryPolicy(DEFAULT_RETRY_POLICY, 1)).not.toHaveProperty('maximumAttempts');
+  });
+
   test('"every 5 minutes, 15 times" is expressible', () => {
     expect(toTemporalRetryPolicy(EVERY_5_MINUTES_15_TIMES)).toMatchObject({
       initialInterval: 5 * MINUTE,
