@@ -257,3 +257,27 @@ test('deliveries are findable in Temporal by subscription and status', async () 
   const description = await h.client.workflow.getHandle(found[0]!).describe();
   expect(await description.staticSummary()).toBe(`order.created → ${new URL(r.url).host}`);
 });
+
+test('a cancel aborts a first attempt in flight, at the workflow task heartbeat at the latest', async () => {
+  const slow = await startHarness({ env, attemptTimeoutMs: 60_000 });
+  try {
+    await slow.call('POST', '/v1/event-types', { id: 'order.created' });
+    const r = await receiver(() => ({ hang: true }));
+    const sub = (await slow.call('POST', '/v1/subscriptions', { url: r.url, eventTypes: ['order.created'], retryPolicy: FAST_RETRY })).body;
+    const event = (await slow.call('POST', '/v1/events', { type: 'order.created', data: {} })).body;
+    await r.waitForRequests(1);
+    const { id } = (await slow.call('GET', `/v1/deliveries?eventId=${event.id}&subscriptionId=${sub.id}`)).body.data[0];
+    const cancelledAt = Date.now();
+    expect((await slow.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(200);
+    const delivery = await waitFor(async () => {
+      const d = (await slow.call('GET', `/v1/deliveries/${id}`)).body;
+      return d.status === 'pending' ? undefined : d;
+    }, 'the cancel', 20_000);
+    // The workflow task heartbeats at 80% of its 10 s timeout; the signal rides on the next task.
+    expect(Date.now() - cancelledAt).toBeLessThan(10_000);
+    expect(delivery).toMatchObject({ status: 'cancelled' });
+    expect(r.requests).toHaveLength(1);
+  } finally {
+    await slow.close();
+  }
+}, 60_000);
