@@ -5,6 +5,7 @@ import { checkTargetUrl, type TargetPolicy } from './domain/targets';
 import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
+import { bundleInChildProcess } from './temporal/workflow-bundle';
 
 export interface DeliveryWorkerDeps {
   readonly connection: NativeConnection;
@@ -15,7 +16,7 @@ export interface DeliveryWorkerDeps {
   readonly targets: TargetPolicy;
   /** CA certificates (PEM) trusted besides the usual roots; operators use NODE_EXTRA_CA_CERTS. @default none */
   readonly extraCa?: string | readonly string[];
-  /** Pre-bundled workflow code; bundled from workflows/ at start-up when absent. */
+  /** Pre-bundled workflow code; bundled from workflows/ at start-up (in a child process) when absent. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   /**
    * On shutdown (SIGTERM), how long attempts in flight may run to completion before they are
@@ -23,16 +24,18 @@ export interface DeliveryWorkerDeps {
    * does not see twice. @default 0 (abort at once)
    */
   readonly shutdownGraceMs?: number;
-  /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. @default maxCachedWorkflows 250, the rest the SDK's */
+  /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. @default maxCachedWorkflows 50, the rest the SDK's */
   readonly tuning?: Partial<WorkerOptions>;
 }
 
 /**
  * Workflows kept in the worker's cache. The SDK's default grows with the heap limit (about 2,300
- * on a 4 GB heap, ~1 MB each), which a retry storm fills with deliveries that only wait on a
- * timer. A delivery's history is a dozen events, so replaying one that was evicted costs little.
+ * on a 4 GB heap), which a retry storm fills with deliveries that only wait on a timer. A
+ * delivery's history is a dozen events, so replaying one that was evicted costs little, and a
+ * delivery answered 2xx ends in its first workflow task. 50 kept the worker under 300 MB with
+ * 2,000 deliveries waiting where 250 took it to 371 MB (docs/benchmarks.md).
  */
-const DEFAULT_MAX_CACHED_WORKFLOWS = 250;
+const DEFAULT_MAX_CACHED_WORKFLOWS = 50;
 
 /** After the grace period, how long aborted attempts get to record themselves before the worker gives up, ms. */
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
@@ -54,7 +57,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     activities,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    workflowBundle: deps.workflowBundle ?? (await bundleInChildProcess()),
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(deps.shutdownGraceMs
       ? { shutdownGraceTime: deps.shutdownGraceMs, shutdownForceTime: deps.shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS }
