@@ -66,10 +66,14 @@ function attemptInput(input: DeliveryWorkflowInput, attemptsBefore: number): Pos
   return { deliveryId: input.deliveryId, retryPolicy: input.retryPolicy, attemptTimeoutMs: input.attemptTimeoutMs, attemptsBefore };
 }
 
-/** The last attempt's failure when no attempt is left: the window closed, or the attempts ran out. */
-function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: unknown): { status: DeliveryStatus; reason: string } {
-  const message = lastAttempt instanceof Error ? lastAttempt.message : String(lastAttempt);
-  return { status: 'failed', reason: policy.maximumAttempts === 1 ? message : `${WINDOW_CLOSED}; last attempt: ${message}` };
+/** No attempt fits in the retry window any more; names the last attempt's failure when there is one. */
+function windowClosed(lastAttempt: unknown): { status: DeliveryStatus; reason: string } {
+  return { status: 'failed', reason: lastAttempt instanceof Error ? `${WINDOW_CLOSED}; last attempt: ${lastAttempt.message}` : WINDOW_CLOSED };
+}
+
+/** The end of a run whose first attempt failed retryably with no attempt left: attempts used up, or the window closed. */
+function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: ApplicationFailure): { status: DeliveryStatus; reason: string } {
+  return policy.maximumAttempts === 1 ? { status: 'failed', reason: lastAttempt.message } : windowClosed(lastAttempt);
 }
 
 /**
@@ -110,7 +114,7 @@ async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, f
     }
   }
   const remainingMs = windowEndsAt - Date.now();
-  if (remainingMs <= 0) return { status: 'failed', reason: WINDOW_CLOSED };
+  if (remainingMs <= 0) return windowClosed(undefined);
   await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input, attemptsBefore));
   return { status: 'succeeded', reason: null };
 }
@@ -121,15 +125,9 @@ function finalStatus(error: unknown): { status: DeliveryStatus; reason: string }
   if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.subscriptionGone) {
     return { status: 'cancelled', reason: cause.message };
   }
-  if (cause instanceof TimeoutFailure) {
-    const last = cause.cause instanceof Error ? `; last attempt: ${cause.cause.message}` : '';
-    return { status: 'failed', reason: `${WINDOW_CLOSED}${last}` };
-  }
+  if (cause instanceof TimeoutFailure) return windowClosed(cause.cause);
   // The next backoff would end past the window: Temporal gives up at once, with the last attempt's failure.
-  if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) {
-    const last = cause instanceof Error ? `; last attempt: ${cause.message}` : '';
-    return { status: 'failed', reason: `${WINDOW_CLOSED}${last}` };
-  }
+  if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) return windowClosed(cause);
   return { status: 'failed', reason: cause instanceof Error ? cause.message : String(cause) };
 }
 
@@ -176,7 +174,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     }
     const remainingMs = windowEndsAt - Date.now();
     if (remainingMs <= 0) {
-      Object.assign(state, { status: 'failed', reason: WINDOW_CLOSED });
+      Object.assign(state, windowClosed(undefined));
       break;
     }
     attempts = new CancellationScope();
