@@ -36,7 +36,8 @@ export class ServiceProcess {
   static async start(config: ServiceConfig): Promise<ServiceProcess> {
     // The parent runs under tsx; fork() passes its loader flags (process.execArgv) on to the child.
     const child = fork(path.join(__dirname, 'service.ts'), [], {
-      env: { ...process.env, BENCH_SERVICE_CONFIG: JSON.stringify(config) },
+      // MALLOC_ARENA_MAX as `npm start` / `npm run worker` set it (package.json), unless given.
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, BENCH_SERVICE_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<ServiceReady>((resolve, reject) => {
