@@ -51,9 +51,10 @@ export function loadHistories(dir = HISTORIES_DIR): RecordedHistory[] {
     .map((file) => {
       const history = historyFromJson(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
       const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+      const name = file.slice(0, -'.json'.length);
       return {
-        name: file.slice(0, -'.json'.length),
-        shape: file.slice(0, -'.json'.length).split('@')[0] as string,
+        name,
+        shape: name.split('@')[0] as string,
         workflowId: `replay/${file}`,
         workflowType: started?.workflowType?.name ?? '',
         history,

@@ -22,10 +22,10 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal, createTimeSkippingTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
+import { HISTORIES_DIR } from './histories';
 import { SHAPES, type Shape } from './shapes';
 
 const execFileAsync = promisify(execFile);
-const HISTORIES_DIR = path.join(__dirname, 'histories');
 /** Which workflow code wrote the histories: none for the first, a patch's name after. */
 const GENERATION = process.env.REPLAY_GENERATION;
 /** Retries every second, so that retry shapes record in seconds. */
