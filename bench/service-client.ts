@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { SERVICE_ENV_DEFAULTS, SERVICE_NODE_ARGS } from '../test/helpers/service-launch';
 import type { Command, Reply, ServiceConfig, ServiceReady } from './protocol';
 
 /** How long the service may take to start (it bundles the workflow code unless given a bundle). */
@@ -34,10 +35,10 @@ export class ServiceProcess {
   }
 
   static async start(config: ServiceConfig): Promise<ServiceProcess> {
-    // The parent runs under tsx; fork() passes its loader flags (process.execArgv) on to the child.
+    // Node flags and environment defaults as `npm start` / `npm run worker` give them.
     const child = fork(path.join(__dirname, 'service.ts'), [], {
-      // MALLOC_ARENA_MAX as `npm start` / `npm run worker` set it (package.json), unless given.
-      env: { MALLOC_ARENA_MAX: '2', ...process.env, BENCH_SERVICE_CONFIG: JSON.stringify(config) },
+      execArgv: [...SERVICE_NODE_ARGS],
+      env: { ...SERVICE_ENV_DEFAULTS, ...process.env, BENCH_SERVICE_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<ServiceReady>((resolve, reject) => {

@@ -1,13 +1,14 @@
 /**
- * The real worker as a child process (`src/main.ts worker`), to kill it the hard way. Node runs
- * tsx's loader itself (`node --import tsx`) instead of going through the `tsx` launcher, which
- * forks a second process: a SIGKILL must hit the worker, not a wrapper that would leave it running.
+ * The real worker as a child process (`src/main.ts worker`), to kill it the hard way. Node is
+ * started directly, as `npm run worker` starts it (one process, no launcher in between), so a
+ * SIGKILL hits the worker itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { SERVICE_ENV_DEFAULTS, SERVICE_NODE_ARGS } from './service-launch';
 import { waitFor } from './wait';
 
 const PROJECT_ROOT = path.resolve(__dirname, '../..');
@@ -35,9 +36,9 @@ export interface WorkerProcess {
 
 /** Starts `src/main.ts worker` with `env` on top of this process's environment. */
 export function spawnWorker(env: Readonly<Record<string, string>>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts', 'worker'], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...SERVICE_ENV_DEFAULTS, ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('could not spawn the worker process');

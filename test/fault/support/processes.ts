@@ -1,13 +1,13 @@
 /**
- * The service as real processes: `src/main.ts api|worker` run by Node with tsx's loader, the way
- * `npm run api` / `npm run worker` run it. Node is started directly (`node --import tsx`) rather
- * than through the `tsx` launcher, which forks a second process: a SIGKILL must hit the service
- * itself, not a wrapper that would leave it running.
+ * The service as real processes: `src/main.ts api|worker` started by Node directly with the flags
+ * of `npm run api` / `npm run worker` (one process, no launcher in between), so a SIGKILL hits the
+ * service itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { SERVICE_ENV_DEFAULTS, SERVICE_NODE_ARGS } from '../../helpers/service-launch';
 
 const PROJECT_ROOT = path.resolve(__dirname, '../../..');
 const TAIL_LINES = 200;
@@ -79,9 +79,9 @@ export class ServiceProcess {
   }
 
   static async start(options: ServiceOptions): Promise<ServiceProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', options.mode], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts', options.mode], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, LOG_LEVEL: 'info', ...options.env },
+      env: { ...SERVICE_ENV_DEFAULTS, ...process.env, LOG_LEVEL: 'info', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
