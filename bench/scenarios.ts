@@ -19,7 +19,12 @@ import { distribution, perBucket, rateBetween, type Distribution } from './stats
 /** A unit (one delivery) slower than this counts as missing. */
 const UNIT_TIMEOUT_MS = 30_000;
 
-export const EVENT_TYPES = { steady: 'bench.steady', fanout1k: 'bench.fanout.1k', fanout10k: 'bench.fanout.10k', storm: 'bench.storm' } as const;
+export const EVENT_TYPES = { steady: 'bench.steady', storm: 'bench.storm' } as const;
+
+/** The event type of the fan-out to `n` subscribers. */
+function fanOutEventType(n: number): string {
+  return `bench.fanout.${n}`;
+}
 
 /** A realistic ~1 KB payload; the marker lets the history check find any copy of it. */
 export function eventData(marker: string): Record<string, unknown> {
@@ -219,7 +224,7 @@ export async function untilTemporalIdle(env: BenchEnv, deadlineMs: number): Prom
   while (performance.now() - t0 < deadlineMs) {
     const { count } = await env.client.workflow.count('ExecutionStatus = "Running"');
     if (count === 0) break;
-    await sleep(1_000);
+    await sleep(250);
   }
   return performance.now() - t0;
 }
@@ -269,24 +274,26 @@ async function createSubscription(env: BenchEnv, body: Record<string, unknown>):
 }
 
 /**
- * Event types and subscriptions, through the API: one steady subscriber, `fanout` subscribers
- * (the first 1,000 also receive bench.fanout.1k) and `storm` subscribers with a long first backoff.
+ * Event types and subscriptions, through the API: one steady subscriber, fan-out subscribers (the
+ * i-th receives the fan-out event of every size above i) and `storm` subscribers with a long first
+ * backoff.
  */
-export async function setUp(env: BenchEnv, sizes: { fanout: number; storm: number }): Promise<Subscriptions> {
-  for (const id of Object.values(EVENT_TYPES)) {
+export async function setUp(env: BenchEnv, sizes: { fanOut: readonly number[]; storm: number }): Promise<Subscriptions> {
+  for (const id of [...Object.values(EVENT_TYPES), ...sizes.fanOut.map(fanOutEventType)]) {
     const answer = await env.api('POST', '/v1/event-types', { id, description: 'benchmark' });
     if (answer.status !== 201 && answer.status !== 409) throw new Error(`POST /v1/event-types answered ${answer.status}`);
   }
   const base = env.receiver.baseUrl;
   await createSubscription(env, { url: `${base}/steady/0`, eventTypes: [EVENT_TYPES.steady] });
-  const fanout = new Array<string>(sizes.fanout);
+  const fanOutSubscribers = Math.max(0, ...sizes.fanOut);
+  const fanout = new Array<string>(fanOutSubscribers);
   await forEachLimited(
-    Array.from({ length: sizes.fanout }, (_, i) => i),
+    Array.from({ length: fanOutSubscribers }, (_, i) => i),
     8,
     async (i) => {
       fanout[i] = await createSubscription(env, {
         url: `${base}/fanout/${i}`,
-        eventTypes: i < 1_000 ? [EVENT_TYPES.fanout1k, EVENT_TYPES.fanout10k] : [EVENT_TYPES.fanout10k],
+        eventTypes: sizes.fanOut.filter((n) => i < n).map(fanOutEventType),
       });
     },
   );
@@ -338,8 +345,8 @@ export interface FanOutResult {
 }
 
 /** 5. One event to `n` subscribers: the API's answer time and the time until the last one has it. */
-export async function fanOut(env: BenchEnv, subscriptions: Subscriptions, n: 1_000 | 10_000, deadlineMs: number): Promise<FanOutResult> {
-  const type = n === 1_000 ? EVENT_TYPES.fanout1k : EVENT_TYPES.fanout10k;
+export async function fanOut(env: BenchEnv, subscriptions: Subscriptions, n: number, deadlineMs: number): Promise<FanOutResult> {
+  const type = fanOutEventType(n);
   const id = `fan-${n}-${randomUUID()}`;
   const marker = `payload-marker-${randomUUID()}`;
   const seen = new Set<string>();
