@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import type { Delivery } from '../src/domain/model';
 import type { DeliveryStore } from '../src/store/deliveries';
 import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../workflows/policy';
 import { classifyError, classifyResponse, type Outcome } from './classify';
@@ -67,6 +68,20 @@ function keepHeartbeating(context: Context): () => void {
 }
 
 /**
+ * An attempt that finds its delivery succeeded already is the same attempt run again: its 2xx was
+ * recorded, but its result never reached the workflow (a local attempt whose workflow task timed
+ * out under load, an activity whose completion was lost). It answers with the recorded success
+ * instead of posting twice. A resend marks a delivery pending before its new run starts, so a
+ * resend still posts.
+ */
+async function recordedSuccess(deliveries: DeliveryStore, delivery: Delivery): Promise<PostWebhookResult> {
+  const attempts = (await deliveries.attemptsOf([delivery.id])).get(delivery.id) ?? [];
+  // A delivered attempt is recorded without an error.
+  const delivered = attempts.findLast((attempt) => attempt.error === null);
+  return { statusCode: delivered?.statusCode ?? 0, durationMs: delivered?.durationMs ?? 0, attempt: delivered?.attempt ?? delivery.attemptCount };
+}
+
+/**
  * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
  * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on
  * 2xx; throws a non-retryable failure when the receiver refuses for good; throws a retryable one
@@ -77,6 +92,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     const context = Context.current();
     const target = await deps.deliveries.attemptContext(input.deliveryId);
     if (!target) throw new Error(`delivery ${input.deliveryId} is not in the store`);
+    if (target.delivery.status === 'succeeded') return recordedSuccess(deps.deliveries, target.delivery);
     if (!target.subscriptionActive) {
       throw ApplicationFailure.nonRetryable('the subscription was deleted or deactivated', FINAL_FAILURE_TYPES.subscriptionGone);
     }

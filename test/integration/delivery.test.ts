@@ -1,9 +1,13 @@
 /**
  * End-to-end delivery against a real Temporal dev server and real receivers on loopback.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import { Agent } from 'undici';
 import { Webhook } from 'standardwebhooks';
+import { createActivities } from '../../activities';
+import { createLogger } from '../../src/logger';
 import { cancelSignal, resendSignal, statusQuery } from '../../workflows/messages';
+import { withDefaults } from '../../workflows/policy';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
@@ -204,6 +208,31 @@ test('cancel through the API stops a retrying delivery; resend through the API d
   expect(delivery.status).toBe('succeeded');
   expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([500, 200]);
   expect((await h.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(409);
+});
+
+test('an attempt run again after its 2xx was recorded answers with that success; a resend still delivers again', async () => {
+  const r = await receiver();
+  const sub = await subscribe(r.url);
+  const event = await publish({});
+  const { id } = await deliveryOf(event.id, sub.id);
+  expect(await finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+
+  // The same attempt again, as after a workflow task timed out while the local attempt ran.
+  const http = new Agent();
+  try {
+    const { postWebhook } = createActivities({ deliveries: h.store.deliveries, http, logger: createLogger('silent'), checkTarget: async () => undefined });
+    const again = await new MockActivityEnvironment({ isLocal: true }).run(postWebhook, { deliveryId: id, retryPolicy: withDefaults(FAST_RETRY), attemptTimeoutMs: 1_000 });
+    expect(again).toMatchObject({ statusCode: 200, attempt: 1 });
+  } finally {
+    await http.close();
+  }
+  expect(r.requests).toHaveLength(1);
+  expect((await h.call('GET', `/v1/deliveries/${id}`)).body.attemptCount).toBe(1);
+
+  expect((await h.call('POST', `/v1/deliveries/${id}/resend`)).status).toBe(202);
+  await r.waitForRequests(2);
+  await waitFor(async () => ((await h.call('GET', `/v1/deliveries/${id}`)).body.attemptCount === 2 ? true : undefined), 'the resend recorded');
+  expect(await finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 2 });
 });
 
 test('resend on a pending delivery skips the remaining backoff', async () => {
