@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
-import { bundleInChildProcess } from '../src/temporal/workflow-bundle';
+import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
 import { startEnv } from './env';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       ? (async () => {
           const t = performance.now();
           const file = path.join(args.out, `${stamp}-workflow-bundle.js`);
-          writeFileSync(file, (await bundleInChildProcess()).code);
+          await writeWorkflowBundleInChildProcess(file);
           timings.prebuildBundleMs = Math.round(performance.now() - t);
           return file;
         })()

@@ -30,19 +30,25 @@ export async function writeWorkflowBundle(outFile: string): Promise<string> {
 }
 
 /**
- * Bundles workflows/ in a short-lived child process and returns the code. The bundler leaves about
- * 100 MB in the memory of the process that runs it for good; in a child, that memory goes with it.
+ * Writes the bundle of workflows/ to `outFile` from a short-lived child process. The bundler leaves
+ * about 100 MB in the memory of the process that runs it for good; in a child, that memory goes
+ * with it.
  */
+export function writeWorkflowBundleInChildProcess(outFile: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // fork() passes this process's execArgv on, so the TypeScript loader (tsx) carries over.
+    const child = fork(BUNDLE_SCRIPT, [outFile], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`bundling the workflow code failed (${signal ?? `exit code ${code}`})`))));
+  });
+}
+
+/** Bundles workflows/ in a short-lived child process (see above) and returns the code. */
 export async function bundleInChildProcess(): Promise<{ code: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'workflow-bundle-'));
   const outFile = path.join(dir, 'workflow-bundle.js');
   try {
-    await new Promise<void>((resolve, reject) => {
-      // fork() passes this process's execArgv on, so the TypeScript loader (tsx) carries over.
-      const child = fork(BUNDLE_SCRIPT, [outFile], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-      child.once('error', reject);
-      child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`bundling the workflow code failed (${signal ?? `exit code ${code}`})`))));
-    });
+    await writeWorkflowBundleInChildProcess(outFile);
     return { code: await readFile(outFile, 'utf8') };
   } finally {
     await rm(dir, { recursive: true, force: true });
