@@ -33,7 +33,8 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 export function classifyResponse(statusCode: number, retryAfter: string | undefined, now: number): Outcome {
   if (statusCode >= 200 && statusCode < 300) return { kind: 'delivered' };
   const reason = `receiver answered HTTP ${statusCode}`;
-  if (statusCode >= 400 && statusCode < 500 && !RETRYABLE_CLIENT_ERRORS.has(statusCode)) return { kind: 'reject', reason };
+  if (statusCode >= 400 && statusCode < 500 && !RETRYABLE_CLIENT_ERRORS.has(statusCode))
+    return { kind: 'reject', reason };
   if (statusCode >= 300 && statusCode < 400) return { kind: 'retry', reason: `${reason} (redirects are not followed)` };
   const retryAfterMs = RETRY_AFTER_STATUSES.has(statusCode) ? parseRetryAfter(retryAfter, now) : undefined;
   return { kind: 'retry', reason, retryAfterMs };

@@ -9,7 +9,13 @@ import type { LookupAddress, LookupOneOptions, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { buildConnector } from 'undici';
-import { assertAddressAllowed, bareHost, resolveHost, TargetRefusedError, type TargetPolicy } from '../src/domain/targets';
+import {
+  assertAddressAllowed,
+  bareHost,
+  resolveHost,
+  TargetRefusedError,
+  type TargetPolicy,
+} from '../src/domain/targets';
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
@@ -28,13 +34,18 @@ export function guardedLookup(policy: TargetPolicy) {
           callback(error as NodeJS.ErrnoException, '');
           return;
         }
-        const family = opts.family === 4 || opts.family === 'IPv4' ? 4 : opts.family === 6 || opts.family === 'IPv6' ? 6 : 0;
+        const family =
+          opts.family === 4 || opts.family === 'IPv4' ? 4 : opts.family === 6 || opts.family === 'IPv6' ? 6 : 0;
         const usable = resolved.filter((entry) => family === 0 || entry.family === family);
         if (usable.length === 0) {
           callback(Object.assign(new Error(`host ${hostname} has no IPv${family} address`), { code: 'ENOTFOUND' }), '');
           return;
         }
-        if ((opts as LookupOptions).all) callback(null, usable.map(({ address, family: f }) => ({ address, family: f })));
+        if ((opts as LookupOptions).all)
+          callback(
+            null,
+            usable.map(({ address, family: f }) => ({ address, family: f })),
+          );
         else callback(null, (usable[0] as LookupAddress).address, (usable[0] as LookupAddress).family);
       },
       (error: unknown) => callback(error as NodeJS.ErrnoException, ''),
@@ -57,7 +68,8 @@ export interface TargetConnectOptions {
 /** An undici `connect` function that enforces the target policy on every new connection. */
 export function targetConnector(options: TargetConnectOptions): buildConnector.connector {
   const { policy } = options;
-  const extra = options.extraCa === undefined ? [] : typeof options.extraCa === 'string' ? [options.extraCa] : [...options.extraCa];
+  const extra =
+    options.extraCa === undefined ? [] : typeof options.extraCa === 'string' ? [options.extraCa] : [...options.extraCa];
   const connect = buildConnector({
     ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),
     ...(extra.length > 0 ? { ca: [...rootCertificates, ...extra] } : {}),

@@ -47,7 +47,13 @@ export interface PostWebhookDeps {
 }
 
 /** The envelope every receiver gets: `{ id, type, timestamp, accountId, data }`. */
-export function webhookBody(event: { id: string; type: string; createdAt: Date; accountId: string | null; data: unknown }): string {
+export function webhookBody(event: {
+  id: string;
+  type: string;
+  createdAt: Date;
+  accountId: string | null;
+  data: unknown;
+}): string {
   return JSON.stringify({
     id: event.id,
     type: event.type,
@@ -78,7 +84,11 @@ async function recordedSuccess(deliveries: DeliveryStore, delivery: Delivery): P
   const attempts = (await deliveries.attemptsOf([delivery.id])).get(delivery.id) ?? [];
   // A delivered attempt is recorded without an error.
   const delivered = attempts.findLast((attempt) => attempt.error === null);
-  return { statusCode: delivered?.statusCode ?? 0, durationMs: delivered?.durationMs ?? 0, attempt: delivered?.attempt ?? delivery.attemptCount };
+  return {
+    statusCode: delivered?.statusCode ?? 0,
+    durationMs: delivered?.durationMs ?? 0,
+    attempt: delivered?.attempt ?? delivery.attemptCount,
+  };
 }
 
 /**
@@ -94,7 +104,10 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     if (!target) throw new Error(`delivery ${input.deliveryId} is not in the store`);
     if (target.delivery.status === 'succeeded') return recordedSuccess(deps.deliveries, target.delivery);
     if (!target.subscriptionActive) {
-      throw ApplicationFailure.nonRetryable('the subscription was deleted or deactivated', FINAL_FAILURE_TYPES.subscriptionGone);
+      throw ApplicationFailure.nonRetryable(
+        'the subscription was deleted or deactivated',
+        FINAL_FAILURE_TYPES.subscriptionGone,
+      );
     }
 
     const startedAt = new Date();
@@ -109,7 +122,12 @@ export function createPostWebhook(deps: PostWebhookDeps) {
         ...target.headers,
         'content-type': 'application/json',
         'user-agent': USER_AGENT,
-        ...signatureHeaders({ id: target.event.id, timestamp: Math.floor(startedAt.getTime() / 1000), body, secrets: target.previousSecret ? [target.secret, target.previousSecret] : [target.secret] }),
+        ...signatureHeaders({
+          id: target.event.id,
+          timestamp: Math.floor(startedAt.getTime() / 1000),
+          body,
+          secrets: target.previousSecret ? [target.secret, target.previousSecret] : [target.secret],
+        }),
       };
       response = await postWebhookRequest(deps.http, {
         url: target.url,
@@ -149,7 +167,13 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       delivered: outcome.kind === 'delivered',
     });
     deps.logger.info(
-      { deliveryId: input.deliveryId, attempt, statusCode: response?.statusCode, outcome: outcome.kind, durationMs: now - startedAt.getTime() },
+      {
+        deliveryId: input.deliveryId,
+        attempt,
+        statusCode: response?.statusCode,
+        outcome: outcome.kind,
+        durationMs: now - startedAt.getTime(),
+      },
       'webhook attempt',
     );
 

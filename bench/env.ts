@@ -91,7 +91,11 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     const temporalLog = createWriteStream(options.temporalLogFile);
     closers.push(() => new Promise<void>((resolve) => temporalLog.end(resolve)));
     const serverErrors = { count: 0 };
-    const cliPath = await findTemporalCli({ explicitPath: loadConfig().temporal.cliPath, toolsDir: DEFAULT_TOOLS_DIR, log: options.log });
+    const cliPath = await findTemporalCli({
+      explicitPath: loadConfig().temporal.cliPath,
+      toolsDir: DEFAULT_TOOLS_DIR,
+      log: options.log,
+    });
     let t = performance.now();
     const devServer: DevServer = await startDevServer({
       cliPath,
@@ -129,12 +133,20 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       attemptTimeoutMs: 15_000,
       apiKey,
     };
-    const ceilingConfig: ServiceConfig = { ...base, role: 'ceiling', taskQueue: 'bench-ceiling', storeDir: '', logFile: options.logFile.replace(/service\.log$/, 'ceiling.log') };
+    const ceilingConfig: ServiceConfig = {
+      ...base,
+      role: 'ceiling',
+      taskQueue: 'bench-ceiling',
+      storeDir: '',
+      logFile: options.logFile.replace(/service\.log$/, 'ceiling.log'),
+    };
     // The ceiling's process starts while the store is created and the service starts: each of
     // them is mostly one thread's work, and this machine has two cores.
     const ceilingT0 = performance.now();
     const ceilingStarting = ServiceProcess.start(ceilingConfig);
-    ceilingStarting.then(() => (timings.ceilingStartMs = Math.round(performance.now() - ceilingT0))).catch(() => undefined);
+    ceilingStarting
+      .then(() => (timings.ceilingStartMs = Math.round(performance.now() - ceilingT0)))
+      .catch(() => undefined);
     closers.push(async () => (await ceilingStarting).stop());
 
     // The store is created (initdb, migrations) before the service starts, as after a first
@@ -169,7 +181,11 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     for (const [name, value] of Object.entries(service.ready.timings)) timings[`service.${name}`] = value;
     let apiProcess: ServiceProcess | undefined;
     if (databaseUrl) {
-      apiProcess = await ServiceProcess.start({ ...serviceConfig, parts: 'api', logFile: options.logFile.replace(/service\.log$/, 'api.log') });
+      apiProcess = await ServiceProcess.start({
+        ...serviceConfig,
+        parts: 'api',
+        logFile: options.logFile.replace(/service\.log$/, 'api.log'),
+      });
       const started = apiProcess;
       closers.push(() => started.stop());
     }
@@ -186,7 +202,10 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       const response = await request(`${apiUrl}${apiPath}`, {
         method,
         dispatcher: agent,
-        headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         headersTimeout: 60_000,
         bodyTimeout: 60_000,
@@ -202,9 +221,26 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     };
 
     const temporalPid = findChildPid('temporal');
-    const sampler = new Sampler(() => service.request({ type: 'stats' }), temporalPid, apiProcess && (() => (apiProcess as ServiceProcess).request({ type: 'stats' })));
+    const sampler = new Sampler(
+      () => service.request({ type: 'stats' }),
+      temporalPid,
+      apiProcess && (() => (apiProcess as ServiceProcess).request({ type: 'stats' })),
+    );
     const ceilingSampler = new Sampler(() => ceiling.request({ type: 'stats' }), temporalPid);
-    return { temporalAddress: devServer.address, service, ...(apiProcess ? { apiProcess } : {}), ceiling, receiver, client, sampler, ceilingSampler, timings, temporalErrors: () => serverErrors.count, api, close };
+    return {
+      temporalAddress: devServer.address,
+      service,
+      ...(apiProcess ? { apiProcess } : {}),
+      ceiling,
+      receiver,
+      client,
+      sampler,
+      ceilingSampler,
+      timings,
+      temporalErrors: () => serverErrors.count,
+      api,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

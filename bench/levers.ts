@@ -25,7 +25,8 @@ interface Lever {
   readonly metrics: ReadonlyArray<readonly [string, (r: RunResults) => number | undefined]>;
 }
 
-const named = <T extends { name: string }>(items: readonly T[], name: string): T | undefined => items.find((item) => item.name === name || item.name.startsWith(`${name} (`));
+const named = <T extends { name: string }>(items: readonly T[], name: string): T | undefined =>
+  items.find((item) => item.name === name || item.name.startsWith(`${name} (`));
 const throughputOf = (name: string) => (r: RunResults) => named(r.throughput, name)?.perSecond;
 const cpuOf = (name: string) => (r: RunResults) => {
   const t = named(r.throughput, name);
@@ -37,7 +38,10 @@ const THROUGHPUT_AND_LATENCY: Lever['metrics'] = [
   ['Temporal ceiling, deliveries/s', throughputOf('Temporal ceiling')],
   ['ours, deliveries/s', throughputOf('ours')],
   ['ours, CPU ms per delivery (service + Temporal)', cpuOf('ours')],
-  ['ours ÷ ceiling', (r) => (throughputOf('ours')(r) ?? Number.NaN) / (throughputOf('Temporal ceiling')(r) ?? Number.NaN)],
+  [
+    'ours ÷ ceiling',
+    (r) => (throughputOf('ours')(r) ?? Number.NaN) / (throughputOf('Temporal ceiling')(r) ?? Number.NaN),
+  ],
   ['latency at 10/s, ours p50 ms', latencyOf('ours', 'p50')],
   ['latency at 10/s, ours p99 ms', latencyOf('ours', 'p99')],
   ['latency at 10/s, ceiling p50 ms', latencyOf('Temporal ceiling', 'p50')],
@@ -45,7 +49,7 @@ const THROUGHPUT_AND_LATENCY: Lever['metrics'] = [
 
 const LEVERS: Record<string, Lever> = {
   pragmas: {
-    title: "Dev server SQLite pragmas (journal_mode=wal, synchronous=normal)",
+    title: 'Dev server SQLite pragmas (journal_mode=wal, synchronous=normal)',
     variants: [
       { name: 'no pragmas', flags: ['--pragmas', 'none'] },
       { name: 'wal + synchronous=normal', flags: [] },
@@ -75,8 +79,20 @@ const LEVERS: Record<string, Lever> = {
     title: 'Worker pollers and slots',
     variants: [
       { name: 'SDK defaults', flags: [] },
-      { name: 'polls 2/2, 50 slots', flags: ['--tuning', 'maxConcurrentWorkflowTaskPolls=2,maxConcurrentActivityTaskPolls=2,maxConcurrentWorkflowTaskExecutions=50,maxConcurrentActivityTaskExecutions=50'] },
-      { name: 'polls 8/8, 200 slots', flags: ['--tuning', 'maxConcurrentWorkflowTaskPolls=8,maxConcurrentActivityTaskPolls=8,maxConcurrentWorkflowTaskExecutions=200,maxConcurrentActivityTaskExecutions=200'] },
+      {
+        name: 'polls 2/2, 50 slots',
+        flags: [
+          '--tuning',
+          'maxConcurrentWorkflowTaskPolls=2,maxConcurrentActivityTaskPolls=2,maxConcurrentWorkflowTaskExecutions=50,maxConcurrentActivityTaskExecutions=50',
+        ],
+      },
+      {
+        name: 'polls 8/8, 200 slots',
+        flags: [
+          '--tuning',
+          'maxConcurrentWorkflowTaskPolls=8,maxConcurrentActivityTaskPolls=8,maxConcurrentWorkflowTaskExecutions=200,maxConcurrentActivityTaskExecutions=200',
+        ],
+      },
     ],
     parts: 'throughput,latency',
     metrics: THROUGHPUT_AND_LATENCY,
@@ -128,7 +144,8 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-const fmt = (v: number): string => (!Number.isFinite(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number): string =>
+  !Number.isFinite(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 
 function main(): void {
   const argv = process.argv.slice(2);
@@ -150,9 +167,30 @@ function main(): void {
       for (const variant of lever.variants) {
         const label = `${name}-${variant.name.replace(/[^A-Za-z0-9]+/g, '_')}-${round}`;
         // Latency at 10/s: below this box's Temporal ceiling, so it measures latency, not a growing queue.
-        const args = ['bench/run.ts', '--only', lever.parts, '--duration', duration, '--storm', storm, '--rate', '10', '--label', label, '--out', out, ...(lever.extra ?? []), ...variant.flags];
-        process.stderr.write(`[levers] ${name} / ${variant.name} (round ${round + 1}/${repeat}), load ${os.loadavg()[0]?.toFixed(2)}\n`);
-        const run = spawnSync(path.join(__dirname, '..', 'node_modules', '.bin', 'tsx'), args, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 1_800_000 });
+        const args = [
+          'bench/run.ts',
+          '--only',
+          lever.parts,
+          '--duration',
+          duration,
+          '--storm',
+          storm,
+          '--rate',
+          '10',
+          '--label',
+          label,
+          '--out',
+          out,
+          ...(lever.extra ?? []),
+          ...variant.flags,
+        ];
+        process.stderr.write(
+          `[levers] ${name} / ${variant.name} (round ${round + 1}/${repeat}), load ${os.loadavg()[0]?.toFixed(2)}\n`,
+        );
+        const run = spawnSync(path.join(__dirname, '..', 'node_modules', '.bin', 'tsx'), args, {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          timeout: 1_800_000,
+        });
         if (run.status !== 0) {
           process.stderr.write(`[levers] run failed (${run.status ?? run.signal}); skipped\n`);
           continue;
@@ -164,10 +202,20 @@ function main(): void {
         loads.push(result.machine.loadBefore.split(',')[0] ?? '?');
       }
     }
-    const lines = [`### ${lever.title}`, '', `Median of ${repeat} run(s) per variant, interleaved; load average (1 min) before each run: ${loads.join(', ')}.`, ''];
-    lines.push(`| | ${lever.variants.map((v) => v.name).join(' | ')} |`, `|---|${lever.variants.map(() => '---:').join('|')}|`);
+    const lines = [
+      `### ${lever.title}`,
+      '',
+      `Median of ${repeat} run(s) per variant, interleaved; load average (1 min) before each run: ${loads.join(', ')}.`,
+      '',
+    ];
+    lines.push(
+      `| | ${lever.variants.map((v) => v.name).join(' | ')} |`,
+      `|---|${lever.variants.map(() => '---:').join('|')}|`,
+    );
     for (const [metric, get] of lever.metrics) {
-      lines.push(`| ${metric} | ${lever.variants.map((v) => fmt(median((results.get(v.name) ?? []).map((r) => get(r) ?? Number.NaN)))).join(' | ')} |`);
+      lines.push(
+        `| ${metric} | ${lever.variants.map((v) => fmt(median((results.get(v.name) ?? []).map((r) => get(r) ?? Number.NaN)))).join(' | ')} |`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n\n`);
   }

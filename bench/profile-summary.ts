@@ -20,9 +20,15 @@ interface Profile {
 const COMPONENTS: ReadonlyArray<readonly [string, RegExp]> = [
   ['PGlite (store)', /@electric-sql\/pglite|^wasm:\/\//],
   ['gRPC client (@grpc, protobufjs, @temporalio/client)', /@grpc|protobufjs|@temporalio\/(client|proto)|long\//],
-  ['Temporal worker (SDK, workflow sandbox)', /@temporalio\/(worker|workflow|common|core-bridge|activity)|^evalmachine|workflow-bundle|webpack/],
+  [
+    'Temporal worker (SDK, workflow sandbox)',
+    /@temporalio\/(worker|workflow|common|core-bridge|activity)|^evalmachine|workflow-bundle|webpack/,
+  ],
   ['undici (outbound HTTP)', /undici/],
-  ['Express + node:http (API)', /express|body-parser|router|raw-body|on-finished|finalhandler|send|type-is|content-type|node:_http|node:http/],
+  [
+    'Express + node:http (API)',
+    /express|body-parser|router|raw-body|on-finished|finalhandler|send|type-is|content-type|node:_http|node:http/,
+  ],
   ['zod (validation)', /\/zod\//],
   ['pino (logs)', /pino|sonic-boom/],
   ['our code', /\/work\/main\/(src|activities|workflows)\//],
@@ -56,14 +62,16 @@ function callersOf(profile: Profile, name: string): void {
     const node = byId.get(id);
     if (node?.callFrame.functionName !== name) return;
     const frames: string[] = [];
-    for (let at = parent.get(id); at !== undefined && frames.length < 14; at = parent.get(at)) frames.push(frameName(byId.get(at) as ProfileNode));
+    for (let at = parent.get(id); at !== undefined && frames.length < 14; at = parent.get(at))
+      frames.push(frameName(byId.get(at) as ProfileNode));
     const key = frames.join('\n      <- ');
     const us = profile.timeDeltas[i] ?? 0;
     total += us;
     paths.set(key, (paths.get(key) ?? 0) + us);
   });
   process.stdout.write(`${name}: ${(total / 1000).toFixed(0)} ms\n`);
-  for (const [key, us] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 5)) process.stdout.write(`\n${(us / 1000).toFixed(0)} ms  <- ${key}\n`);
+  for (const [key, us] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 5))
+    process.stdout.write(`\n${(us / 1000).toFixed(0)} ms  <- ${key}\n`);
 }
 
 function main(): void {
@@ -91,7 +99,9 @@ function main(): void {
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
   const wall = profile.timeDeltas.reduce((a, b) => a + b, 0);
-  process.stdout.write(`busy ${(total / 1e6).toFixed(2)} s of ${(wall / 1e6).toFixed(2)} s sampled (${((100 * total) / wall).toFixed(0)}% of one core)\n\n`);
+  process.stdout.write(
+    `busy ${(total / 1e6).toFixed(2)} s of ${(wall / 1e6).toFixed(2)} s sampled (${((100 * total) / wall).toFixed(0)}% of one core)\n\n`,
+  );
   for (const [name, us] of [...components].sort((a, b) => b[1] - a[1])) {
     process.stdout.write(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}\n`);
   }

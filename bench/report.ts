@@ -33,18 +33,24 @@ export interface RunResults {
 }
 
 const fmt = (value: number | undefined, digits = 0): string =>
-  value === undefined || !Number.isFinite(value) ? '–' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  value === undefined || !Number.isFinite(value)
+    ? '–'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ms = (value: number | undefined): string => (value !== undefined && value < 10 ? fmt(value, 1) : fmt(value));
 const ratio = (a: number | undefined, b: number | undefined): string =>
-  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : (a / b).toFixed(2);
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? '–'
+    : (a / b).toFixed(2);
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const byName = <T extends { name: string }>(items: readonly T[], prefix: string): T | undefined => items.find((item) => item.name === prefix || item.name.startsWith(`${prefix} (`));
+const byName = <T extends { name: string }>(items: readonly T[], prefix: string): T | undefined =>
+  items.find((item) => item.name === prefix || item.name.startsWith(`${prefix} (`));
 
 export interface TargetCheck {
   readonly target: string;
@@ -56,12 +62,17 @@ export interface TargetCheck {
 export function targets(results: RunResults): TargetCheck[] {
   const ours = byName(results.throughput, 'ours');
   const ceiling = byName(results.throughput, 'Temporal ceiling');
-  const latency = results.latency.find((l) => l.rate === 50 && l.name.startsWith('ours')) ?? byName(results.latency, 'ours');
+  const latency =
+    results.latency.find((l) => l.rate === 50 && l.name.startsWith('ours')) ?? byName(results.latency, 'ours');
   const fan10k = results.fanOut.find((f) => f.subscribers === 10_000);
   const storm = results.storm;
   const sustained = ours && ceiling ? ours.perSecond / ceiling.perSecond : undefined;
   return [
-    { target: 'sustained ≥ 0.8 × Temporal ceiling', measured: sustained === undefined ? '–' : `${sustained.toFixed(2)} ×`, met: sustained === undefined ? undefined : sustained >= 0.8 },
+    {
+      target: 'sustained ≥ 0.8 × Temporal ceiling',
+      measured: sustained === undefined ? '–' : `${sustained.toFixed(2)} ×`,
+      met: sustained === undefined ? undefined : sustained >= 0.8,
+    },
     {
       target: `latency at ${latency?.rate ?? 50}/s: p50 ≤ 25 ms, p99 ≤ 150 ms`,
       measured: latency ? `p50 ${ms(latency.latency.p50)} ms, p99 ${ms(latency.latency.p99)} ms` : '–',
@@ -69,12 +80,21 @@ export function targets(results: RunResults): TargetCheck[] {
     },
     {
       target: 'fan-out 10,000: 202 ≤ 200 ms, all delivered ≤ 60 s, payload not copied',
-      measured: fan10k ? `202 in ${ms(fan10k.acceptMs)} ms, last after ${fmt(fan10k.lastMs / 1000, 1)} s, copied: ${fan10k.histories.some((h) => h.payloadCopied) ? 'yes' : 'no'}` : '–',
-      met: fan10k ? fan10k.acceptMs <= 200 && fan10k.complete && fan10k.lastMs <= 60_000 && !fan10k.histories.some((h) => h.payloadCopied) : undefined,
+      measured: fan10k
+        ? `202 in ${ms(fan10k.acceptMs)} ms, last after ${fmt(fan10k.lastMs / 1000, 1)} s, copied: ${fan10k.histories.some((h) => h.payloadCopied) ? 'yes' : 'no'}`
+        : '–',
+      met: fan10k
+        ? fan10k.acceptMs <= 200 &&
+          fan10k.complete &&
+          fan10k.lastMs <= 60_000 &&
+          !fan10k.histories.some((h) => h.payloadCopied)
+        : undefined,
     },
     {
       target: `worker RSS ≤ 300 MB with ${fmt(storm?.deliveries ?? 10_000)} waiting to retry`,
-      measured: storm ? `${fmt(storm.waiting.serviceRssMbMax)} MB (${results.idleRssMb.api === undefined ? 'one process: API + worker + PGlite' : 'worker process'})` : '–',
+      measured: storm
+        ? `${fmt(storm.waiting.serviceRssMbMax)} MB (${results.idleRssMb.api === undefined ? 'one process: API + worker + PGlite' : 'worker process'})`
+        : '–',
       met: storm && storm.deliveries >= 10_000 ? storm.waiting.serviceRssMbMax <= 300 : undefined,
     },
   ];
@@ -89,28 +109,59 @@ export function formatResults(results: RunResults): string {
   out.push(`machine: ${m.cores} × ${m.cpuModel}, ${fmt(m.memoryGb, 1)} GB; Node ${m.node}; ${m.temporalCli}`);
   out.push(`load average before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`);
   out.push(`settings: ${JSON.stringify(results.settings)}`);
-  out.push(`start-up (ms): ${Object.entries(results.timings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(
+    `start-up (ms): ${Object.entries(results.timings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   out.push(
     results.idleRssMb.api === undefined
       ? `resident memory at rest: service ${fmt(results.idleRssMb.service)} MB, ceiling ${fmt(results.idleRssMb.ceiling)} MB`
       : `resident memory at rest: worker ${fmt(results.idleRssMb.service)} MB, API ${fmt(results.idleRssMb.api)} MB, ceiling ${fmt(results.idleRssMb.ceiling)} MB`,
   );
-  out.push('process CPU: the service (API + worker) for ours, the ceiling process for Temporal; in cores (1 = one core busy)');
+  out.push(
+    'process CPU: the service (API + worker) for ours, the ceiling process for Temporal; in cores (1 = one core busy)',
+  );
 
   if (results.throughput.length > 0) {
     const first = results.throughput[0] as ThroughputResult;
-    out.push('', `1–3. Throughput: closed loop, ${first.concurrency} in flight, ${fmt(first.durationMs / 1000)} s each (deliveries/s after a ${fmt(Math.min(2, first.durationMs / 5000), 1)} s warm-up)`);
+    out.push(
+      '',
+      `1–3. Throughput: closed loop, ${first.concurrency} in flight, ${fmt(first.durationMs / 1000)} s each (deliveries/s after a ${fmt(Math.min(2, first.durationMs / 5000), 1)} s warm-up)`,
+    );
     const raw = byName(results.throughput, 'raw HTTP');
     const ceiling = byName(results.throughput, 'Temporal ceiling');
     out.push(
       table(
-        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'errors', 'process CPU', 'temporal CPU', 'CPU ms/delivery (process+temporal)', '÷ Temporal', '÷ raw HTTP'],
+        [
+          '',
+          'deliveries/s',
+          'p50 ms',
+          'p99 ms',
+          'errors',
+          'process CPU',
+          'temporal CPU',
+          'CPU ms/delivery (process+temporal)',
+          '÷ Temporal',
+          '÷ raw HTTP',
+        ],
         results.throughput.map((t) => {
           const cpu = (key: 'serviceCpu' | 'temporalCpu'): string => {
             const values = t.samples.map((s) => s[key] ?? Number.NaN).filter(Number.isFinite);
             return values.length ? (values.reduce((a, b) => a + b, 0) / values.length).toFixed(2) : '–';
           };
-          return [t.name, fmt(t.perSecond), ms(t.latency.p50), ms(t.latency.p99), fmt(t.errors + t.missing), cpu('serviceCpu'), cpu('temporalCpu'), `${ms(t.serviceCpuMsPerDelivery)} + ${ms(t.temporalCpuMsPerDelivery)}`, ratio(t.perSecond, ceiling?.perSecond), ratio(t.perSecond, raw?.perSecond)];
+          return [
+            t.name,
+            fmt(t.perSecond),
+            ms(t.latency.p50),
+            ms(t.latency.p99),
+            fmt(t.errors + t.missing),
+            cpu('serviceCpu'),
+            cpu('temporalCpu'),
+            `${ms(t.serviceCpuMsPerDelivery)} + ${ms(t.temporalCpuMsPerDelivery)}`,
+            ratio(t.perSecond, ceiling?.perSecond),
+            ratio(t.perSecond, raw?.perSecond),
+          ];
         }),
       ),
     );
@@ -120,29 +171,63 @@ export function formatResults(results: RunResults): string {
   if (ours && statements.length > 0) {
     const deliveries = ours.completed || 1;
     const own = statements.filter(([sql]) => sql !== '(transaction)');
-    out.push('', `   store statements per delivery during "ours": ${(own.reduce((n, [, s]) => n + s.calls, 0) / deliveries).toFixed(1)} (wall ms include waiting for PGlite, which runs one statement at a time)`);
-    out.push(table(['statement', 'calls/delivery', 'ms/delivery'], statements.sort((a, b) => b[1].ms - a[1].ms).map(([sql, s]) => [sql, (s.calls / deliveries).toFixed(2), ms(s.ms / deliveries)])).replace(/^/gm, '   '));
+    out.push(
+      '',
+      `   store statements per delivery during "ours": ${(own.reduce((n, [, s]) => n + s.calls, 0) / deliveries).toFixed(1)} (wall ms include waiting for PGlite, which runs one statement at a time)`,
+    );
+    out.push(
+      table(
+        ['statement', 'calls/delivery', 'ms/delivery'],
+        statements
+          .sort((a, b) => b[1].ms - a[1].ms)
+          .map(([sql, s]) => [sql, (s.calls / deliveries).toFixed(2), ms(s.ms / deliveries)]),
+      ).replace(/^/gm, '   '),
+    );
   }
   for (const rate of [...new Set(results.latency.map((l) => l.rate))]) {
     const group = results.latency.filter((l) => l.rate === rate);
     const first = group[0] as LatencyResult;
-    out.push('', `4. Latency: open loop, ${rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`);
+    out.push(
+      '',
+      `4. Latency: open loop, ${rate}/s for ${fmt(first.durationMs / 1000)} s, scheduled send → receiver's request (ms)`,
+    );
     const ceiling = byName(group, 'Temporal ceiling');
     const raw = byName(group, 'raw HTTP');
     out.push(
       table(
         ['', 'p50', 'p95', 'p99', 'max', 'missing', 'p50 ÷ Temporal', 'p99 ÷ Temporal', 'p50 ÷ raw'],
-        group.map((l) => [l.name, ...distCells(l.latency), fmt(l.missing + l.errors), ratio(l.latency.p50, ceiling?.latency.p50), ratio(l.latency.p99, ceiling?.latency.p99), ratio(l.latency.p50, raw?.latency.p50)]),
+        group.map((l) => [
+          l.name,
+          ...distCells(l.latency),
+          fmt(l.missing + l.errors),
+          ratio(l.latency.p50, ceiling?.latency.p50),
+          ratio(l.latency.p99, ceiling?.latency.p99),
+          ratio(l.latency.p50, raw?.latency.p50),
+        ]),
       ),
     );
     const ours = byName(group, 'ours');
-    if (ours?.ack) out.push(`   ours: POST /v1/events → 202: p50 ${ms(ours.ack.p50)}, p99 ${ms(ours.ack.p99)}, max ${ms(ours.ack.max)} ms`);
+    if (ours?.ack)
+      out.push(
+        `   ours: POST /v1/events → 202: p50 ${ms(ours.ack.p50)}, p99 ${ms(ours.ack.p99)}, max ${ms(ours.ack.max)} ms`,
+      );
   }
   if (results.fanOut.length > 0) {
     out.push('', '5. Fan-out: one event to N subscribers');
     out.push(
       table(
-        ['subscribers', '202 ms', 'first ms', 'last delivered s', 'delivered', 'deliveries/s', 'svc RSS max MB', 'history events', 'history bytes', 'payload in history'],
+        [
+          'subscribers',
+          '202 ms',
+          'first ms',
+          'last delivered s',
+          'delivered',
+          'deliveries/s',
+          'svc RSS max MB',
+          'history events',
+          'history bytes',
+          'payload in history',
+        ],
         results.fanOut.map((f) => [
           fmt(f.subscribers),
           ms(f.acceptMs),
@@ -160,10 +245,25 @@ export function formatResults(results: RunResults): string {
   }
   const s = results.storm;
   if (s) {
-    out.push('', `6. Retry storm: ${fmt(s.deliveries)} deliveries (${s.events} events × ${s.subscribersPerEvent} subscribers) to a receiver answering 500, then recovery by resend through the API`);
+    out.push(
+      '',
+      `6. Retry storm: ${fmt(s.deliveries)} deliveries (${s.events} events × ${s.subscribersPerEvent} subscribers) to a receiver answering 500, then recovery by resend through the API`,
+    );
     out.push(
       table(
-        ['first attempts s', results.idleRssMb.api === undefined ? 'waiting: service RSS MB' : 'waiting: worker RSS MB', 'svc CPU', 'temporal CPU', 'temporal RSS MB', 'resend calls s', 'drain s', 'delivered', 'not delivered', 'delivered twice', 'store: succeeded'],
+        [
+          'first attempts s',
+          results.idleRssMb.api === undefined ? 'waiting: service RSS MB' : 'waiting: worker RSS MB',
+          'svc CPU',
+          'temporal CPU',
+          'temporal RSS MB',
+          'resend calls s',
+          'drain s',
+          'delivered',
+          'not delivered',
+          'delivered twice',
+          'store: succeeded',
+        ],
         [
           [
             `${fmt(s.firstAttemptsMs / 1000, 1)}${s.firstAttemptsComplete ? '' : ' (deadline)'}${s.notYetAttempted ? `, ${fmt(s.notYetAttempted)} never attempted` : ''}`,
@@ -183,7 +283,12 @@ export function formatResults(results: RunResults): string {
     );
   }
   out.push('', 'Targets (2-core machine)');
-  out.push(table(['target', 'measured', 'met'], targets(results).map((t) => [t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO'])));
+  out.push(
+    table(
+      ['target', 'measured', 'met'],
+      targets(results).map((t) => [t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO']),
+    ),
+  );
   out.push('', `Temporal server error lines during the run: ${results.temporalServerErrors}`);
   out.push(`wall time: ${fmt(results.wallMs / 1000, 1)} s`);
   return out.join('\n');
@@ -210,7 +315,17 @@ function niceMax(value: number): number {
 }
 
 /** One line chart panel at (x, y) of size w × h. */
-function panel(x: number, y: number, w: number, h: number, title: string, xLabel: string, yLabel: string, series: Series[], logX = false): string {
+function panel(
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  series: Series[],
+  logX = false,
+): string {
   const pad = { left: 50, right: 10, top: 24, bottom: 34 };
   const pw = w - pad.left - pad.right;
   const ph = h - pad.top - pad.bottom;
@@ -219,20 +334,39 @@ function panel(x: number, y: number, w: number, h: number, title: string, xLabel
   const xMin = logX ? 10 ** Math.floor(Math.log10(Math.max(Math.min(...xs), 0.1))) : 0;
   const xMax = logX ? 10 ** Math.ceil(Math.log10(Math.max(...xs, 1))) : niceMax(Math.max(...xs, 1));
   const yMax = niceMax(Math.max(...ys, 1));
-  const sx = (v: number): number => (logX ? ((Math.log10(Math.max(v, xMin)) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin))) * pw : (v / xMax) * pw);
+  const sx = (v: number): number =>
+    logX
+      ? ((Math.log10(Math.max(v, xMin)) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin))) * pw
+      : (v / xMax) * pw;
   const sy = (v: number): number => ph - (v / yMax) * ph;
-  const parts: string[] = [`<g transform="translate(${x},${y})">`, `<text x="${pad.left}" y="14" font-weight="bold">${escape(title)}</text>`, `<g transform="translate(${pad.left},${pad.top})">`];
+  const parts: string[] = [
+    `<g transform="translate(${x},${y})">`,
+    `<text x="${pad.left}" y="14" font-weight="bold">${escape(title)}</text>`,
+    `<g transform="translate(${pad.left},${pad.top})">`,
+  ];
   parts.push(`<rect width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
-  const xTicks = logX ? Array.from({ length: Math.round(Math.log10(xMax / xMin)) + 1 }, (_, i) => xMin * 10 ** i) : [0, 0.25, 0.5, 0.75, 1].map((f) => f * xMax);
-  for (const tick of xTicks) parts.push(`<text x="${sx(tick).toFixed(1)}" y="${ph + 14}" text-anchor="middle" font-size="10">${fmt(tick, tick < 1 ? 1 : 0)}</text>`);
-  for (const f of [0, 0.5, 1]) parts.push(`<text x="-4" y="${(sy(f * yMax) + 3).toFixed(1)}" text-anchor="end" font-size="10">${fmt(f * yMax, yMax < 5 ? 1 : 0)}</text>`);
+  const xTicks = logX
+    ? Array.from({ length: Math.round(Math.log10(xMax / xMin)) + 1 }, (_, i) => xMin * 10 ** i)
+    : [0, 0.25, 0.5, 0.75, 1].map((f) => f * xMax);
+  for (const tick of xTicks)
+    parts.push(
+      `<text x="${sx(tick).toFixed(1)}" y="${ph + 14}" text-anchor="middle" font-size="10">${fmt(tick, tick < 1 ? 1 : 0)}</text>`,
+    );
+  for (const f of [0, 0.5, 1])
+    parts.push(
+      `<text x="-4" y="${(sy(f * yMax) + 3).toFixed(1)}" text-anchor="end" font-size="10">${fmt(f * yMax, yMax < 5 ? 1 : 0)}</text>`,
+    );
   parts.push(`<text x="${pw / 2}" y="${ph + 28}" text-anchor="middle" font-size="11">${escape(xLabel)}</text>`);
-  parts.push(`<text transform="translate(-38,${ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escape(yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(-38,${ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">${escape(yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join('');
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
-    parts.push(`<rect x="${pw - 150}" y="${6 + i * 14}" width="10" height="3" fill="${color}"/><text x="${pw - 136}" y="${10 + i * 14}" font-size="10">${escape(s.name)}</text>`);
+    parts.push(
+      `<rect x="${pw - 150}" y="${6 + i * 14}" width="10" height="3" fill="${color}"/><text x="${pw - 136}" y="${10 + i * 14}" font-size="10">${escape(s.name)}</text>`,
+    );
   });
   parts.push('</g></g>');
   return parts.join('\n');
@@ -252,14 +386,45 @@ export function chartSvg(results: RunResults): string {
   const w = 460;
   const h = 260;
   const panels: string[] = [];
-  panels.push(panel(0, 0, w, h, 'Latency at a fixed rate (CDF)', 'ms, scheduled send → receiver (log)', '% of requests', results.latency.map((l) => ({ name: `${l.name.replace(/ \(.*\)/, '')} @${l.rate}/s`, points: cdf(l.raw) })), true));
   panels.push(
-    panel(w, 0, w, h, 'Throughput over time (closed loop)', 's', 'deliveries/s', results.throughput.map((t) => ({ name: t.name, points: t.timeline.map((v, i) => [i + 0.5, v] as const) }))),
+    panel(
+      0,
+      0,
+      w,
+      h,
+      'Latency at a fixed rate (CDF)',
+      'ms, scheduled send → receiver (log)',
+      '% of requests',
+      results.latency.map((l) => ({ name: `${l.name.replace(/ \(.*\)/, '')} @${l.rate}/s`, points: cdf(l.raw) })),
+      true,
+    ),
   );
   panels.push(
-    panel(0, h, w, h, 'Fan-out: deliveries received', 's after POST', 'deliveries', results.fanOut.map((f) => {
+    panel(
+      w,
+      0,
+      w,
+      h,
+      'Throughput over time (closed loop)',
+      's',
+      'deliveries/s',
+      results.throughput.map((t) => ({ name: t.name, points: t.timeline.map((v, i) => [i + 0.5, v] as const) })),
+    ),
+  );
+  panels.push(
+    panel(
+      0,
+      h,
+      w,
+      h,
+      'Fan-out: deliveries received',
+      's after POST',
+      'deliveries',
+      results.fanOut.map((f) => {
         const step = Math.max(1, Math.floor(f.arrivals.length / 300));
-        const points = f.arrivals.flatMap((t, i) => (i % step === 0 || i === f.arrivals.length - 1 ? [[t / 1000, i + 1] as const] : []));
+        const points = f.arrivals.flatMap((t, i) =>
+          i % step === 0 || i === f.arrivals.length - 1 ? [[t / 1000, i + 1] as const] : [],
+        );
         return { name: `${fmt(f.subscribers)} subscribers`, points };
       }),
     ),
@@ -268,7 +433,12 @@ export function chartSvg(results: RunResults): string {
   const storm = results.storm;
   if (storm) {
     memory.push({ name: 'service RSS MB', points: storm.samples.map((s) => [s.t / 1000, s.serviceRssMb] as const) });
-    memory.push({ name: 'temporal RSS MB', points: storm.samples.filter((s) => s.temporalRssMb !== undefined).map((s) => [s.t / 1000, s.temporalRssMb ?? 0] as const) });
+    memory.push({
+      name: 'temporal RSS MB',
+      points: storm.samples
+        .filter((s) => s.temporalRssMb !== undefined)
+        .map((s) => [s.t / 1000, s.temporalRssMb ?? 0] as const),
+    });
   }
   panels.push(panel(w, h, w, h, 'Retry storm: memory', 's', 'MB', memory));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${2 * h}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;

@@ -26,7 +26,19 @@ import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bund
 import { startEnv } from './env';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
-import { fanOut, latencies, ourThroughput, rawThroughput, retryStorm, setUp, temporalThroughput, type FanOutResult, type StormResult, type ThroughputResult, type LatencyResult } from './scenarios';
+import {
+  fanOut,
+  latencies,
+  ourThroughput,
+  rawThroughput,
+  retryStorm,
+  setUp,
+  temporalThroughput,
+  type FanOutResult,
+  type StormResult,
+  type ThroughputResult,
+  type LatencyResult,
+} from './scenarios';
 
 type Part = 'throughput' | 'latency' | 'fanout' | 'storm';
 
@@ -54,8 +66,34 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
   // queue that takes longer to drain than the rest of the run); the fan-out, to 150, still takes
   // the outbox path of fan-outs over 100 and is delivered before the storm starts. The workflow
   // bundle is built beside the store instead of after it, which shortens the set-up.
-  quick: { throughputMs: 3_000, latencyMs: 3_000, latencyRates: [10], fanOut: [150], fanOutDeadlineMs: 20_000, stormEvents: 5, stormSubscribers: 10, stormWaitMs: 1_000, stormDeadlineMs: 10_000, settleMs: 500, warmUpMs: 1_000, bundle: 'prebuilt' },
-  full: { throughputMs: 20_000, latencyMs: 30_000, latencyRates: [50, 10], fanOut: [1_000, 10_000], fanOutDeadlineMs: 180_000, stormEvents: 100, stormSubscribers: 100, stormWaitMs: 15_000, stormDeadlineMs: 300_000, settleMs: 3_000, warmUpMs: 10_000, bundle: 'runtime' },
+  quick: {
+    throughputMs: 3_000,
+    latencyMs: 3_000,
+    latencyRates: [10],
+    fanOut: [150],
+    fanOutDeadlineMs: 20_000,
+    stormEvents: 5,
+    stormSubscribers: 10,
+    stormWaitMs: 1_000,
+    stormDeadlineMs: 10_000,
+    settleMs: 500,
+    warmUpMs: 1_000,
+    bundle: 'prebuilt',
+  },
+  full: {
+    throughputMs: 20_000,
+    latencyMs: 30_000,
+    latencyRates: [50, 10],
+    fanOut: [1_000, 10_000],
+    fanOutDeadlineMs: 180_000,
+    stormEvents: 100,
+    stormSubscribers: 100,
+    stormWaitMs: 15_000,
+    stormDeadlineMs: 300_000,
+    settleMs: 3_000,
+    warmUpMs: 10_000,
+    bundle: 'runtime',
+  },
 };
 
 interface Args {
@@ -154,7 +192,8 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--fanout':
         args.fanOut = value().split(',').map(Number);
-        if (args.fanOut.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--fanout takes subscriber counts, e.g. 1000,10000');
+        if (args.fanOut.some((n) => !Number.isInteger(n) || n < 1))
+          throw new Error('--fanout takes subscriber counts, e.g. 1000,10000');
         break;
       case '--storm': {
         const [events, subscribers] = value().split('x').map(Number);
@@ -205,7 +244,14 @@ async function describeMachine(): Promise<Machine> {
   } catch {
     // reported as unknown
   }
-  return { cpuModel, cores: os.availableParallelism(), memoryGb: os.totalmem() / 2 ** 30, node: process.version, temporalCli, loadBefore: loadAverage() };
+  return {
+    cpuModel,
+    cores: os.availableParallelism(),
+    memoryGb: os.totalmem() / 2 ** 30,
+    node: process.version,
+    temporalCli,
+    loadBefore: loadAverage(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -215,13 +261,20 @@ async function main(): Promise<void> {
     ...PROFILES[profileName],
     ...(args.fanOut ? { fanOut: args.fanOut } : {}),
     ...(args.storm ? { stormEvents: args.storm.events, stormSubscribers: args.storm.subscribers } : {}),
-    ...(args.durationS ? { throughputMs: args.durationS * 1000, latencyMs: args.durationS * 1000, warmUpMs: Math.min(10_000, (args.durationS * 1000) / 2) } : {}),
+    ...(args.durationS
+      ? {
+          throughputMs: args.durationS * 1000,
+          latencyMs: args.durationS * 1000,
+          warmUpMs: Math.min(10_000, (args.durationS * 1000) / 2),
+        }
+      : {}),
   };
   const t0 = performance.now();
   const startedAt = new Date().toISOString();
   const stamp = startedAt.replace(/[:.]/g, '-');
   mkdirSync(args.out, { recursive: true });
-  const log = (line: string): void => void process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  const log = (line: string): void =>
+    void process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   const machine = await describeMachine();
   log(`${profileName} run "${args.label}" — load average ${machine.loadBefore}`);
 
@@ -256,7 +309,8 @@ async function main(): Promise<void> {
     log,
   });
   Object.assign(timings, env.timings);
-  const rssMb = async (process: typeof env.service): Promise<number> => (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
+  const rssMb = async (process: typeof env.service): Promise<number> =>
+    (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
   const idleRssMb = {
     service: await rssMb(env.service),
     ceiling: await rssMb(env.ceiling),
@@ -364,7 +418,9 @@ async function main(): Promise<void> {
   const base = path.join(args.out, `${stamp}-${args.label}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 1)}\n`);
   writeFileSync(`${base}.svg`, chartSvg(results));
-  process.stdout.write(`${formatResults(results)}\n\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`);
+  process.stdout.write(
+    `${formatResults(results)}\n\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`,
+  );
 }
 
 main().then(

@@ -74,7 +74,13 @@ export class Sampler {
   readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private t0 = 0;
-  private last: { at: number; service?: ServiceStats; api?: ServiceStats; temporalTicks?: number; machine?: { busy: number; total: number } } = { at: 0 };
+  private last: {
+    at: number;
+    service?: ServiceStats;
+    api?: ServiceStats;
+    temporalTicks?: number;
+    machine?: { busy: number; total: number };
+  } = { at: 0 };
   private inFlight: Promise<void> | undefined;
 
   constructor(
@@ -112,11 +118,18 @@ export class Sampler {
     const temporal = this.temporalPid === undefined ? undefined : readProcess(this.temporalPid);
     const machine = readMachineTicks();
     const previous = this.last;
-    this.last = { at, ...(service ? { service } : {}), ...(api ? { api } : {}), ...(temporal ? { temporalTicks: temporal.cpuTicks } : {}), ...(machine ? { machine } : {}) };
+    this.last = {
+      at,
+      ...(service ? { service } : {}),
+      ...(api ? { api } : {}),
+      ...(temporal ? { temporalTicks: temporal.cpuTicks } : {}),
+      ...(machine ? { machine } : {}),
+    };
     if (!service || !previous.service) return;
     const seconds = (service.at - previous.service.at) / 1000;
     const cpuOf = (stats: ServiceStats): number => stats.cpuUserUs + stats.cpuSystemUs;
-    const cpuUs = cpuOf(service) - cpuOf(previous.service) + (api && previous.api ? cpuOf(api) - cpuOf(previous.api) : 0);
+    const cpuUs =
+      cpuOf(service) - cpuOf(previous.service) + (api && previous.api ? cpuOf(api) - cpuOf(previous.api) : 0);
     const wall = (at - previous.at) / 1000;
     const sample: Sample = {
       t: Math.round(at - this.t0),
@@ -125,10 +138,17 @@ export class Sampler {
       serviceCpu: seconds > 0 ? cpuUs / 1e6 / seconds : 0,
       ...(api ? { apiRssMb: api.rss / 2 ** 20 } : {}),
       ...(temporal && previous.temporalTicks !== undefined && wall > 0
-        ? { temporalRssMb: temporal.rssMb, temporalCpu: (temporal.cpuTicks - previous.temporalTicks) / TICKS_PER_SECOND / wall }
+        ? {
+            temporalRssMb: temporal.rssMb,
+            temporalCpu: (temporal.cpuTicks - previous.temporalTicks) / TICKS_PER_SECOND / wall,
+          }
         : {}),
       ...(machine && previous.machine && machine.total > previous.machine.total
-        ? { machineCpu: ((machine.busy - previous.machine.busy) / (machine.total - previous.machine.total)) * availableParallelism() }
+        ? {
+            machineCpu:
+              ((machine.busy - previous.machine.busy) / (machine.total - previous.machine.total)) *
+              availableParallelism(),
+          }
         : {}),
     };
     this.samples.push(sample);

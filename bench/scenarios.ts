@@ -32,8 +32,16 @@ export function eventData(marker: string): Record<string, unknown> {
     marker,
     order: { id: 'ord_8f2c1e', total: 129.95, currency: 'EUR', placedAt: '2025-01-01T12:00:00Z' },
     customer: { id: 'cus_1234', name: 'Ada Lovelace', email: 'ada@example.com', tier: 'gold' },
-    items: Array.from({ length: 8 }, (_, i) => ({ sku: `SKU-${1000 + i}`, name: `Item number ${i}`, quantity: i + 1, price: 9.99 + i })),
-    shipping: { method: 'express', address: { line1: '1 Analytical Way', city: 'London', postcode: 'N1 1AA', country: 'GB' } },
+    items: Array.from({ length: 8 }, (_, i) => ({
+      sku: `SKU-${1000 + i}`,
+      name: `Item number ${i}`,
+      quantity: i + 1,
+      price: 9.99 + i,
+    })),
+    shipping: {
+      method: 'express',
+      address: { line1: '1 Analytical Way', city: 'London', postcode: 'N1 1AA', country: 'GB' },
+    },
   };
 }
 
@@ -75,7 +83,12 @@ function warmupMs(durationMs: number): number {
   return Math.min(2_000, Math.floor(durationMs / 5));
 }
 
-function throughput(name: string, concurrency: number, result: Pick<ClosedLoopResult, 'completions' | 'latencies' | 'errors' | 'missing' | 'durationMs'>, samples: Sample[]): ThroughputResult {
+function throughput(
+  name: string,
+  concurrency: number,
+  result: Pick<ClosedLoopResult, 'completions' | 'latencies' | 'errors' | 'missing' | 'durationMs'>,
+  samples: Sample[],
+): ThroughputResult {
   return {
     name,
     concurrency,
@@ -103,7 +116,12 @@ function cpuMsPer(samples: readonly Sample[], key: 'serviceCpu' | 'temporalCpu',
   return count > 0 ? cpuMs / count : Number.NaN;
 }
 
-function latencyResult(name: string, rate: number, durationMs: number, result: Pick<OpenLoopResult, 'latencies' | 'missing' | 'errors'> & { sent?: number; acks?: number[] }): LatencyResult {
+function latencyResult(
+  name: string,
+  rate: number,
+  durationMs: number,
+  result: Pick<OpenLoopResult, 'latencies' | 'missing' | 'errors'> & { sent?: number; acks?: number[] },
+): LatencyResult {
   return {
     name,
     rate,
@@ -126,7 +144,11 @@ function waitersFor(env: BenchEnv, prefix: string): { waiters: Waiters; stop: ()
   return { waiters, stop };
 }
 
-async function sampled<T>(env: BenchEnv, fn: () => Promise<T>, sampler = env.sampler): Promise<{ value: T; samples: Sample[] }> {
+async function sampled<T>(
+  env: BenchEnv,
+  fn: () => Promise<T>,
+  sampler = env.sampler,
+): Promise<{ value: T; samples: Sample[] }> {
   sampler.start();
   try {
     const value = await fn();
@@ -144,7 +166,13 @@ async function sampled<T>(env: BenchEnv, fn: () => Promise<T>, sampler = env.sam
  */
 function rawUnit(env: BenchEnv, run: string, waiters: Waiters, freshConnections = false) {
   const agent = createHttpAgent();
-  const body = webhookBody({ id: 'raw', type: EVENT_TYPES.steady, createdAt: new Date(), accountId: null, data: eventData('raw') });
+  const body = webhookBody({
+    id: 'raw',
+    type: EVENT_TYPES.steady,
+    createdAt: new Date(),
+    accountId: null,
+    data: eventData('raw'),
+  });
   const signal = new AbortController().signal;
   return {
     agent,
@@ -169,12 +197,22 @@ function rawUnit(env: BenchEnv, run: string, waiters: Waiters, freshConnections 
 }
 
 /** 1. Raw HTTP ceiling. */
-export async function rawThroughput(env: BenchEnv, concurrency: number, durationMs: number, freshConnections = false): Promise<ThroughputResult> {
+export async function rawThroughput(
+  env: BenchEnv,
+  concurrency: number,
+  durationMs: number,
+  freshConnections = false,
+): Promise<ThroughputResult> {
   const { waiters, stop } = waitersFor(env, '/raw/');
   const { agent, unit } = rawUnit(env, `raw-${randomUUID()}`, waiters, freshConnections);
   try {
     const { value, samples } = await sampled(env, () => closedLoop({ concurrency, durationMs, unit }));
-    return throughput(freshConnections ? 'raw HTTP, a connection per request' : 'raw HTTP', concurrency, value, samples);
+    return throughput(
+      freshConnections ? 'raw HTTP, a connection per request' : 'raw HTTP',
+      concurrency,
+      value,
+      samples,
+    );
   } finally {
     stop();
     await agent.close();
@@ -182,8 +220,16 @@ export async function rawThroughput(env: BenchEnv, concurrency: number, duration
 }
 
 /** 2. Temporal ceiling: driven inside the ceiling process, next to its worker. */
-export async function temporalThroughput(env: BenchEnv, concurrency: number, durationMs: number): Promise<ThroughputResult> {
-  const { value, samples } = await sampled(env, () => env.ceiling.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }), env.ceilingSampler);
+export async function temporalThroughput(
+  env: BenchEnv,
+  concurrency: number,
+  durationMs: number,
+): Promise<ThroughputResult> {
+  const { value, samples } = await sampled(
+    env,
+    () => env.ceiling.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }),
+    env.ceilingSampler,
+  );
   return throughput('Temporal ceiling', concurrency, { ...value, missing: 0, durationMs }, samples);
 }
 
@@ -236,20 +282,36 @@ export async function latencies(env: BenchEnv, rate: number, durationMs: number)
     const { waiters, stop } = waitersFor(env, '/raw/');
     const { agent, unit } = rawUnit(env, `rawl-${randomUUID()}`, waiters);
     try {
-      results.push(latencyResult('raw HTTP', rate, durationMs, await openLoop({ rate, durationMs, unit: (n) => unit(n) })));
+      results.push(
+        latencyResult('raw HTTP', rate, durationMs, await openLoop({ rate, durationMs, unit: (n) => unit(n) })),
+      );
     } finally {
       stop();
       await agent.close();
     }
   }
   await sleep(500);
-  results.push(latencyResult('Temporal ceiling', rate, durationMs, await env.ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs })));
+  results.push(
+    latencyResult(
+      'Temporal ceiling',
+      rate,
+      durationMs,
+      await env.ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs }),
+    ),
+  );
   await untilTemporalIdle(env, IDLE_DEADLINE_MS);
   {
     const { waiters, stop } = waitersFor(env, '/steady/');
     const unit = ourUnit(env, `l-${randomUUID()}`, waiters, eventData('latency'));
     try {
-      results.push(latencyResult('ours (API → receiver)', rate, durationMs, await openLoop({ rate, durationMs, unit: (n, _at, ack) => unit(n, ack) })));
+      results.push(
+        latencyResult(
+          'ours (API → receiver)',
+          rate,
+          durationMs,
+          await openLoop({ rate, durationMs, unit: (n, _at, ack) => unit(n, ack) }),
+        ),
+      );
     } finally {
       stop();
     }
@@ -268,7 +330,8 @@ async function createSubscription(env: BenchEnv, body: Record<string, unknown>):
   for (let attempt = 1; ; attempt += 1) {
     const answer = await env.api('POST', '/v1/subscriptions', body);
     if (answer.status === 201) return (answer.body as { id: string }).id;
-    if (attempt >= 5) throw new Error(`POST /v1/subscriptions answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    if (attempt >= 5)
+      throw new Error(`POST /v1/subscriptions answered ${answer.status}: ${JSON.stringify(answer.body)}`);
     await sleep(200 * attempt);
   }
 }
@@ -278,10 +341,14 @@ async function createSubscription(env: BenchEnv, body: Record<string, unknown>):
  * i-th receives the fan-out event of every size above i) and `storm` subscribers with a long first
  * backoff.
  */
-export async function setUp(env: BenchEnv, sizes: { fanOut: readonly number[]; storm: number }): Promise<Subscriptions> {
+export async function setUp(
+  env: BenchEnv,
+  sizes: { fanOut: readonly number[]; storm: number },
+): Promise<Subscriptions> {
   for (const id of [...Object.values(EVENT_TYPES), ...sizes.fanOut.map(fanOutEventType)]) {
     const answer = await env.api('POST', '/v1/event-types', { id, description: 'benchmark' });
-    if (answer.status !== 201 && answer.status !== 409) throw new Error(`POST /v1/event-types answered ${answer.status}`);
+    if (answer.status !== 201 && answer.status !== 409)
+      throw new Error(`POST /v1/event-types answered ${answer.status}`);
   }
   const base = env.receiver.baseUrl;
   await createSubscription(env, { url: `${base}/steady/0`, eventTypes: [EVENT_TYPES.steady] });
@@ -326,8 +393,15 @@ export interface HistoryCheck {
 
 async function checkHistory(env: BenchEnv, workflowId: string, marker: string): Promise<HistoryCheck> {
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  const text = JSON.stringify(history, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value));
-  return { workflowId, events: history.events?.length ?? 0, bytes: Buffer.byteLength(text), payloadCopied: text.includes(marker) };
+  const text = JSON.stringify(history, (_key, value: unknown) =>
+    value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value,
+  );
+  return {
+    workflowId,
+    events: history.events?.length ?? 0,
+    bytes: Buffer.byteLength(text),
+    payloadCopied: text.includes(marker),
+  };
 }
 
 export interface FanOutResult {
@@ -347,7 +421,12 @@ export interface FanOutResult {
 }
 
 /** 5. One event to `n` subscribers: the API's answer time and the time until the last one has it. */
-export async function fanOut(env: BenchEnv, subscriptions: Subscriptions, n: number, deadlineMs: number): Promise<FanOutResult> {
+export async function fanOut(
+  env: BenchEnv,
+  subscriptions: Subscriptions,
+  n: number,
+  deadlineMs: number,
+): Promise<FanOutResult> {
   const type = fanOutEventType(n);
   const id = `fan-${n}-${randomUUID()}`;
   const marker = `payload-marker-${randomUUID()}`;
@@ -369,7 +448,8 @@ export async function fanOut(env: BenchEnv, subscriptions: Subscriptions, n: num
     t0 = performance.now();
     const answer = await env.api('POST', '/v1/events', { type, id, data: eventData(marker) });
     const acceptMs = performance.now() - t0;
-    if (answer.status !== 202) throw new Error(`POST /v1/events answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    if (answer.status !== 202)
+      throw new Error(`POST /v1/events answered ${answer.status}: ${JSON.stringify(answer.body)}`);
     const deliveryCount = (answer.body as { deliveryCount: number }).deliveryCount;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
@@ -378,11 +458,20 @@ export async function fanOut(env: BenchEnv, subscriptions: Subscriptions, n: num
     const sorted = [...arrivals].sort((a, b) => a - b);
     // Histories of three delivered subscribers: the first, the middle and the last to arrive.
     const delivered = [...seen].map((p) => Number(p.split('/')[2]));
-    const sample = [...new Set([delivered[0], delivered[Math.floor(delivered.length / 2)], delivered[delivered.length - 1]])].filter((i): i is number => i !== undefined);
+    const sample = [
+      ...new Set([delivered[0], delivered[Math.floor(delivered.length / 2)], delivered[delivered.length - 1]]),
+    ].filter((i): i is number => i !== undefined);
     const histories: HistoryCheck[] = [];
     for (const i of sample) {
       const workflowId = deliveryWorkflowId(id, subscriptions.fanout[i] as string);
-      histories.push(await checkHistory(env, workflowId, marker).catch(() => ({ workflowId, events: Number.NaN, bytes: Number.NaN, payloadCopied: false })));
+      histories.push(
+        await checkHistory(env, workflowId, marker).catch(() => ({
+          workflowId,
+          events: Number.NaN,
+          bytes: Number.NaN,
+          payloadCopied: false,
+        })),
+      );
     }
     return {
       subscribers: n,
@@ -412,7 +501,13 @@ export interface StormResult {
   /** Deliveries whose first attempt was still not recorded when the receiver recovered (0 unless a deadline passed). */
   readonly notYetAttempted: number;
   /** While they wait to retry. */
-  readonly waiting: { durationMs: number; serviceRssMbMax: number; serviceCpuMean: number; temporalCpuMean: number; temporalRssMbMax: number };
+  readonly waiting: {
+    durationMs: number;
+    serviceRssMbMax: number;
+    serviceCpuMean: number;
+    temporalCpuMean: number;
+    temporalRssMbMax: number;
+  };
   /** Receiver recovered → every delivery has a 2xx, ms; includes listing and resending through the API. */
   readonly drainMs: number;
   /** Time the resend calls took, ms, and how many answered 202. */
@@ -430,7 +525,10 @@ export interface StormResult {
 }
 
 /** The pending deliveries of these events, with how many attempts each has made, through the API. */
-async function listPending(env: BenchEnv, eventIds: readonly string[]): Promise<Array<{ id: string; attemptCount: number }>> {
+async function listPending(
+  env: BenchEnv,
+  eventIds: readonly string[],
+): Promise<Array<{ id: string; attemptCount: number }>> {
   const pending: Array<{ id: string; attemptCount: number }> = [];
   for (const id of eventIds) {
     let cursor: string | null = null;
@@ -455,7 +553,13 @@ function mean(values: number[]): number {
  * measure the service while all of them wait to retry; then the receiver recovers and each
  * delivery is resent through the API. Nothing may be lost or delivered twice.
  */
-export async function retryStorm(env: BenchEnv, subscriptions: Subscriptions, events: number, waitMs: number, deadlineMs: number): Promise<StormResult> {
+export async function retryStorm(
+  env: BenchEnv,
+  subscriptions: Subscriptions,
+  events: number,
+  waitMs: number,
+  deadlineMs: number,
+): Promise<StormResult> {
   const run = randomUUID().slice(0, 8);
   const ids = Array.from({ length: events }, (_, i) => `storm-${run}-${i}`);
   const idSet = new Set(ids);
@@ -478,7 +582,10 @@ export async function retryStorm(env: BenchEnv, subscriptions: Subscriptions, ev
   });
   const within = async (promise: Promise<void>, ms: number): Promise<boolean> => {
     let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+    const ok = await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    ]);
     clearTimeout(timer);
     return ok;
   };
@@ -508,7 +615,9 @@ export async function retryStorm(env: BenchEnv, subscriptions: Subscriptions, ev
     env.receiver.recover('/storm/');
     const t1 = performance.now();
     // Those never attempted yet need no resend: their first attempt now succeeds.
-    const pending = (await listPending(env, ids)).filter((delivery) => delivery.attemptCount > 0).map((delivery) => delivery.id);
+    const pending = (await listPending(env, ids))
+      .filter((delivery) => delivery.attemptCount > 0)
+      .map((delivery) => delivery.id);
     let resendAccepted = 0;
     let resendFailed = 0;
     await forEachLimited(pending, 16, async (deliveryId) => {

@@ -26,7 +26,16 @@ import { createDeliveryWorker } from '../src/worker';
 import { createCeilingActivities } from './ceiling/activities';
 import { ceilingWorkflow } from './ceiling/workflows';
 import { closedLoop, openLoop, Waiters } from './load';
-import type { CeilingClosedResult, CeilingOpenResult, Command, Reply, Request, ServiceConfig, ServiceReady, ServiceStats } from './protocol';
+import type {
+  CeilingClosedResult,
+  CeilingOpenResult,
+  Command,
+  Reply,
+  Request,
+  ServiceConfig,
+  ServiceReady,
+  ServiceStats,
+} from './protocol';
 
 /** A unit of the ceiling that takes longer than this counts as missing. */
 const UNIT_TIMEOUT_MS = 30_000;
@@ -54,7 +63,11 @@ function countQueries(db: Db, stats: StoreStats): Db {
     query: (sql, params) => count(sql, () => target.query(sql, params)),
     exec: (sql) => count(sql, () => target.exec(sql)),
   });
-  return { ...wrap(db), transaction: (fn) => count('(transaction)', () => db.transaction((tx) => fn(wrap(tx)))), close: () => db.close() };
+  return {
+    ...wrap(db),
+    transaction: (fn) => count('(transaction)', () => db.transaction((tx) => fn(wrap(tx)))),
+    close: () => db.close(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -69,7 +82,9 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logLevel, pino.destination({ dest: config.logFile, sync: false, mkdir: true }));
   // The SDK's own warnings (e.g. an activity that timed out under load) go to the log file.
-  Runtime.install({ logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)) });
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)),
+  });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   // As main.ts: the API's client of its own; with eager start, deliveries start through a client
   // on the worker's connection (the ceiling's starts too).
@@ -166,18 +181,34 @@ async function main(): Promise<void> {
     stats: async (): Promise<ServiceStats> => {
       const memory = process.memoryUsage();
       const cpu = process.cpuUsage();
-      return { at: performance.timeOrigin + performance.now(), rss: memory.rss, heapUsed: memory.heapUsed, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
+      return {
+        at: performance.timeOrigin + performance.now(),
+        rss: memory.rss,
+        heapUsed: memory.heapUsed,
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+      };
     },
     'ceiling-closed': async (command: Extract<Command, { type: 'ceiling-closed' }>): Promise<CeilingClosedResult> => {
-      const result = await closedLoop({ concurrency: command.concurrency, durationMs: command.durationMs, unit: ceilingUnit(++ceilingRuns) });
+      const result = await closedLoop({
+        concurrency: command.concurrency,
+        durationMs: command.durationMs,
+        unit: ceilingUnit(++ceilingRuns),
+      });
       return { completions: result.completions, latencies: result.latencies, errors: result.errors + result.missing };
     },
     'ceiling-open': async (command: Extract<Command, { type: 'ceiling-open' }>): Promise<CeilingOpenResult> => {
-      const result = await openLoop({ rate: command.rate, durationMs: command.durationMs, unit: ceilingUnit(++ceilingRuns) });
+      const result = await openLoop({
+        rate: command.rate,
+        durationMs: command.durationMs,
+        unit: ceilingUnit(++ceilingRuns),
+      });
       return { latencies: result.latencies, missing: result.missing, errors: result.errors };
     },
     'store-stats': async () => {
-      const result = Object.fromEntries([...storeStats].map(([sql, entry]) => [sql, { calls: entry.calls, ms: Math.round(entry.ms) }]));
+      const result = Object.fromEntries(
+        [...storeStats].map(([sql, entry]) => [sql, { calls: entry.calls, ms: Math.round(entry.ms) }]),
+      );
       storeStats.clear();
       return result;
     },
@@ -214,7 +245,12 @@ async function main(): Promise<void> {
     const handler = handlers[message.command.type] as (command: Command) => Promise<unknown>;
     handler(message.command).then(
       (result) => send({ id: message.id, ok: true, result } satisfies Reply),
-      (error: unknown) => send({ id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
+      (error: unknown) =>
+        send({
+          id: message.id,
+          ok: false,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        } satisfies Reply),
     );
   });
   send({ type: 'ready', timings, ...(apiUrl ? { apiUrl } : {}) } satisfies ServiceReady);

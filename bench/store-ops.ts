@@ -19,7 +19,9 @@ async function measure(name: string, n: number, fn: (i: number) => Promise<unkno
   for (let i = 0; i < n; i += 1) await fn(i);
   const wall = (performance.now() - t0) / n;
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(`${name.padEnd(52)} ${wall.toFixed(3).padStart(9)} ms wall  ${((cpu.user + cpu.system) / 1000 / n).toFixed(3).padStart(9)} ms CPU  (n=${n})\n`);
+  process.stdout.write(
+    `${name.padEnd(52)} ${wall.toFixed(3).padStart(9)} ms wall  ${((cpu.user + cpu.system) / 1000 / n).toFixed(3).padStart(9)} ms CPU  (n=${n})\n`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -28,17 +30,37 @@ async function main(): Promise<void> {
   const db = await openPglite(inMemory ? undefined : path.join(dir, 'store'));
   await migrate(db);
   const store = createStore(db);
-  process.stdout.write(`PGlite ${inMemory ? 'in memory' : 'on disk'}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(', ')}\n`);
-  for (const id of ['bench.steady', 'bench.fanout.1k', 'bench.fanout.10k']) await store.eventTypes.create({ id, description: '' });
-  const subscription = { accountId: null, active: true, description: '', headers: {}, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', retryPolicy: DEFAULT_RETRY_POLICY };
+  process.stdout.write(
+    `PGlite ${inMemory ? 'in memory' : 'on disk'}; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(', ')}\n`,
+  );
+  for (const id of ['bench.steady', 'bench.fanout.1k', 'bench.fanout.10k'])
+    await store.eventTypes.create({ id, description: '' });
+  const subscription = {
+    accountId: null,
+    active: true,
+    description: '',
+    headers: {},
+    secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    retryPolicy: DEFAULT_RETRY_POLICY,
+  };
   await store.subscriptions.create({ ...subscription, url: 'http://127.0.0.1:1/steady', eventTypes: ['bench.steady'] });
   for (let i = 0; i < 10_000; i += 1) {
-    await store.subscriptions.create({ ...subscription, url: `http://127.0.0.1:1/fanout/${i}`, eventTypes: i < 1_000 ? ['bench.fanout.1k', 'bench.fanout.10k'] : ['bench.fanout.10k'] });
+    await store.subscriptions.create({
+      ...subscription,
+      url: `http://127.0.0.1:1/fanout/${i}`,
+      eventTypes: i < 1_000 ? ['bench.fanout.1k', 'bench.fanout.10k'] : ['bench.fanout.10k'],
+    });
   }
   const data = eventData('store-ops');
   const N = 500;
   const ingest = (id: string, type: string) =>
-    store.events.ingest({ id, type, accountId: null, data, callbackUrl: null, callbackSecret: null, fingerprint: 'f' }, 30_000);
+    store.events.ingest(
+      { id, type, accountId: null, data, callbackUrl: null, callbackSecret: null, fingerprint: 'f' },
+      30_000,
+    );
 
   await measure('eventTypes.unknown (API, per event)', N, () => store.eventTypes.unknown(['bench.steady']));
   const deliveryIds: string[] = [];
@@ -47,11 +69,23 @@ async function main(): Promise<void> {
     deliveryIds.push(ingested.plans[0]?.deliveryId as string);
   });
   await measure('events.markDispatched (dispatcher, per event)', N, (i) => store.events.markDispatched(`e-${i}`));
-  await measure('deliveries.attemptContext (activity, per attempt)', N, (i) => store.deliveries.attemptContext(deliveryIds[i] as string));
-  await measure('deliveries.recordAttempt (activity, per attempt)', N, (i) =>
-    store.deliveries.recordAttempt(deliveryIds[i] as string, { startedAt: new Date(), durationMs: 1, statusCode: 200, error: null, responseBody: 'ok', url: 'http://127.0.0.1:1/steady', nextAttemptAt: null }),
+  await measure('deliveries.attemptContext (activity, per attempt)', N, (i) =>
+    store.deliveries.attemptContext(deliveryIds[i] as string),
   );
-  await measure('deliveries.setStatus (local activity, per delivery)', N, (i) => store.deliveries.setStatus(deliveryIds[i] as string, 'succeeded'));
+  await measure('deliveries.recordAttempt (activity, per attempt)', N, (i) =>
+    store.deliveries.recordAttempt(deliveryIds[i] as string, {
+      startedAt: new Date(),
+      durationMs: 1,
+      statusCode: 200,
+      error: null,
+      responseBody: 'ok',
+      url: 'http://127.0.0.1:1/steady',
+      nextAttemptAt: null,
+    }),
+  );
+  await measure('deliveries.setStatus (local activity, per delivery)', N, (i) =>
+    store.deliveries.setStatus(deliveryIds[i] as string, 'succeeded'),
+  );
   await measure('events.ingest, 1,000 subscribers', 3, (i) => ingest(`f1k-${i}`, 'bench.fanout.1k'));
   await measure('events.ingest, 10,000 subscribers', 3, (i) => ingest(`f10k-${i}`, 'bench.fanout.10k'));
   await db.close();

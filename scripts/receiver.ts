@@ -31,7 +31,8 @@ function readPort(): number {
   const raw = process.env.RECEIVER_PORT;
   if (raw === undefined || raw === '') return DEFAULT_PORT;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`RECEIVER_PORT must be a port number (1-65535), not '${raw}'`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    fail(`RECEIVER_PORT must be a port number (1-65535), not '${raw}'`);
   return port;
 }
 

@@ -60,11 +60,16 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'webhooks-soak-'));
   const cleanups: Array<() => Promise<unknown>> = [async () => rm(dir, { recursive: true, force: true })];
   const cleanup = async (): Promise<void> => {
-    for (const fn of cleanups.splice(0).reverse()) await fn().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    for (const fn of cleanups.splice(0).reverse())
+      await fn().catch((error: unknown) => log(`cleanup: ${String(error)}`));
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    const cliPath = await findTemporalCli({ explicitPath: process.env.TEMPORAL_CLI_PATH, toolsDir: DEFAULT_TOOLS_DIR, log });
+    const cliPath = await findTemporalCli({
+      explicitPath: process.env.TEMPORAL_CLI_PATH,
+      toolsDir: DEFAULT_TOOLS_DIR,
+      log,
+    });
     const temporal: DevServer = await startDevServer({
       cliPath,
       dbFile: path.join(dir, 'temporal.db'),
@@ -91,18 +96,35 @@ async function main(): Promise<void> {
       WEBHOOKS_API_KEYS: apiKey,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
     };
-    const api = await ServiceProcess.start({ name: 'api', mode: 'api', env: { ...env, PORT: String(port) }, logDir: dir, readyTimeoutMs: 120_000 });
+    const api = await ServiceProcess.start({
+      name: 'api',
+      mode: 'api',
+      env: { ...env, PORT: String(port) },
+      logDir: dir,
+      readyTimeoutMs: 120_000,
+    });
     cleanups.push(() => api.kill('SIGTERM'));
-    const worker = await ServiceProcess.start({ name: 'worker', mode: 'worker', env, logDir: dir, readyTimeoutMs: 120_000 });
+    const worker = await ServiceProcess.start({
+      name: 'worker',
+      mode: 'worker',
+      env,
+      logDir: dir,
+      readyTimeoutMs: 120_000,
+    });
     cleanups.push(() => worker.kill('SIGTERM'));
     const url = `http://127.0.0.1:${port}`;
 
     await callApi(url, apiKey, 'POST', '/v1/event-types', { id: 'soak.event', description: 'soak' });
     for (let i = 0; i < SUBSCRIPTIONS; i += 1) {
-      await callApi(url, apiKey, 'POST', '/v1/subscriptions', { url: receiver.url(`soak-${i}`), eventTypes: ['soak.event'] });
+      await callApi(url, apiKey, 'POST', '/v1/subscriptions', {
+        url: receiver.url(`soak-${i}`),
+        eventTypes: ['soak.event'],
+      });
     }
 
-    log(`soak: ${MINUTES} min, ${RATE} events/s × ${SUBSCRIPTIONS} subscriptions, RSS sampled every ${SAMPLE_MS / 1000} s`);
+    log(
+      `soak: ${MINUTES} min, ${RATE} events/s × ${SUBSCRIPTIONS} subscriptions, RSS sampled every ${SAMPLE_MS / 1000} s`,
+    );
     const startedAt = Date.now();
     const endsAt = startedAt + MINUTES * 60_000;
     let posted = 0;
@@ -112,11 +134,20 @@ async function main(): Promise<void> {
 
     const sample = async (): Promise<void> => {
       const [apiRss, workerRss] = await Promise.all([api.rssBytes(), worker.rssBytes()]);
-      if (apiRss === undefined || workerRss === undefined) throw new Error('the API or the worker exited during the soak');
-      const s: Sample = { t: Math.round((Date.now() - startedAt) / 1000), apiRssMb: apiRss / MB, workerRssMb: workerRss / MB, posted, delivered: receiver.receipts.length };
+      if (apiRss === undefined || workerRss === undefined)
+        throw new Error('the API or the worker exited during the soak');
+      const s: Sample = {
+        t: Math.round((Date.now() - startedAt) / 1000),
+        apiRssMb: apiRss / MB,
+        workerRssMb: workerRss / MB,
+        posted,
+        delivered: receiver.receipts.length,
+      };
       samples.push(s);
       const backlog = posted * SUBSCRIPTIONS - s.delivered;
-      log(`t=${String(s.t).padStart(4)} s  api ${s.apiRssMb.toFixed(1)} MB  worker ${s.workerRssMb.toFixed(1)} MB  posted ${posted}  delivered ${s.delivered}  backlog ${backlog}${failed ? `  failed posts ${failed}` : ''}`);
+      log(
+        `t=${String(s.t).padStart(4)} s  api ${s.apiRssMb.toFixed(1)} MB  worker ${s.workerRssMb.toFixed(1)} MB  posted ${posted}  delivered ${s.delivered}  backlog ${backlog}${failed ? `  failed posts ${failed}` : ''}`,
+      );
     };
 
     await sample();
@@ -126,8 +157,14 @@ async function main(): Promise<void> {
       const due = Math.floor(((Date.now() - startedAt) / 1000) * RATE);
       while (posted < due && inFlight.size < 64) {
         posted += 1;
-        const request = callApi(url, apiKey, 'POST', '/v1/events', { type: 'soak.event', data: { n: posted, pad: 'x'.repeat(512) } })
-          .then(() => undefined, () => void (failed += 1))
+        const request = callApi(url, apiKey, 'POST', '/v1/events', {
+          type: 'soak.event',
+          data: { n: posted, pad: 'x'.repeat(512) },
+        })
+          .then(
+            () => undefined,
+            () => void (failed += 1),
+          )
           .finally(() => inFlight.delete(request));
         inFlight.add(request);
       }
@@ -150,18 +187,29 @@ async function main(): Promise<void> {
       delivered: receiver.receipts.length,
       slopeMbPerHour: {
         api: { whole: mbPerHour(samples, (s) => s.apiRssMb), afterWarmUp: mbPerHour(steady, (s) => s.apiRssMb) },
-        worker: { whole: mbPerHour(samples, (s) => s.workerRssMb), afterWarmUp: mbPerHour(steady, (s) => s.workerRssMb) },
+        worker: {
+          whole: mbPerHour(samples, (s) => s.workerRssMb),
+          afterWarmUp: mbPerHour(steady, (s) => s.workerRssMb),
+        },
       },
       samples,
     };
     const fmt = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)} MB/h`;
     log('');
-    log(`posted ${posted} events (${failed} failed), receiver got ${result.delivered} requests for ${posted * SUBSCRIPTIONS} deliveries`);
-    log(`RSS slope, whole run:            api ${fmt(result.slopeMbPerHour.api.whole)}, worker ${fmt(result.slopeMbPerHour.worker.whole)}`);
-    log(`RSS slope, after ${WARM_UP_SHARE * 100}% warm-up:    api ${fmt(result.slopeMbPerHour.api.afterWarmUp)}, worker ${fmt(result.slopeMbPerHour.worker.afterWarmUp)}`);
+    log(
+      `posted ${posted} events (${failed} failed), receiver got ${result.delivered} requests for ${posted * SUBSCRIPTIONS} deliveries`,
+    );
+    log(
+      `RSS slope, whole run:            api ${fmt(result.slopeMbPerHour.api.whole)}, worker ${fmt(result.slopeMbPerHour.worker.whole)}`,
+    );
+    log(
+      `RSS slope, after ${WARM_UP_SHARE * 100}% warm-up:    api ${fmt(result.slopeMbPerHour.api.afterWarmUp)}, worker ${fmt(result.slopeMbPerHour.worker.afterWarmUp)}`,
+    );
     const first = samples[0] as Sample;
     const last = samples[samples.length - 1] as Sample;
-    log(`RSS first → last sample:         api ${first.apiRssMb.toFixed(1)} → ${last.apiRssMb.toFixed(1)} MB, worker ${first.workerRssMb.toFixed(1)} → ${last.workerRssMb.toFixed(1)} MB`);
+    log(
+      `RSS first → last sample:         api ${first.apiRssMb.toFixed(1)} → ${last.apiRssMb.toFixed(1)} MB, worker ${first.workerRssMb.toFixed(1)} → ${last.workerRssMb.toFixed(1)} MB`,
+    );
     if (process.env.SOAK_OUT) await writeFile(process.env.SOAK_OUT, `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await cleanup();

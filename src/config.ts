@@ -46,9 +46,13 @@ const envSchema = z.object({
     .string()
     .default('')
     .transform((value, ctx) => {
-      const cidrs = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+      const cidrs = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0);
       for (const cidr of cidrs) {
-        if (!parseCidr(cidr)) ctx.addIssue({ code: 'custom', message: `'${cidr}' is not a CIDR such as 10.0.0.0/8 or fd00::/8` });
+        if (!parseCidr(cidr))
+          ctx.addIssue({ code: 'custom', message: `'${cidr}' is not a CIDR such as 10.0.0.0/8 or fd00::/8` });
       }
       return cidrs;
     }),
@@ -57,16 +61,25 @@ const envSchema = z.object({
     .string()
     .default('')
     .transform((value, ctx) => {
-      const ports = value.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+      const ports = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0);
       for (const port of ports) {
-        if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) ctx.addIssue({ code: 'custom', message: `'${port}' is not a port` });
+        if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+          ctx.addIssue({ code: 'custom', message: `'${port}' is not a port` });
       }
       return ports.map(Number);
     }),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
-  WEBHOOKS_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  WEBHOOKS_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   /** pino log level. @default "info" */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -119,7 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.TEMPORAL_DEV_UI_PORT}`).replace(/\/+$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
-      workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE === undefined ? undefined : path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE),
+      workflowBundlePath:
+        e.TEMPORAL_WORKFLOW_BUNDLE === undefined ? undefined : path.resolve(e.TEMPORAL_WORKFLOW_BUNDLE),
       devPort: e.TEMPORAL_DEV_PORT,
       devUiPort: e.TEMPORAL_DEV_UI_PORT,
     }),

@@ -24,7 +24,10 @@ export class ValidationError extends ServiceError {
 export class NotFoundError extends ServiceError {
   override readonly name = 'NotFoundError';
   readonly code = 'not_found';
-  constructor(readonly resource: string, readonly id: string) {
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+  ) {
     super(`${resource} '${id}' not found`);
   }
 }

@@ -66,12 +66,19 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
   return devServer.address;
 }
 
-async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]): Promise<{ workerRun?: Promise<void> }> {
+async function run(
+  mode: Mode,
+  config: Config,
+  logger: Logger,
+  closers: Closer[],
+): Promise<{ workerRun?: Promise<void> }> {
   if (mode !== 'all' && (!config.temporal.address || !config.databaseUrl)) {
     throw new ConfigError(`'${mode}' mode runs against shared servers: set TEMPORAL_ADDRESS and DATABASE_URL`);
   }
   if (config.allowInsecureTargets) {
-    logger.warn('WEBHOOKS_ALLOW_INSECURE_TARGETS=true: http:// and private-network targets are allowed. Never use this in production.');
+    logger.warn(
+      'WEBHOOKS_ALLOW_INSECURE_TARGETS=true: http:// and private-network targets are allowed. Never use this in production.',
+    );
   }
   const address = config.temporal.address ?? (await startEmbeddedTemporal(config, logger, closers));
 
@@ -86,7 +93,11 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
   const registered = await registerSearchAttributes(client);
   if (registered.length > 0) logger.info({ registered }, 'search attributes registered');
 
-  const targets = { allowInsecure: config.allowInsecureTargets, allowedCidrs: config.allowedTargetCidrs, allowedPorts: config.allowedTargetPorts };
+  const targets = {
+    allowInsecure: config.allowInsecureTargets,
+    allowedCidrs: config.allowedTargetCidrs,
+    allowedPorts: config.allowedTargetPorts,
+  };
   let workerRun: Promise<void> | undefined;
   // With the worker in this process, delivery workflows start eagerly: Temporal hands each one's
   // first task straight back to this worker instead of queueing it for a poll (halves the time
@@ -104,7 +115,9 @@ async function run(mode: Mode, config: Config, logger: Logger, closers: Closer[]
       targets,
       // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.
       shutdownGraceMs: config.attemptTimeoutMs + 5_000,
-      ...(config.temporal.workflowBundlePath ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } } : {}),
+      ...(config.temporal.workflowBundlePath
+        ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } }
+        : {}),
     });
     workerRun = worker.run();
     closers.push(async () => {

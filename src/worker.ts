@@ -43,7 +43,9 @@ const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 /** The worker that runs delivery workflows and their activities. Run it with `worker.run()`. */
 export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Worker> {
   // Every connection is checked against the target policy on the address actually connected to.
-  const http = createHttpAgent(targetConnector({ policy: deps.targets, ...(deps.extraCa !== undefined ? { extraCa: deps.extraCa } : {}) }));
+  const http = createHttpAgent(
+    targetConnector({ policy: deps.targets, ...(deps.extraCa !== undefined ? { extraCa: deps.extraCa } : {}) }),
+  );
   const activities = createActivities({
     deliveries: deps.store.deliveries,
     http,
@@ -60,7 +62,10 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     workflowBundle: deps.workflowBundle ?? (await bundleInChildProcess()),
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(deps.shutdownGraceMs
-      ? { shutdownGraceTime: deps.shutdownGraceMs, shutdownForceTime: deps.shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS }
+      ? {
+          shutdownGraceTime: deps.shutdownGraceMs,
+          shutdownForceTime: deps.shutdownGraceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS,
+        }
       : {}),
     ...deps.tuning,
   });

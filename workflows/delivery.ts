@@ -38,7 +38,11 @@ const { recordOutcome } = proxyLocalActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-function attemptActivity(input: DeliveryWorkflowInput, remainingMs: number, attemptsBefore: number): Activities['postWebhook'] {
+function attemptActivity(
+  input: DeliveryWorkflowInput,
+  remainingMs: number,
+  attemptsBefore: number,
+): Activities['postWebhook'] {
   return proxyActivities<Activities>({
     // No attempt starts after the window closes: Temporal's own deadline for all retries.
     scheduleToCloseTimeout: remainingMs,
@@ -63,16 +67,27 @@ function firstAttemptActivity(input: DeliveryWorkflowInput, remainingMs: number)
 }
 
 function attemptInput(input: DeliveryWorkflowInput, attemptsBefore: number): PostWebhookInput {
-  return { deliveryId: input.deliveryId, retryPolicy: input.retryPolicy, attemptTimeoutMs: input.attemptTimeoutMs, attemptsBefore };
+  return {
+    deliveryId: input.deliveryId,
+    retryPolicy: input.retryPolicy,
+    attemptTimeoutMs: input.attemptTimeoutMs,
+    attemptsBefore,
+  };
 }
 
 /** No attempt fits in the retry window any more; names the last attempt's failure when there is one. */
 function windowClosed(lastAttempt: unknown): { status: DeliveryStatus; reason: string } {
-  return { status: 'failed', reason: lastAttempt instanceof Error ? `${WINDOW_CLOSED}; last attempt: ${lastAttempt.message}` : WINDOW_CLOSED };
+  return {
+    status: 'failed',
+    reason: lastAttempt instanceof Error ? `${WINDOW_CLOSED}; last attempt: ${lastAttempt.message}` : WINDOW_CLOSED,
+  };
 }
 
 /** The end of a run whose first attempt failed retryably with no attempt left: attempts used up, or the window closed. */
-function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: ApplicationFailure): { status: DeliveryStatus; reason: string } {
+function attemptsUsedUp(
+  policy: DeliveryWorkflowInput['retryPolicy'],
+  lastAttempt: ApplicationFailure,
+): { status: DeliveryStatus; reason: string } {
   return policy.maximumAttempts === 1 ? { status: 'failed', reason: lastAttempt.message } : windowClosed(lastAttempt);
 }
 
@@ -80,7 +95,11 @@ function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttemp
  * When the attempt after a failed first attempt is due, as that attempt decided (Retry-After or
  * the policy's first backoff, within the window); null when the failure is final or none is left.
  */
-function nextAttemptAfterFirst(failure: ApplicationFailure | TimeoutFailure, input: DeliveryWorkflowInput, windowEndsAt: number): number | null {
+function nextAttemptAfterFirst(
+  failure: ApplicationFailure | TimeoutFailure,
+  input: DeliveryWorkflowInput,
+  windowEndsAt: number,
+): number | null {
   if (failure instanceof ApplicationFailure) {
     if (failure.nonRetryable) return null;
     const details = failure.details?.[0] as RetryDetails | undefined;
@@ -94,7 +113,11 @@ function nextAttemptAfterFirst(failure: ApplicationFailure | TimeoutFailure, inp
  * replaying a delivery from before that), then the regular activity under the retry policy.
  * Returns how the run ended, or throws the regular activity's failure or a cancellation.
  */
-async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, firstAttemptLocal: boolean): Promise<{ status: DeliveryStatus; reason: string | null }> {
+async function runAttempts(
+  input: DeliveryWorkflowInput,
+  windowEndsAt: number,
+  firstAttemptLocal: boolean,
+): Promise<{ status: DeliveryStatus; reason: string | null }> {
   let attemptsBefore = 0;
   if (firstAttemptLocal) {
     try {
@@ -107,7 +130,9 @@ async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, f
       if (!(failure instanceof ApplicationFailure) && !(failure instanceof TimeoutFailure)) throw error;
       const next = nextAttemptAfterFirst(failure, input, windowEndsAt);
       if (next === null) {
-        return failure instanceof ApplicationFailure && !failure.nonRetryable ? attemptsUsedUp(input.retryPolicy, failure) : finalStatus(failure);
+        return failure instanceof ApplicationFailure && !failure.nonRetryable
+          ? attemptsUsedUp(input.retryPolicy, failure)
+          : finalStatus(failure);
       }
       await sleep(Math.max(0, next - Date.now()));
       attemptsBefore = 1;

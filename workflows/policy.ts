@@ -63,7 +63,9 @@ export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy, attemptsBefor
     initialInterval: backoffAfterAttempt(policy, attemptsBefore + 1),
     backoffCoefficient: policy.backoffCoefficient,
     maximumInterval: policy.maximumIntervalMs,
-    ...(policy.maximumAttempts !== null ? { maximumAttempts: Math.max(1, policy.maximumAttempts - attemptsBefore) } : {}),
+    ...(policy.maximumAttempts !== null
+      ? { maximumAttempts: Math.max(1, policy.maximumAttempts - attemptsBefore) }
+      : {}),
     nonRetryableErrorTypes: Object.values(FINAL_FAILURE_TYPES),
   };
 }

@@ -12,7 +12,10 @@ const scope = z
   .refine((value) => principalFromScope(value) !== undefined, {
     message: `must be "admin" or "account:<accountId>" (letters, digits, '.', '_', '-'; 1–128 characters)`,
   })
-  .meta({ description: '"admin" (everything) or "account:<accountId>" (only that account\'s subscriptions, events and deliveries).' });
+  .meta({
+    description:
+      '"admin" (everything) or "account:<accountId>" (only that account\'s subscriptions, events and deliveries).',
+  });
 
 const createApiKey = z.strictObject({
   scope,
@@ -51,7 +54,12 @@ export function apiKeyRoutes(deps: { store: Store }) {
       handler: async ({ body, req }) => {
         requireAdmin(req);
         const generated = generateApiKey();
-        const created = await store.apiKeys.create({ id: generated.id, name: body.name, scope: body.scope, keyHash: generated.keyHash });
+        const created = await store.apiKeys.create({
+          id: generated.id,
+          name: body.name,
+          scope: body.scope,
+          keyHash: generated.keyHash,
+        });
         return { ...present(created), key: generated.key };
       },
     }),

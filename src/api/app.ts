@@ -31,7 +31,11 @@ export interface AppDeps {
 const requireJson: RequestHandler = (req, _res, next) => {
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   if (hasBody && !req.is('application/json')) {
-    next(new UnsupportedMediaTypeError('request body must be application/json', [{ path: 'content-type', message: 'must be application/json' }]));
+    next(
+      new UnsupportedMediaTypeError('request body must be application/json', [
+        { path: 'content-type', message: 'must be application/json' },
+      ]),
+    );
     return;
   }
   next();

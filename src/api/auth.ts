@@ -46,7 +46,11 @@ export function principalFromScope(scope: string): Principal | undefined {
 /** The digest compared when no managed key matches the id, so both paths do the same work. */
 const DUMMY_HASH = digest('no such key');
 
-async function managedPrincipal(candidate: string, candidateDigest: Buffer, store: ApiKeyStore): Promise<Principal | undefined> {
+async function managedPrincipal(
+  candidate: string,
+  candidateDigest: Buffer,
+  store: ApiKeyStore,
+): Promise<Principal | undefined> {
   const match = MANAGED_KEY.exec(candidate);
   if (!match) return undefined;
   const found = await store.findActive(`key_${match[1] as string}`);
@@ -96,7 +100,8 @@ export function principalOf(req: Request): Principal {
 
 /** Throws ForbiddenError unless the caller holds an admin key. */
 export function requireAdmin(req: Request): void {
-  if (principalOf(req).kind !== 'admin') throw new ForbiddenError('this API key is scoped to an account; an admin key is needed');
+  if (principalOf(req).kind !== 'admin')
+    throw new ForbiddenError('this API key is scoped to an account; an admin key is needed');
 }
 
 /** True when the caller may see a resource of this account (null: vendor level, admin only). */

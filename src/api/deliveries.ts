@@ -105,9 +105,14 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       response: listOf(deliveryView),
       handler: async ({ query, req }) => {
         const principal = principalOf(req);
-        const page = await store.deliveries.list(principal.kind === 'account' ? { ...query, visibleTo: principal.accountId } : query);
+        const page = await store.deliveries.list(
+          principal.kind === 'account' ? { ...query, visibleTo: principal.accountId } : query,
+        );
         const attempts = await store.deliveries.attemptsOf(page.items.map((delivery) => delivery.id));
-        return { data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])), nextCursor: page.nextCursor };
+        return {
+          data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])),
+          nextCursor: page.nextCursor,
+        };
       },
     }),
     route({
@@ -138,7 +143,8 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       method: 'post',
       path: '/v1/deliveries/:id/resend',
       tag: 'Deliveries',
-      summary: 'Attempt now: skips the backoff of a pending delivery, or delivers a finished one again with a fresh 48 h window',
+      summary:
+        'Attempt now: skips the backoff of a pending delivery, or delivers a finished one again with a fresh 48 h window',
       status: 202,
       response: deliveryView,
       errors: [404, 503],

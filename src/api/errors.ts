@@ -1,7 +1,14 @@
 /** The one place that maps errors to HTTP statuses and the error body `{ error: { code, message, details } }`. */
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { ConflictError, NotFoundError, ServiceError, UnavailableError, ValidationError, type FieldProblem } from '../errors';
+import {
+  ConflictError,
+  NotFoundError,
+  ServiceError,
+  UnavailableError,
+  ValidationError,
+  type FieldProblem,
+} from '../errors';
 
 export class UnauthorizedError extends ServiceError {
   override readonly name = 'UnauthorizedError';
@@ -45,18 +52,33 @@ function statusOf(error: ServiceError): number {
   return 500;
 }
 
-export function sendError(res: Response, status: number, code: string, message: string, details: readonly FieldProblem[] = []): void {
+export function sendError(
+  res: Response,
+  status: number,
+  code: string,
+  message: string,
+  details: readonly FieldProblem[] = [],
+): void {
   res.status(status).json({ error: { code, message, details } });
 }
 
 /** Errors Express (a path that is not valid percent-encoding) and body-parser raise before a route runs. */
 function fromBodyParser(error: unknown): ServiceError | undefined {
-  if (error instanceof URIError) return new MalformedRequestError('request path is not valid percent-encoding', [{ path: 'path', message: 'is not valid percent-encoding' }]);
+  if (error instanceof URIError)
+    return new MalformedRequestError('request path is not valid percent-encoding', [
+      { path: 'path', message: 'is not valid percent-encoding' },
+    ]);
   const type = (error as { type?: unknown }).type;
-  if (type === 'entity.parse.failed') return new MalformedRequestError('request body is not valid JSON', [{ path: 'body', message: 'is not valid JSON' }]);
-  if (type === 'entity.too.large') return new PayloadTooLargeError('request body is too large', [{ path: 'body', message: 'exceeds the size limit' }]);
+  if (type === 'entity.parse.failed')
+    return new MalformedRequestError('request body is not valid JSON', [
+      { path: 'body', message: 'is not valid JSON' },
+    ]);
+  if (type === 'entity.too.large')
+    return new PayloadTooLargeError('request body is too large', [{ path: 'body', message: 'exceeds the size limit' }]);
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    return new UnsupportedMediaTypeError('unsupported body encoding', [{ path: 'content-type', message: 'charset must be utf-8' }]);
+    return new UnsupportedMediaTypeError('unsupported body encoding', [
+      { path: 'content-type', message: 'charset must be utf-8' },
+    ]);
   }
   return undefined;
 }

@@ -29,7 +29,10 @@ export function eventTypeRoutes(deps: { store: Store }) {
       handler: async ({ body, req }) => {
         requireAdmin(req);
         const created = await deps.store.eventTypes.create(body);
-        if (!created) throw new ConflictError(`event type '${body.id}' already exists`, [{ path: 'id', message: 'already exists' }]);
+        if (!created)
+          throw new ConflictError(`event type '${body.id}' already exists`, [
+            { path: 'id', message: 'already exists' },
+          ]);
         return present(created);
       },
     }),

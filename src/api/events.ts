@@ -16,7 +16,9 @@ const createEvent = z.strictObject({
   type: identifier('type'),
   data: z.json({ error: 'data must be JSON' }).refine((data) => data !== undefined, { message: 'data is required' }),
   accountId: identifier('accountId').optional(),
-  id: identifier('id').optional().meta({ description: 'Makes ingestion idempotent; the Idempotency-Key header does the same.' }),
+  id: identifier('id')
+    .optional()
+    .meta({ description: 'Makes ingestion idempotent; the Idempotency-Key header does the same.' }),
   callbackUrl: z.string().max(2048, 'callbackUrl must be at most 2048 characters').optional(),
 });
 
@@ -26,7 +28,10 @@ const acceptedView = z.object({
   accountId: z.string().nullable(),
   createdAt: z.iso.datetime(),
   deliveryCount: z.number().int(),
-  callbackSecret: z.string().optional().meta({ description: 'Signs the delivery to callbackUrl; returned once, when the event is created.' }),
+  callbackSecret: z
+    .string()
+    .optional()
+    .meta({ description: 'Signs the delivery to callbackUrl; returned once, when the event is created.' }),
 });
 
 const countsView = z.object({
@@ -57,9 +62,14 @@ export interface EventRouteDeps {
 function eventId(bodyId: string | undefined, header: string | undefined): string {
   if (header === undefined) return bodyId ?? newId('evt');
   const key = identifier('Idempotency-Key').safeParse(header);
-  if (!key.success) throw new ValidationError('invalid Idempotency-Key', [{ path: 'headers.idempotency-key', message: key.error.issues[0]?.message ?? 'invalid' }]);
+  if (!key.success)
+    throw new ValidationError('invalid Idempotency-Key', [
+      { path: 'headers.idempotency-key', message: key.error.issues[0]?.message ?? 'invalid' },
+    ]);
   if (bodyId !== undefined && bodyId !== key.data) {
-    throw new ValidationError('id and Idempotency-Key differ', [{ path: 'id', message: 'must equal the Idempotency-Key header when both are sent' }]);
+    throw new ValidationError('id and Idempotency-Key differ', [
+      { path: 'id', message: 'must equal the Idempotency-Key header when both are sent' },
+    ]);
   }
   return key.data;
 }
@@ -87,22 +97,29 @@ export function eventRoutes(deps: EventRouteDeps) {
         // An account key publishes for its own account only; without accountId, for its own.
         const principal = principalOf(req);
         if (principal.kind === 'account' && body.accountId !== undefined && body.accountId !== principal.accountId) {
-          throw new ForbiddenError("an account key can only publish its own account's events", [{ path: 'accountId', message: 'must be the account of this API key' }]);
+          throw new ForbiddenError("an account key can only publish its own account's events", [
+            { path: 'accountId', message: 'must be the account of this API key' },
+          ]);
         }
         const id = eventId(body.id, req.header('idempotency-key'));
         if ((await store.eventTypes.unknown([body.type])).length > 0) {
-          throw new ValidationError('unknown event type', [{ path: 'type', message: `'${body.type}' is not a registered event type` }]);
+          throw new ValidationError('unknown event type', [
+            { path: 'type', message: `'${body.type}' is not a registered event type` },
+          ]);
         }
         if (body.callbackUrl !== undefined) await deps.validateTarget(body.callbackUrl, 'callbackUrl');
         const accountId = principal.kind === 'account' ? principal.accountId : (body.accountId ?? null);
         const callbackUrl = body.callbackUrl ?? null;
-        const fingerprint = createHash('sha256').update(stableStringify({ type: body.type, accountId, data: body.data, callbackUrl })).digest('hex');
+        const fingerprint = createHash('sha256')
+          .update(stableStringify({ type: body.type, accountId, data: body.data, callbackUrl }))
+          .digest('hex');
         const callbackSecret = callbackUrl ? generateSecret() : null;
         const ingested = await store.events.ingest(
           { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
           deps.dispatcher.claimMs,
         );
-        if (ingested.plans.length > 0 || ingested.expanding) deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding);
+        if (ingested.plans.length > 0 || ingested.expanding)
+          deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding);
         return {
           ...presentEvent(ingested.event),
           deliveryCount: ingested.deliveryCount,
@@ -121,13 +138,18 @@ export function eventRoutes(deps: EventRouteDeps) {
       handler: async ({ params, req }) => {
         const principal = principalOf(req);
         // Event ids are identifiers; anything else (a NUL, say) is no event and must not reach the store.
-        const event = identifier('id').safeParse(params.id).success ? await store.events.get(params.id as string) : undefined;
+        const event = identifier('id').safeParse(params.id).success
+          ? await store.events.get(params.id as string)
+          : undefined;
         if (!event || !canSee(principal, event.accountId)) throw new NotFoundError('event', params.id as string);
         return {
           ...presentEvent(event),
           data: event.data,
           callbackUrl: event.callbackUrl,
-          deliveries: await store.events.deliveryCounts(event.id, principal.kind === 'account' ? principal.accountId : undefined),
+          deliveries: await store.events.deliveryCounts(
+            event.id,
+            principal.kind === 'account' ? principal.accountId : undefined,
+          ),
         };
       },
     }),

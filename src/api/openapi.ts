@@ -42,13 +42,18 @@ function operation(spec: Route): Record<string, unknown> {
       : { description: 'Success, no content' },
   };
   for (const status of errorStatuses) {
-    responses[status] = { description: COMMON_ERRORS[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    responses[status] = {
+      description: COMMON_ERRORS[status] ?? 'Error',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    };
   }
   return {
     summary: spec.summary,
     tags: [spec.tag],
     parameters: [...params, ...queryParams],
-    ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } } : {}),
+    ...(spec.body
+      ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } }
+      : {}),
     responses,
   };
 }
@@ -64,7 +69,8 @@ export function openApiDocument(specs: ReadonlyArray<Route>, version: string): R
     info: {
       title: 'Webhook delivery API',
       version,
-      description: 'Publish events; every matching subscription receives them as signed (Standard Webhooks) HTTP POSTs, retried for up to 48 hours.',
+      description:
+        'Publish events; every matching subscription receives them as signed (Standard Webhooks) HTTP POSTs, retried for up to 48 hours.',
     },
     servers: [{ url: '/' }],
     security: [{ bearerAuth: [] }],

@@ -66,7 +66,11 @@ export const MAX_JSON_DEPTH = 64;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const problemInString = (text: string): string | undefined =>
-  text.includes('\0') ? 'must not contain a NUL character' : LONE_SURROGATE.test(text) ? 'must be valid Unicode (it has a lone surrogate)' : undefined;
+  text.includes('\0')
+    ? 'must not contain a NUL character'
+    : LONE_SURROGATE.test(text)
+      ? 'must be valid Unicode (it has a lone surrogate)'
+      : undefined;
 
 /**
  * The first value of a request the store could not keep, or schemas could not walk: PostgreSQL
@@ -79,7 +83,8 @@ export function findUnstorable(value: unknown, path: readonly string[] = [], dep
     return message ? { path: at(path), message } : undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
-  if (depth >= MAX_JSON_DEPTH) return { path: at(path), message: `must not nest more than ${MAX_JSON_DEPTH} levels deep` };
+  if (depth >= MAX_JSON_DEPTH)
+    return { path: at(path), message: `must not nest more than ${MAX_JSON_DEPTH} levels deep` };
   for (const [key, item] of Object.entries(value)) {
     const keyMessage = problemInString(key);
     if (keyMessage) return { path: at(path), message: `a key ${keyMessage}` };
@@ -94,7 +99,10 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: 'body'
   if (unstorable) throw new ValidationError(`invalid request ${where}`, [unstorable]);
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new ValidationError(`invalid request ${where}`, toFieldProblems(parsed.error, where === 'query' ? 'query' : undefined));
+    throw new ValidationError(
+      `invalid request ${where}`,
+      toFieldProblems(parsed.error, where === 'query' ? 'query' : undefined),
+    );
   }
   return parsed.data;
 }

@@ -18,7 +18,10 @@ export const duration = z
   .transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must be a duration such as "30s", "5m", "2h" or a number of milliseconds' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a duration such as "30s", "5m", "2h" or a number of milliseconds',
+      });
       return z.NEVER;
     }
     return ms;
@@ -41,4 +44,5 @@ export const errorBody = z.object({
   }),
 });
 
-export const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });

@@ -57,7 +57,8 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       try {
         await checkTarget(url, deps.targets);
       } catch (error) {
-        if (error instanceof TargetRefusedError) throw new ValidationError(`invalid ${path}`, [{ path, message: error.message }]);
+        if (error instanceof TargetRefusedError)
+          throw new ValidationError(`invalid ${path}`, [{ path, message: error.message }]);
         throw error;
       }
     },

@@ -3,7 +3,12 @@ import { formatDuration } from '../domain/duration';
 import { ALL_EVENT_TYPES, type Subscription } from '../domain/model';
 import { NotFoundError, ValidationError, type FieldProblem } from '../errors';
 import type { Store } from '../store';
-import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, RETRY_POLICY_LIMITS, type DeliveryRetryPolicy } from '../../workflows/policy';
+import {
+  DEFAULT_RETRY_POLICY,
+  MAX_DELIVERY_WINDOW_MS,
+  RETRY_POLICY_LIMITS,
+  type DeliveryRetryPolicy,
+} from '../../workflows/policy';
 import { generateSecret, isValidSecret } from '../../activities/sign';
 import { canSee, principalOf, type Principal } from './auth';
 import { ForbiddenError } from './errors';
@@ -11,20 +16,27 @@ import { route } from './route';
 import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
 
 /** Headers the service sets itself; a subscription may not override them. */
-const RESERVED_HEADER = /^(host|content-length|content-type|user-agent|connection|transfer-encoding|te|upgrade|expect|keep-alive|proxy-.*|webhook-.*)$/i;
+const RESERVED_HEADER =
+  /^(host|content-length|content-type|user-agent|connection|transfer-encoding|te|upgrade|expect|keep-alive|proxy-.*|webhook-.*)$/i;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 const MAX_HEADERS = 20;
 const MAX_EVENT_TYPES = 100;
 
 const customHeaders = z
   .record(
-    z.string().regex(HEADER_NAME, 'header names must be HTTP tokens of at most 64 characters').refine((name) => !RESERVED_HEADER.test(name), {
-      message: 'this header is set by the service and cannot be overridden',
-    }),
+    z
+      .string()
+      .regex(HEADER_NAME, 'header names must be HTTP tokens of at most 64 characters')
+      .refine((name) => !RESERVED_HEADER.test(name), {
+        message: 'this header is set by the service and cannot be overridden',
+      }),
     z
       .string({ error: 'header values must be strings' })
       .max(1024, 'header values must be at most 1024 characters')
-      .refine((value) => !/[\r\n\0]/.test(value), { message: 'header values must not contain CR, LF or NUL', abort: true })
+      .refine((value) => !/[\r\n\0]/.test(value), {
+        message: 'header values must not contain CR, LF or NUL',
+        abort: true,
+      })
       // Anything else outside printable ASCII would make every attempt fail in the HTTP client.
       .refine((value) => /^[\t\x20-\x7e]*$/.test(value), { message: 'header values must be printable ASCII' }),
   )
@@ -40,17 +52,27 @@ const eventTypeList = z
 const retryPolicyInput = z
   .strictObject({
     initialInterval: duration.optional(),
-    backoffCoefficient: z.number().min(RETRY_POLICY_LIMITS.minBackoffCoefficient).max(RETRY_POLICY_LIMITS.maxBackoffCoefficient).optional(),
+    backoffCoefficient: z
+      .number()
+      .min(RETRY_POLICY_LIMITS.minBackoffCoefficient)
+      .max(RETRY_POLICY_LIMITS.maxBackoffCoefficient)
+      .optional(),
     maximumInterval: duration.optional(),
     maximumAttempts: z.number().int().min(1).max(RETRY_POLICY_LIMITS.maxAttempts).nullable().optional(),
     maxDuration: duration.optional(),
   })
-  .meta({ description: 'Defaults: initialInterval "10s", backoffCoefficient 2, maximumInterval "1h", maximumAttempts null (no limit), maxDuration "48h" (the most allowed).' });
+  .meta({
+    description:
+      'Defaults: initialInterval "10s", backoffCoefficient 2, maximumInterval "1h", maximumAttempts null (no limit), maxDuration "48h" (the most allowed).',
+  });
 
 type RetryPolicyInput = z.infer<typeof retryPolicyInput>;
 
 /** Applies defaults and the bounds of each field; problems are reported under `retryPolicy.*`. */
-export function resolveRetryPolicy(input: RetryPolicyInput | undefined, base: DeliveryRetryPolicy = DEFAULT_RETRY_POLICY): DeliveryRetryPolicy {
+export function resolveRetryPolicy(
+  input: RetryPolicyInput | undefined,
+  base: DeliveryRetryPolicy = DEFAULT_RETRY_POLICY,
+): DeliveryRetryPolicy {
   const policy: DeliveryRetryPolicy = {
     initialIntervalMs: input?.initialInterval ?? base.initialIntervalMs,
     backoffCoefficient: input?.backoffCoefficient ?? base.backoffCoefficient,
@@ -61,13 +83,22 @@ export function resolveRetryPolicy(input: RetryPolicyInput | undefined, base: De
   const problems: FieldProblem[] = [];
   const { minIntervalMs, maxIntervalMs, minDurationMs } = RETRY_POLICY_LIMITS;
   if (policy.initialIntervalMs < minIntervalMs || policy.initialIntervalMs > maxIntervalMs) {
-    problems.push({ path: 'retryPolicy.initialInterval', message: `must be between ${formatDuration(minIntervalMs)} and ${formatDuration(maxIntervalMs)}` });
+    problems.push({
+      path: 'retryPolicy.initialInterval',
+      message: `must be between ${formatDuration(minIntervalMs)} and ${formatDuration(maxIntervalMs)}`,
+    });
   }
   if (policy.maximumIntervalMs < policy.initialIntervalMs || policy.maximumIntervalMs > maxIntervalMs) {
-    problems.push({ path: 'retryPolicy.maximumInterval', message: `must be between initialInterval and ${formatDuration(maxIntervalMs)}` });
+    problems.push({
+      path: 'retryPolicy.maximumInterval',
+      message: `must be between initialInterval and ${formatDuration(maxIntervalMs)}`,
+    });
   }
   if (policy.maxDurationMs < minDurationMs || policy.maxDurationMs > MAX_DELIVERY_WINDOW_MS) {
-    problems.push({ path: 'retryPolicy.maxDuration', message: `must be between ${formatDuration(minDurationMs)} and 48h` });
+    problems.push({
+      path: 'retryPolicy.maxDuration',
+      message: `must be between ${formatDuration(minDurationMs)} and 48h`,
+    });
   }
   if (problems.length > 0) throw new ValidationError('invalid retry policy', problems);
   return policy;
@@ -80,29 +111,43 @@ const createSubscription = z.strictObject({
   active: z.boolean().default(true),
   description: z.string().max(1024, 'description must be at most 1024 characters').default(''),
   headers: customHeaders.default({}),
-  secret: z.string().refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' }).optional(),
+  secret: z
+    .string()
+    .refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' })
+    .optional(),
   retryPolicy: retryPolicyInput.optional(),
 });
 
 const updateSubscription = createSubscription
   .omit({ accountId: true, secret: true })
   .partial()
-  .extend({ active: z.boolean().optional(), description: z.string().max(1024).optional(), headers: customHeaders.optional() });
+  .extend({
+    active: z.boolean().optional(),
+    description: z.string().max(1024).optional(),
+    headers: customHeaders.optional(),
+  });
 
 /** How long a replaced secret stays valid after a rotation. */
 const DEFAULT_GRACE_PERIOD_MS = 24 * 3_600_000;
 const MAX_GRACE_PERIOD_MS = 7 * 24 * 3_600_000;
 
 const rotateSecret = z.strictObject({
-  secret: z.string().refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' }).optional(),
+  secret: z
+    .string()
+    .refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' })
+    .optional(),
   gracePeriod: duration
     .refine((ms) => ms <= MAX_GRACE_PERIOD_MS, { message: 'must be at most 7d' })
     .optional()
-    .meta({ description: 'How long the old secret stays valid (deliveries carry both signatures meanwhile). Default "24h"; "0s" drops it at once.' }),
+    .meta({
+      description:
+        'How long the old secret stays valid (deliveries carry both signatures meanwhile). Default "24h"; "0s" drops it at once.',
+    }),
 });
 
 /** The account an account key acts for, or undefined for an admin key. */
-const ownAccount = (principal: Principal): string | undefined => (principal.kind === 'account' ? principal.accountId : undefined);
+const ownAccount = (principal: Principal): string | undefined =>
+  principal.kind === 'account' ? principal.accountId : undefined;
 
 const listQuery = z.strictObject({
   eventType: z.string().max(128).optional(),
@@ -162,7 +207,10 @@ async function checkEventTypes(store: Store, eventTypes: readonly string[]): Pro
   if (unknown.length > 0) {
     throw new ValidationError(
       'unknown event type',
-      unknown.map((type) => ({ path: `eventTypes.${eventTypes.indexOf(type)}`, message: `'${type}' is not a registered event type` })),
+      unknown.map((type) => ({
+        path: `eventTypes.${eventTypes.indexOf(type)}`,
+        message: `'${type}' is not a registered event type`,
+      })),
     );
   }
 }
@@ -189,7 +237,9 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
         // An account key creates subscriptions of its own account only (never vendor level).
         const own = ownAccount(principalOf(req));
         if (own !== undefined && body.accountId !== undefined && body.accountId !== own) {
-          throw new ForbiddenError("an account key can only create its own account's subscriptions", [{ path: 'accountId', message: 'must be the account of this API key' }]);
+          throw new ForbiddenError("an account key can only create its own account's subscriptions", [
+            { path: 'accountId', message: 'must be the account of this API key' },
+          ]);
         }
         const accountId = own ?? body.accountId ?? null;
         await deps.validateTarget(body.url, 'url');
@@ -218,7 +268,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       response: listOf(subscriptionView),
       handler: async ({ query, req }) => {
         const own = ownAccount(principalOf(req));
-        if (own !== undefined && query.accountId !== undefined && query.accountId !== own) return { data: [], nextCursor: null };
+        if (own !== undefined && query.accountId !== undefined && query.accountId !== own)
+          return { data: [], nextCursor: null };
         const page = await store.subscriptions.list(own === undefined ? query : { ...query, accountId: own });
         return { data: page.items.map(presentSubscription), nextCursor: page.nextCursor };
       },
@@ -250,7 +301,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       method: 'post',
       path: '/v1/subscriptions/:id/secret/rotate',
       tag: 'Subscriptions',
-      summary: 'Issue a new signing secret; the old one stays valid for the grace period (24 h by default) and deliveries carry both signatures',
+      summary:
+        'Issue a new signing secret; the old one stays valid for the grace period (24 h by default) and deliveries carry both signatures',
       body: rotateSecret,
       status: 200,
       response: z.object({ secret: z.string(), previousSecretExpiresAt: z.iso.datetime().nullable() }),
@@ -258,10 +310,16 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       handler: async ({ params, body, req }) => {
         const subscription = await find(params.id as string, principalOf(req));
         if (body.secret !== undefined && body.secret === (await store.subscriptions.getSecret(subscription.id))) {
-          throw new ValidationError('invalid secret', [{ path: 'secret', message: 'must differ from the current secret' }]);
+          throw new ValidationError('invalid secret', [
+            { path: 'secret', message: 'must differ from the current secret' },
+          ]);
         }
         const secret = body.secret ?? generateSecret();
-        const rotated = await store.subscriptions.rotateSecret(subscription.id, secret, body.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS);
+        const rotated = await store.subscriptions.rotateSecret(
+          subscription.id,
+          secret,
+          body.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS,
+        );
         if (!rotated) throw new NotFoundError('subscription', subscription.id);
         return { secret, previousSecretExpiresAt: rotated.previousSecretExpiresAt?.toISOString() ?? null };
       },
@@ -298,7 +356,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       errors: [404],
       handler: async ({ params, req }) => {
         const subscription = await find(params.id as string, principalOf(req));
-        if (!(await store.subscriptions.delete(subscription.id))) throw new NotFoundError('subscription', subscription.id);
+        if (!(await store.subscriptions.delete(subscription.id)))
+          throw new NotFoundError('subscription', subscription.id);
         deps.cancelPendingDeliveries(subscription.id);
       },
     }),

@@ -146,7 +146,8 @@ export function ipv6Bytes(ip: string): Uint8Array {
     });
   const head = expand(groupsOf(halves[0]));
   const tail = expand(groupsOf(halves[1]));
-  const words = halves.length === 2 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  const words =
+    halves.length === 2 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
   const bytes = new Uint8Array(16);
   words.forEach((word, i) => {
     bytes[2 * i] = word >> 8;
@@ -158,15 +159,18 @@ export function ipv6Bytes(ip: string): Uint8Array {
 const dotted = (bytes: Uint8Array, at: number, xor = 0): string =>
   Array.from(bytes.subarray(at, at + 4), (byte) => byte ^ xor).join('.');
 
-const zero = (bytes: Uint8Array, from: number, to: number): boolean => bytes.subarray(from, to).every((byte) => byte === 0);
+const zero = (bytes: Uint8Array, from: number, to: number): boolean =>
+  bytes.subarray(from, to).every((byte) => byte === 0);
 
 /** The IPv4 addresses an IPv6 address carries, with the name of the form that carries them. */
 export function embeddedIPv4(ip: string): Array<{ readonly address: string; readonly form: string }> {
   const b = ipv6Bytes(ip);
   if (zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return [{ address: dotted(b, 12), form: 'IPv4-mapped' }];
-  if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12)) return [{ address: dotted(b, 12), form: 'IPv4-translated' }];
+  if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12))
+    return [{ address: dotted(b, 12), form: 'IPv4-translated' }];
   if (zero(b, 0, 12)) return [{ address: dotted(b, 12), form: 'IPv4-compatible' }];
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(b, 4, 12)) return [{ address: dotted(b, 12), form: 'NAT64' }];
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(b, 4, 12))
+    return [{ address: dotted(b, 12), form: 'NAT64' }];
   if (b[0] === 0x20 && b[1] === 0x02) return [{ address: dotted(b, 2), form: '6to4' }];
   if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) {
     return [
@@ -200,7 +204,8 @@ export function addressRefusal(ip: string, policy: TargetPolicy): string | undef
   if (exact) return exact;
   for (const embedded of embeddedIPv4(ip)) {
     const refusal = addressRefusal(embedded.address, policy);
-    if (refusal) return `${refusal} (${embedded.address}) inside ${embedded.form.startsWith('IPv4') ? 'an' : 'a'} ${embedded.form} IPv6 address`;
+    if (refusal)
+      return `${refusal} (${embedded.address}) inside ${embedded.form.startsWith('IPv4') ? 'an' : 'a'} ${embedded.form} IPv6 address`;
   }
   const special = labelOf(V6, ip, 'ipv6');
   if (special) return special;
@@ -211,7 +216,8 @@ export function addressRefusal(ip: string, policy: TargetPolicy): string | undef
 const HINT = 'such targets are refused (WEBHOOKS_ALLOWED_TARGET_CIDRS can open a range)';
 
 /** `[::1]` → `::1`; other host names unchanged. */
-export const bareHost = (hostname: string): string => (hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname);
+export const bareHost = (hostname: string): string =>
+  hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 
 /** Throws TargetRefusedError when `host` resolved to `address` that the policy forbids. */
 export function assertAddressAllowed(address: string, policy: TargetPolicy, host?: string): void {
@@ -235,14 +241,18 @@ export function checkTargetUrl(raw: string, policy: TargetPolicy): URL {
   }
   if (url.protocol !== 'https:' && !(policy.allowInsecure && url.protocol === 'http:')) {
     throw new TargetRefusedError(
-      policy.allowInsecure ? 'must use http:// or https://' : 'must use https:// (set WEBHOOKS_ALLOW_INSECURE_TARGETS=true to allow http://)',
+      policy.allowInsecure
+        ? 'must use http:// or https://'
+        : 'must use https:// (set WEBHOOKS_ALLOW_INSECURE_TARGETS=true to allow http://)',
     );
   }
   if (url.username || url.password) throw new TargetRefusedError('must not contain credentials');
   if (url.hash) throw new TargetRefusedError('must not contain a fragment');
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
   if (policy.allowedPorts && policy.allowedPorts.length > 0 && !policy.allowedPorts.includes(port)) {
-    throw new TargetRefusedError(`port ${port} is not allowed (WEBHOOKS_ALLOWED_TARGET_PORTS: ${policy.allowedPorts.join(', ')})`);
+    throw new TargetRefusedError(
+      `port ${port} is not allowed (WEBHOOKS_ALLOWED_TARGET_PORTS: ${policy.allowedPorts.join(', ')})`,
+    );
   }
   const host = bareHost(url.hostname);
   if (isIP(host)) assertAddressAllowed(host, policy);
@@ -251,7 +261,10 @@ export function checkTargetUrl(raw: string, policy: TargetPolicy): URL {
 
 /** Every address of a host name, from the system resolver (hosts file and DNS), unsorted. */
 export const systemResolver: Resolver = async (hostname) =>
-  (await dnsLookup(hostname, { all: true, verbatim: true })).map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map(({ address, family }) => ({
+    address,
+    family: family === 6 ? 6 : 4,
+  }));
 
 /** Resolves `hostname` with the policy's resolver, refusing the target when it cannot. */
 export async function resolveHost(hostname: string, policy: TargetPolicy): Promise<readonly ResolvedAddress[]> {
@@ -259,7 +272,10 @@ export async function resolveHost(hostname: string, policy: TargetPolicy): Promi
   const timeoutMs = policy.resolveTimeoutMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new TargetRefusedError(`host ${hostname} did not resolve within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new TargetRefusedError(`host ${hostname} did not resolve within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   try {
     const addresses = await Promise.race([resolve(hostname), timeout]);
@@ -268,7 +284,9 @@ export async function resolveHost(hostname: string, policy: TargetPolicy): Promi
   } catch (error) {
     if (error instanceof TargetRefusedError) throw error;
     const code = (error as { code?: unknown }).code;
-    throw new TargetRefusedError(`host ${hostname} could not be resolved${typeof code === 'string' ? ` (${code})` : ''}`);
+    throw new TargetRefusedError(
+      `host ${hostname} could not be resolved${typeof code === 'string' ? ` (${code})` : ''}`,
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -43,7 +43,10 @@ export class ApiKeyStore {
 
   /** The key and its hash, unless it does not exist or was revoked. */
   async findActive(id: string): Promise<{ key: ApiKeyRecord; keyHash: string } | undefined> {
-    const rows = await this.db.query<ApiKeyRow>(`SELECT ${PUBLIC_COLUMNS}, key_hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, [id]);
+    const rows = await this.db.query<ApiKeyRow>(
+      `SELECT ${PUBLIC_COLUMNS}, key_hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL`,
+      [id],
+    );
     const row = rows[0];
     return row && { key: toRecord(row), keyHash: row.key_hash };
   }

@@ -226,7 +226,17 @@ export class DeliveryStore {
        UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now(),
          status = CASE WHEN $9 THEN 'succeeded' ELSE status END
        WHERE id = $1 RETURNING attempt_count AS attempt`,
-      [deliveryId, record.startedAt, record.durationMs, record.statusCode, record.error, record.responseBody, record.url, record.nextAttemptAt, record.delivered ?? false],
+      [
+        deliveryId,
+        record.startedAt,
+        record.durationMs,
+        record.statusCode,
+        record.error,
+        record.responseBody,
+        record.url,
+        record.nextAttemptAt,
+        record.delivered ?? false,
+      ],
     );
     return rows[0]?.attempt ?? 0;
   }

@@ -89,26 +89,40 @@ export class EventStore {
         `INSERT INTO events (id, type, account_id, data, callback_url, callback_secret, fingerprint, dispatch_claimed_until)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond')
          ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}`,
-        [input.id, input.type, input.accountId, JSON.stringify(input.data), input.callbackUrl, input.callbackSecret, input.fingerprint, claimMs],
+        [
+          input.id,
+          input.type,
+          input.accountId,
+          JSON.stringify(input.data),
+          input.callbackUrl,
+          input.callbackSecret,
+          input.fingerprint,
+          claimMs,
+        ],
       );
       const row = inserted[0];
       if (!row) return this.replay(tx, input);
       const event = toEvent(row);
-      const matches = await tx.query<MatchRow>(`SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`, [
-        event.type,
-        event.accountId,
-        INLINE_FANOUT_LIMIT + 1,
-      ]);
+      const matches = await tx.query<MatchRow>(
+        `SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
+        [event.type, event.accountId, INLINE_FANOUT_LIMIT + 1],
+      );
       if (matches.length > INLINE_FANOUT_LIMIT) {
         // A large fan-out: the event row is the outbox entry of its deliveries, written later.
-        const counted = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [event.type, event.accountId]);
+        const counted = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [
+          event.type,
+          event.accountId,
+        ]);
         await tx.query(`UPDATE events SET expansion_cursor = '' WHERE id = $1`, [event.id]);
         const plans = await insertDeliveries(tx, event, []);
         return { event, created: true, deliveryCount: (counted[0]?.n ?? 0) + plans.length, plans, expanding: true };
       }
       const plans = await insertDeliveries(tx, event, matches);
       // Nothing to start: the outbox entry is done as soon as it is written.
-      if (plans.length === 0) await tx.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [event.id]);
+      if (plans.length === 0)
+        await tx.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [
+          event.id,
+        ]);
       return { event, created: true, deliveryCount: plans.length, plans, expanding: false };
     });
   }
@@ -133,11 +147,10 @@ export class EventStore {
         [event.type, event.accountId, row.expansion_cursor, row.created_at, limit],
       );
       const cursor = matches.length < limit ? null : (matches[matches.length - 1] as MatchRow).id;
-      await tx.query(`UPDATE events SET expansion_cursor = $2, dispatch_claimed_until = now() + $3 * interval '1 millisecond' WHERE id = $1`, [
-        eventId,
-        cursor,
-        claimMs,
-      ]);
+      await tx.query(
+        `UPDATE events SET expansion_cursor = $2, dispatch_claimed_until = now() + $3 * interval '1 millisecond' WHERE id = $1`,
+        [eventId, cursor, claimMs],
+      );
       // The callback delivery, if any, was written with the event.
       return insertDeliveries(tx, { ...event, callbackUrl: null }, matches);
     });
@@ -151,7 +164,9 @@ export class EventStore {
         { path: 'id', message: 'was already used for a different event' },
       ]);
     }
-    const counted = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM deliveries WHERE event_id = $1', [input.id]);
+    const counted = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM deliveries WHERE event_id = $1', [
+      input.id,
+    ]);
     return { event: toEvent(existing), created: false, deliveryCount: counted[0]?.n ?? 0, plans: [], expanding: false };
   }
 
@@ -180,7 +195,7 @@ export class EventStore {
       `UPDATE events SET dispatch_claimed_until = now() + $2 * interval '1 millisecond'
        WHERE id IN (
          SELECT id FROM events
-         WHERE dispatched_at IS NULL AND (dispatch_claimed_until IS NULL OR dispatch_claimed_until < now())
+         WHERE dispatched_at IS NULL AND (dispatch_claimed_until IS NULL OR dispatch_claimed_until <= now())
          ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id`,
       [limit, claimMs],
@@ -190,12 +205,17 @@ export class EventStore {
 
   /** The deliveries of an event still pending, to (re)start. */
   async pendingPlans(eventId: string): Promise<DeliveryPlan[]> {
-    const rows = await this.db.query<PlanRow>(`${PLAN_SELECT} WHERE d.event_id = $1 AND d.status = 'pending' ORDER BY d.id`, [eventId]);
+    const rows = await this.db.query<PlanRow>(
+      `${PLAN_SELECT} WHERE d.event_id = $1 AND d.status = 'pending' ORDER BY d.id`,
+      [eventId],
+    );
     return rows.map(toPlan);
   }
 
   async markDispatched(eventId: string): Promise<void> {
-    await this.db.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [eventId]);
+    await this.db.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [
+      eventId,
+    ]);
   }
 
   /** Gives a failed dispatch back to the relay, to be retried after `delayMs`. */
@@ -211,21 +231,27 @@ export class EventStore {
  * One delivery per matched subscription (plus one to the event's callbackUrl); a delivery that
  * already exists (an expansion resumed after a crash) is skipped.
  */
-async function insertDeliveries(tx: Queryable, event: WebhookEvent, matches: readonly MatchRow[]): Promise<DeliveryPlan[]> {
-  const targets = matches.map((match) => ({ subscriptionId: match.id as string | null, url: match.url, policy: match.retry_policy }));
+async function insertDeliveries(
+  tx: Queryable,
+  event: WebhookEvent,
+  matches: readonly MatchRow[],
+): Promise<DeliveryPlan[]> {
+  const targets = matches.map((match) => ({
+    subscriptionId: match.id as string | null,
+    url: match.url,
+    policy: match.retry_policy,
+  }));
   if (event.callbackUrl) targets.push({ subscriptionId: null, url: event.callbackUrl, policy: {} });
   if (targets.length === 0) return [];
-  const plans = targets.map(
-    (target): DeliveryPlan => ({
-      deliveryId: newId('dlv'),
-      eventId: event.id,
-      eventType: event.type,
-      subscriptionId: target.subscriptionId,
-      accountId: event.accountId,
-      url: target.url,
-      retryPolicy: withDefaults(target.policy),
-    }),
-  );
+  const plans = targets.map((target): DeliveryPlan => ({
+    deliveryId: newId('dlv'),
+    eventId: event.id,
+    eventType: event.type,
+    subscriptionId: target.subscriptionId,
+    accountId: event.accountId,
+    url: target.url,
+    retryPolicy: withDefaults(target.policy),
+  }));
   const inserted = await tx.query<{ id: string }>(
     `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])

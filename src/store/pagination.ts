@@ -15,7 +15,9 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!/^[a-z]{3}_[0-9a-z]{26}$/.test(id)) {
-    throw new ValidationError('invalid cursor', [{ path: 'query.cursor', message: 'is not a cursor this API returned' }]);
+    throw new ValidationError('invalid cursor', [
+      { path: 'query.cursor', message: 'is not a cursor this API returned' },
+    ]);
   }
   return id;
 }

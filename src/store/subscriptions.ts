@@ -79,7 +79,9 @@ export class SubscriptionStore {
   }
 
   async get(id: string): Promise<Subscription | undefined> {
-    const rows = await this.db.query<SubscriptionRow>(`SELECT ${PUBLIC_COLUMNS} FROM subscriptions WHERE id = $1`, [id]);
+    const rows = await this.db.query<SubscriptionRow>(`SELECT ${PUBLIC_COLUMNS} FROM subscriptions WHERE id = $1`, [
+      id,
+    ]);
     return rows[0] && toSubscription(rows[0]);
   }
 
@@ -93,7 +95,11 @@ export class SubscriptionStore {
    * signatures meanwhile); a secret that was still in its own grace period is dropped.
    * Undefined when there is no such subscription.
    */
-  async rotateSecret(id: string, secret: string, graceMs: number): Promise<{ previousSecretExpiresAt: Date | null } | undefined> {
+  async rotateSecret(
+    id: string,
+    secret: string,
+    graceMs: number,
+  ): Promise<{ previousSecretExpiresAt: Date | null } | undefined> {
     const rows = await this.db.query<{ previous_secret_expires_at: Date | null }>(
       `UPDATE subscriptions SET
          previous_secret = CASE WHEN $3 > 0 THEN secret END,
@@ -113,7 +119,11 @@ export class SubscriptionStore {
       params.push(value);
       where.push(clause(params.length));
     };
-    if (filter.eventType !== undefined) add((n) => `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`, filter.eventType);
+    if (filter.eventType !== undefined)
+      add(
+        (n) => `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`,
+        filter.eventType,
+      );
     if (filter.accountId !== undefined) add((n) => `account_id = $${n}`, filter.accountId);
     if (filter.active !== undefined) add((n) => `active = $${n}`, filter.active);
     const after = decodeCursor(filter.cursor);

@@ -183,14 +183,7 @@ async function installWithPip(spec: BinarySpec, options: FindBinaryOptions): Pro
 }
 
 async function runPipInstall(spec: BinarySpec, target: string): Promise<void> {
-  const pipArgs = [
-    'install',
-    '--disable-pip-version-check',
-    '--quiet',
-    '--target',
-    target,
-    spec.pipRequirement,
-  ];
+  const pipArgs = ['install', '--disable-pip-version-check', '--quiet', '--target', target, spec.pipRequirement];
   const missing: string[] = [];
   for (const launcher of PIP_LAUNCHERS) {
     const args = [...launcher.args, ...pipArgs];

@@ -19,12 +19,17 @@ export async function connectClient(address: string, namespace: string): Promise
   const retry = defaultGrpcRetryOptions();
   const connection = await Connection.connect({
     address,
-    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': UNAVAILABLE_RETRY_MAX_MS },
+    channelArgs: {
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': UNAVAILABLE_RETRY_MAX_MS,
+    },
     interceptors: [
       makeGrpcRetryInterceptor({
         ...retry,
         delayFunction: (attempt, status) =>
-          status.code === GRPC_UNAVAILABLE ? Math.min(UNAVAILABLE_RETRY_MAX_MS, retry.delayFunction(attempt, status)) : retry.delayFunction(attempt, status),
+          status.code === GRPC_UNAVAILABLE
+            ? Math.min(UNAVAILABLE_RETRY_MAX_MS, retry.delayFunction(attempt, status))
+            : retry.delayFunction(attempt, status),
       }),
     ],
   });
@@ -51,12 +56,17 @@ export async function registerSearchAttributes(
 ): Promise<string[]> {
   const { operatorService } = client.connection;
   const existing = await operatorService.listSearchAttributes({ namespace: client.options.namespace });
-  const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+  const known = new Set([
+    ...Object.keys(existing.customAttributes ?? {}),
+    ...Object.keys(existing.systemAttributes ?? {}),
+  ]);
   const missing = keys.filter((key) => !known.has(key.name));
   if (missing.length === 0) return [];
   await operatorService.addSearchAttributes({
     namespace: client.options.namespace,
-    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type] as temporal.api.enums.v1.IndexedValueType])),
+    searchAttributes: Object.fromEntries(
+      missing.map((key) => [key.name, INDEXED_TYPE[key.type] as temporal.api.enums.v1.IndexedValueType]),
+    ),
   });
   return missing.map((key) => key.name);
 }

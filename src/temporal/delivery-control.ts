@@ -44,11 +44,17 @@ export class DeliveryControl {
   async cancel(delivery: Delivery): Promise<void> {
     if (delivery.status === 'cancelled') return;
     if (delivery.status !== 'pending') {
-      throw new ConflictError(`delivery '${delivery.id}' already ${delivery.status}`, [{ path: 'status', message: `is ${delivery.status}` }]);
+      throw new ConflictError(`delivery '${delivery.id}' already ${delivery.status}`, [
+        { path: 'status', message: `is ${delivery.status}` },
+      ]);
     }
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
-      const handle = await this.options.client.workflow.signalWithStart(deliveryWorkflow, { ...options, signal: cancelSignal, signalArgs: [] });
+      const handle = await this.options.client.workflow.signalWithStart(deliveryWorkflow, {
+        ...options,
+        signal: cancelSignal,
+        signalArgs: [],
+      });
       await this.settle(handle);
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw toUnavailable(error);
@@ -74,7 +80,11 @@ export class DeliveryControl {
     // Pending before the new run starts, so the run's own outcome is the last write.
     await this.options.store.deliveries.setStatus(delivery.id, 'pending');
     try {
-      await this.options.client.workflow.signalWithStart(deliveryWorkflow, { ...options, signal: resendSignal, signalArgs: [] });
+      await this.options.client.workflow.signalWithStart(deliveryWorkflow, {
+        ...options,
+        signal: resendSignal,
+        signalArgs: [],
+      });
     } catch (error) {
       await this.options.store.deliveries.setStatus(delivery.id, delivery.status).catch(() => undefined);
       throw toUnavailable(error);
@@ -98,7 +108,9 @@ export class DeliveryControl {
     void this.tracked(
       this.options.client
         .withAbortSignal(this.stopping.signal, run)
-        .catch((error: unknown) => this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed')),
+        .catch((error: unknown) =>
+          this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'),
+        ),
     );
   }
 
@@ -119,10 +131,12 @@ export class DeliveryControl {
   private async settle(handle: WorkflowHandle): Promise<void> {
     const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
     await this.tracked(
-      this.options.client.withAbortSignal(signal, () => handle.result()).then(
-        () => undefined,
-        () => undefined,
-      ),
+      this.options.client
+        .withAbortSignal(signal, () => handle.result())
+        .then(
+          () => undefined,
+          () => undefined,
+        ),
     );
   }
 

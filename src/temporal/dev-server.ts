@@ -6,14 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 
 /** Search attribute type names accepted by `temporal server start-dev --search-attribute`. */
-export type DevServerSearchAttributeType =
-  | 'Keyword'
-  | 'Text'
-  | 'Int'
-  | 'Double'
-  | 'Bool'
-  | 'Datetime'
-  | 'KeywordList';
+export type DevServerSearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
 /** The part of a pino logger the dev server writes to. */
 export interface DevServerLogger {

@@ -61,7 +61,10 @@ export class DeliveryDispatcher {
   async startDelivery(plan: DeliveryPlan): Promise<void> {
     const options = deliveryStartOptions(plan, this.options, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
-      await this.options.client.workflow.start(deliveryWorkflow, this.options.eagerStart ? { ...options, requestEagerStart: true } : options);
+      await this.options.client.workflow.start(
+        deliveryWorkflow,
+        this.options.eagerStart ? { ...options, requestEagerStart: true } : options,
+      );
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     }

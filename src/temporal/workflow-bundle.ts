@@ -22,7 +22,10 @@ const quietBundlerLogger = {
  * start-up skips the bundling step (seconds of CPU). Rebuild it whenever workflows/ changes.
  */
 export async function writeWorkflowBundle(outFile: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietBundlerLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: quietBundlerLogger,
+  });
   const target = path.resolve(outFile);
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, code);
@@ -39,7 +42,11 @@ export function writeWorkflowBundleInChildProcess(outFile: string): Promise<void
     // fork() passes this process's execArgv on, so the TypeScript loader (tsx) carries over.
     const child = fork(BUNDLE_SCRIPT, [outFile], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     child.once('error', reject);
-    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`bundling the workflow code failed (${signal ?? `exit code ${code}`})`))));
+    child.once('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`bundling the workflow code failed (${signal ?? `exit code ${code}`})`)),
+    );
   });
 }
 

@@ -50,7 +50,11 @@ afterAll(async () => {
 }, 120_000);
 
 function events(prefix: string, count: number): EventSpec[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-evt-${String(i).padStart(5, '0')}`, type: EVENT_TYPE, data: { n: i } }));
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-evt-${String(i).padStart(5, '0')}`,
+    type: EVENT_TYPE,
+    data: { n: i },
+  }));
 }
 
 /** Distinct (webhook-id, subscription) pairs the receiver has processed so far. */
@@ -66,21 +70,36 @@ function openRequests(): Receipt[] {
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** Runs a scenario on a fresh deployment and records its row, failing on any broken promise. */
-async function scenario(name: string, options: Omit<DeploymentOptions, 'name' | 'cluster'>, body: (d: Deployment) => Promise<Verdict>): Promise<void> {
+async function scenario(
+  name: string,
+  options: Omit<DeploymentOptions, 'name' | 'cluster'>,
+  body: (d: Deployment) => Promise<Verdict>,
+): Promise<void> {
   const startedAt = Date.now();
   receiver.reset();
   const deployment = await Deployment.start({ name, cluster, ...options });
   try {
     const verdict = await body(deployment);
     rows.push({ ...verdict.row, seconds: Math.round((Date.now() - startedAt) / 1000) });
-    for (const d of verdict.tally.duplicates) process.stdout.write(`[${name}] ${d.key} processed ${d.times}×: ${d.explanation}\n`);
+    for (const d of verdict.tally.duplicates)
+      process.stdout.write(`[${name}] ${d.key} processed ${d.times}×: ${d.explanation}\n`);
     if (verdict.problems.length > 0) {
-      const logs = deployment.started.map((p) => `--- ${p.name} (${p.running ? 'running' : 'exited'})\n${p.recentOutput(15)}`).join('\n');
+      const logs = deployment.started
+        .map((p) => `--- ${p.name} (${p.running ? 'running' : 'exited'})\n${p.recentOutput(15)}`)
+        .join('\n');
       throw new Error(`${name}: ${verdict.problems.join('; ')}\n${logs}`);
     }
   } catch (error) {
     if (!rows.some((row) => row.fault.startsWith(`${name} `))) {
-      rows.push({ fault: `${name} (did not finish)`, expected: 0, delivered: 0, lost: 0, duplicated: 0, seconds: Math.round((Date.now() - startedAt) / 1000), notes: String(error).split('\n')[0] ?? '' });
+      rows.push({
+        fault: `${name} (did not finish)`,
+        expected: 0,
+        delivered: 0,
+        lost: 0,
+        duplicated: 0,
+        seconds: Math.round((Date.now() - startedAt) / 1000),
+        notes: String(error).split('\n')[0] ?? '',
+      });
     }
     throw error;
   } finally {
@@ -88,8 +107,23 @@ async function scenario(name: string, options: Omit<DeploymentOptions, 'name' | 
   }
 }
 
-function verifyScenario(d: Deployment, fault: string, published: PublishResult, subscriptions: readonly string[], notes: string[], settleTimeoutMs = 240_000): Promise<Verdict> {
-  return verify({ fault, deployment: d, receiver, client: cluster.client, expected: owed(published.acknowledged, subscriptions), settleTimeoutMs, notes });
+function verifyScenario(
+  d: Deployment,
+  fault: string,
+  published: PublishResult,
+  subscriptions: readonly string[],
+  notes: string[],
+  settleTimeoutMs = 240_000,
+): Promise<Verdict> {
+  return verify({
+    fault,
+    deployment: d,
+    receiver,
+    client: cluster.client,
+    expected: owed(published.acknowledged, subscriptions),
+    settleTimeoutMs,
+    notes,
+  });
 }
 
 /** Every 202 must report one delivery per subscription: no event is half-written. */
@@ -102,7 +136,8 @@ scenarioTest('1. worker SIGKILLed at random moments three times and restarted', 
   await scenario('s1', { apis: 1, workers: 1 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 10);
     // Answers take up to 300 ms, so that a kill finds attempts in flight.
-    for (const name of subscriptions) receiver.behave(name, () => ({ kind: 'accept', delayMs: Math.floor(rand() * 300) }));
+    for (const name of subscriptions)
+      receiver.behave(name, () => ({ kind: 'accept', delayMs: Math.floor(rand() * 300) }));
     const list = events('s1', scaled(100));
     const total = list.length * subscriptions.length;
     const publishing = publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey });
@@ -133,11 +168,20 @@ scenarioTest('2. API SIGKILLed mid-ingestion while clients retry with the same e
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s2', scaled(100));
     const progress = emptyResult();
-    const publishing = publish(list, { apis: () => [d.apiUrl(0)], apiKey: d.apiKey, ratePerSecond: 25, concurrency: 8, deadlineMs: 240_000 }, progress);
+    const publishing = publish(
+      list,
+      { apis: () => [d.apiUrl(0)], apiKey: d.apiKey, ratePerSecond: 25, concurrency: 8, deadlineMs: 240_000 },
+      progress,
+    );
     const kills: string[] = [];
     for (const [i, low] of [0.2, 0.55].entries()) {
       const at = low + rand() * 0.15;
-      await until(() => progress.acknowledged.size >= at * list.length, `${Math.round(at * 100)}% acknowledged`, 120_000, 20);
+      await until(
+        () => progress.acknowledged.size >= at * list.length,
+        `${Math.round(at * 100)}% acknowledged`,
+        120_000,
+        20,
+      );
       kills.push(`${progress.acknowledged.size}/${list.length}`);
       const killedAt = Date.now();
       await d.apis[0]?.kill('SIGKILL');
@@ -148,9 +192,15 @@ scenarioTest('2. API SIGKILLed mid-ingestion while clients retry with the same e
     expect(published.unacknowledged).toEqual([]);
     expectWholeEvents(published, subscriptions.length);
     const cutRequests = published.answers.get('network') ?? 0;
-    const verdict = await verifyScenario(d, '2. API SIGKILLed 2× mid-ingestion, clients retry same ids', published, subscriptions, [
-      `${list.length} events × ${subscriptions.length}; kills after ${kills.join(' and ')} acknowledged; ${cutRequests} requests failed and were retried with the same id`,
-    ]);
+    const verdict = await verifyScenario(
+      d,
+      '2. API SIGKILLed 2× mid-ingestion, clients retry same ids',
+      published,
+      subscriptions,
+      [
+        `${list.length} events × ${subscriptions.length}; kills after ${kills.join(' and ')} acknowledged; ${cutRequests} requests failed and were retried with the same id`,
+      ],
+    );
     // No extra deliveries: retries of an event that was already stored create nothing new.
     expect(verdict.tally.duplicated).toBe(0);
     return verdict;
@@ -162,8 +212,17 @@ scenarioTest('3. Temporal dev server stopped and restarted on its database mid-f
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s3', scaled(100));
     const progress = emptyResult();
-    const publishing = publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 }, progress);
-    await until(() => progress.acknowledged.size >= list.length * 0.3 && processed() > 0, '30% acknowledged', 120_000, 20);
+    const publishing = publish(
+      list,
+      { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 },
+      progress,
+    );
+    await until(
+      () => progress.acknowledged.size >= list.length * 0.3 && processed() > 0,
+      '30% acknowledged',
+      120_000,
+      20,
+    );
     const stoppedAt = Date.now();
     await cluster.stopTemporal();
     await sleep(5_000);
@@ -175,22 +234,43 @@ scenarioTest('3. Temporal dev server stopped and restarted on its database mid-f
     expectWholeEvents(published, subscriptions.length);
 
     // Events the API accepted while Temporal was down, and how soon things moved once it was back.
-    const whileDown = [...published.acknowledgedAt].filter(([, at]) => at >= stoppedAt && at <= backAt).map(([id]) => id);
+    const whileDown = [...published.acknowledgedAt]
+      .filter(([, at]) => at >= stoppedAt && at <= backAt)
+      .map(([id]) => id);
     expect(whileDown.length).toBeGreaterThan(0);
     const keys = owed(whileDown, subscriptions);
-    await until(() => [...keys].every((key) => receiver.acceptedByKey().has(key)), 'deliveries of events accepted while Temporal was down', 180_000);
+    await until(
+      () => [...keys].every((key) => receiver.acceptedByKey().has(key)),
+      'deliveries of events accepted while Temporal was down',
+      180_000,
+    );
     const resumedMs = Math.min(...receiver.receipts.filter((r) => r.at >= backAt).map((r) => r.at)) - backAt;
     const subscriptionId = d.subscriptions.get(subscriptions[0] as string) as string;
     const started = await Promise.all(
-      whileDown.map(async (id) => (await cluster.client.workflow.getHandle(deliveryWorkflowId(id, subscriptionId)).describe()).startTime.getTime() - backAt),
+      whileDown.map(
+        async (id) =>
+          (
+            await cluster.client.workflow.getHandle(deliveryWorkflowId(id, subscriptionId)).describe()
+          ).startTime.getTime() - backAt,
+      ),
     );
     const dispatchedMs = Math.max(...started);
-    const verdict = await verifyScenario(d, '3. Temporal stopped and restarted on its database', published, subscriptions, [
-      `${list.length} events × ${subscriptions.length}; down ${seconds(backAt - stoppedAt)}; ${whileDown.length} events accepted (202) while down; deliveries resumed ${seconds(resumedMs)} after Temporal was back, and the workflows of every event accepted while down were started within ${seconds(dispatchedMs)}`,
-    ]);
+    const verdict = await verifyScenario(
+      d,
+      '3. Temporal stopped and restarted on its database',
+      published,
+      subscriptions,
+      [
+        `${list.length} events × ${subscriptions.length}; down ${seconds(backAt - stoppedAt)}; ${whileDown.length} events accepted (202) while down; deliveries resumed ${seconds(resumedMs)} after Temporal was back, and the workflows of every event accepted while down were started within ${seconds(dispatchedMs)}`,
+      ],
+    );
     // Within seconds; the bound is loose because CI shares two cores with the other suites.
-    if (resumedMs > 30_000) verdict.problems.push(`deliveries resumed only ${seconds(resumedMs)} after Temporal was back`);
-    if (dispatchedMs > 30_000) verdict.problems.push(`events accepted while Temporal was down waited up to ${seconds(dispatchedMs)} for their workflows`);
+    if (resumedMs > 30_000)
+      verdict.problems.push(`deliveries resumed only ${seconds(resumedMs)} after Temporal was back`);
+    if (dispatchedMs > 30_000)
+      verdict.problems.push(
+        `events accepted while Temporal was down waited up to ${seconds(dispatchedMs)} for their workflows`,
+      );
     return verdict;
   });
 });
@@ -200,8 +280,17 @@ scenarioTest('4. PostgreSQL restarted mid-flight in split mode', async () => {
     const subscriptions = await d.subscribe(receiver, 5);
     const list = events('s4', scaled(100));
     const progress = emptyResult();
-    const publishing = publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 }, progress);
-    await until(() => progress.acknowledged.size >= list.length * 0.3 && processed() > 0, '30% acknowledged', 120_000, 20);
+    const publishing = publish(
+      list,
+      { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 },
+      progress,
+    );
+    await until(
+      () => progress.acknowledged.size >= list.length * 0.3 && processed() > 0,
+      '30% acknowledged',
+      120_000,
+      20,
+    );
 
     const haltedAt = Date.now();
     await cluster.postgres.halt();
@@ -225,10 +314,12 @@ scenarioTest('4. PostgreSQL restarted mid-flight in split mode', async () => {
     expect(published.unacknowledged).toEqual([]);
     expectWholeEvents(published, subscriptions.length);
     // Nothing half-written: every stored event has all its deliveries, and the refused probe left nothing.
-    const { rows: partial } = await d.db().query<{ id: string; n: number }>(
-      `SELECT e.id, count(d.id)::int AS n FROM events e LEFT JOIN deliveries d ON d.event_id = e.id GROUP BY e.id HAVING count(d.id) <> $1`,
-      [subscriptions.length],
-    );
+    const { rows: partial } = await d
+      .db()
+      .query<{ id: string; n: number }>(
+        `SELECT e.id, count(d.id)::int AS n FROM events e LEFT JOIN deliveries d ON d.event_id = e.id GROUP BY e.id HAVING count(d.id) <> $1`,
+        [subscriptions.length],
+      );
     expect(partial).toEqual([]);
     const { rows: probeRows } = await d.db().query(`SELECT id FROM events WHERE id = 's4-probe'`);
     expect(probeRows).toEqual([]);
@@ -245,9 +336,13 @@ scenarioTest('5. receivers that flap, answer slowly, reset connections, or answe
     const [flapping, slow, resetting, late] = (await d.subscribe(receiver, 4)) as [string, string, string, string];
     const t0 = Date.now();
     // Down (503) and up in turns of 1.5 s.
-    receiver.behave(flapping, (r) => (Math.floor((r.at - t0) / 1_500) % 2 === 0 ? { kind: 'status', status: 503 } : { kind: 'accept' }));
+    receiver.behave(flapping, (r) =>
+      Math.floor((r.at - t0) / 1_500) % 2 === 0 ? { kind: 'status', status: 503 } : { kind: 'accept' },
+    );
     // Overloaded on the first two tries: answers 503 only after 2.5 s, past the 1 s timeout.
-    receiver.behave(slow, (r) => (r.previous < 2 ? { kind: 'status', status: 503, delayMs: 2_500 } : { kind: 'accept' }));
+    receiver.behave(slow, (r) =>
+      r.previous < 2 ? { kind: 'status', status: 503, delayMs: 2_500 } : { kind: 'accept' },
+    );
     // Drops the connection without answering, half the time on the first two tries.
     receiver.behave(resetting, (r) => (r.previous < 2 && rand() < 0.5 ? { kind: 'reset' } : { kind: 'accept' }));
     // Processes the first try but answers 2xx 1.8 s later, after the sender gave up: the retry is a duplicate.
@@ -255,10 +350,15 @@ scenarioTest('5. receivers that flap, answer slowly, reset connections, or answe
     const subscriptions = [flapping, slow, resetting, late];
     const list = events('s5', scaled(30));
     const published = await publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey });
-    const verdict = await verifyScenario(d, '5. receivers flap / answer slowly / reset / 2xx after the timeout', published, subscriptions, [
-      `${list.length} events × 4 receivers, attempt timeout ${attemptTimeoutMs} ms`,
-    ]);
-    const count = (action: Receipt['action'], sub: string): number => receiver.receipts.filter((r) => r.subscription === sub && r.action === action).length;
+    const verdict = await verifyScenario(
+      d,
+      '5. receivers flap / answer slowly / reset / 2xx after the timeout',
+      published,
+      subscriptions,
+      [`${list.length} events × 4 receivers, attempt timeout ${attemptTimeoutMs} ms`],
+    );
+    const count = (action: Receipt['action'], sub: string): number =>
+      receiver.receipts.filter((r) => r.subscription === sub && r.action === action).length;
     expect(count('status', flapping)).toBeGreaterThan(0);
     expect(count('status', slow)).toBe(2 * list.length);
     expect(count('reset', resetting)).toBeGreaterThan(0);
@@ -280,16 +380,26 @@ scenarioTest('6. the same event id posted 10 times concurrently', async () => {
           const { id, ...rest } = event;
           const response = await fetch(`${d.apiUrl(i % 2)}/v1/events`, {
             method: 'POST',
-            headers: { authorization: `Bearer ${d.apiKey}`, 'content-type': 'application/json', ...(i % 4 < 2 ? {} : { 'idempotency-key': id }) },
+            headers: {
+              authorization: `Bearer ${d.apiKey}`,
+              'content-type': 'application/json',
+              ...(i % 4 < 2 ? {} : { 'idempotency-key': id }),
+            },
             body: JSON.stringify(i % 4 < 2 ? event : rest),
           });
-          return { id, status: response.status, body: (await response.json()) as { id: string; createdAt: string; deliveryCount: number } };
+          return {
+            id,
+            status: response.status,
+            body: (await response.json()) as { id: string; createdAt: string; deliveryCount: number },
+          };
         }),
       ),
     );
     expect(answers.filter((a) => a.status !== 202)).toEqual([]);
     for (const event of list) {
-      const bodies = answers.filter((a) => a.id === event.id).map((a) => JSON.stringify({ ...a.body, callbackSecret: undefined }));
+      const bodies = answers
+        .filter((a) => a.id === event.id)
+        .map((a) => JSON.stringify({ ...a.body, callbackSecret: undefined }));
       expect(new Set(bodies).size).toBe(1);
     }
     const published = emptyResult();
@@ -311,7 +421,8 @@ scenarioTest('6. the same event id posted 10 times concurrently', async () => {
 scenarioTest('7. split mode: 2 API processes and 2 workers share the load', async () => {
   await scenario('s7', { apis: 2, workers: 2 }, async (d) => {
     const subscriptions = await d.subscribe(receiver, 5);
-    for (const name of subscriptions) receiver.behave(name, () => ({ kind: 'accept', delayMs: Math.floor(rand() * 100) }));
+    for (const name of subscriptions)
+      receiver.behave(name, () => ({ kind: 'accept', delayMs: Math.floor(rand() * 100) }));
     const list = events('s7', scaled(120));
     const published = await publish(list, { apis: () => d.apiUrls(), apiKey: d.apiKey });
     expectWholeEvents(published, subscriptions.length);
@@ -323,7 +434,15 @@ scenarioTest('7. split mode: 2 API processes and 2 workers share the load', asyn
     for (const n of perWorker) expect(n).toBeGreaterThanOrEqual(attempts * 0.15);
     return {
       ...verdict,
-      row: { ...verdict.row, notes: [`${list.length} events × ${subscriptions.length}; events per API ${perApi.join('/')}, attempts per worker ${perWorker.join('/')}`, verdict.row.notes].filter(Boolean).join('; ') },
+      row: {
+        ...verdict.row,
+        notes: [
+          `${list.length} events × ${subscriptions.length}; events per API ${perApi.join('/')}, attempts per worker ${perWorker.join('/')}`,
+          verdict.row.notes,
+        ]
+          .filter(Boolean)
+          .join('; '),
+      },
     };
   });
 });

@@ -19,13 +19,15 @@ import { createDeliveryWorker } from '../../src/worker';
 
 let bundle: Promise<{ code: string }> | undefined;
 
-
 /** The workflow code: the bundle global-setup.ts built once for the run, read once per test file. */
 export function workflowBundle(): Promise<{ code: string }> {
   const prebuilt = process.env.TEMPORAL_WORKFLOW_BUNDLE;
   bundle ??= prebuilt
     ? readFile(prebuilt, 'utf8').then((code) => ({ code }))
-    : bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+    : bundleWorkflowCode({
+        workflowsPath: require.resolve('../../workflows'),
+        logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+      });
   return bundle;
 }
 

@@ -72,19 +72,44 @@ export async function startPostgres(): Promise<TestPostgres> {
     ]);
     const port = await freePort();
     await appendFile(path.join(dataDir, 'postgresql.conf'), serverSettings(port, baseDir));
-    await runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']);
-    const isRunning = (): Promise<boolean> => runner.run(pgCtl, ['--pgdata', dataDir, 'status']).then(() => true, () => false);
+    await runner.run(pgCtl, [
+      '--pgdata',
+      dataDir,
+      '--log',
+      logFile,
+      '--wait',
+      '--timeout',
+      String(START_TIMEOUT_S),
+      'start',
+    ]);
+    const isRunning = (): Promise<boolean> =>
+      runner.run(pgCtl, ['--pgdata', dataDir, 'status']).then(
+        () => true,
+        () => false,
+      );
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       halt: () => runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']),
-      restart: () => runner.run(pgCtl, ['--pgdata', dataDir, '--log', logFile, '--wait', '--timeout', String(START_TIMEOUT_S), 'start']),
+      restart: () =>
+        runner.run(pgCtl, [
+          '--pgdata',
+          dataDir,
+          '--log',
+          logFile,
+          '--wait',
+          '--timeout',
+          String(START_TIMEOUT_S),
+          'start',
+        ]),
       stop: async () => {
         try {
           // A halted server has nothing to stop.
-          await runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']).catch(async (err: unknown) => {
-            if (!(await isRunning())) return;
-            throw err;
-          });
+          await runner
+            .run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop'])
+            .catch(async (err: unknown) => {
+              if (!(await isRunning())) return;
+              throw err;
+            });
         } finally {
           await rm(baseDir, { recursive: true, force: true });
         }
@@ -152,4 +177,3 @@ async function systemId(flag: '-u' | '-g'): Promise<number> {
     );
   }
 }
-

@@ -23,10 +23,15 @@ export interface Reply {
 /** Decides the reply to the n-th request (1-based). */
 export type Script = (request: ReceivedRequest, n: number) => Reply;
 
-export const always = (status: number, headers?: Record<string, string>): Script => () => ({ status, ...(headers ? { headers } : {}) });
+export const always =
+  (status: number, headers?: Record<string, string>): Script =>
+  () => ({ status, ...(headers ? { headers } : {}) });
 
 /** Answers with each reply in turn, then repeats the last. */
-export const sequence = (...replies: Reply[]): Script => (_request, n) => replies[Math.min(n, replies.length) - 1] ?? { status: 200 };
+export const sequence =
+  (...replies: Reply[]): Script =>
+  (_request, n) =>
+    replies[Math.min(n, replies.length) - 1] ?? { status: 200 };
 
 export class TestReceiver {
   readonly requests: ReceivedRequest[] = [];
@@ -44,7 +49,9 @@ export class TestReceiver {
     server.on('request', (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => receiver.handle(req.method ?? '', req.url ?? '', req.headers, Buffer.concat(chunks).toString('utf8'), res));
+      req.on('end', () =>
+        receiver.handle(req.method ?? '', req.url ?? '', req.headers, Buffer.concat(chunks).toString('utf8'), res),
+      );
     });
     server.listen(0, host);
     await once(server, 'listening');

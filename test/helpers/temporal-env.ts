@@ -58,7 +58,10 @@ export async function createTimeSkippingTemporal(): Promise<TestWorkflowEnvironm
       env.connection.operatorService.addSearchAttributes({
         namespace: env.namespace ?? 'default',
         searchAttributes: Object.fromEntries(
-          SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
+          SEARCH_ATTRIBUTE_KEYS.map((key) => [
+            key.name,
+            temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`],
+          ]),
         ),
       }),
     );

@@ -45,7 +45,12 @@ export function spawnWorker(env: Readonly<Record<string, string>>): WorkerProces
   live.add(child);
   const lines: string[] = [];
   const keep = (chunk: Buffer): void => {
-    lines.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+    lines.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== ''),
+    );
     lines.splice(0, Math.max(0, lines.length - OUTPUT_LINES));
   };
   child.stdout.on('data', keep);
@@ -72,7 +77,12 @@ export function spawnWorker(env: Readonly<Record<string, string>>): WorkerProces
  * (the SDK's default identity is `<pid>@<hostname>`). Pollers of a killed worker stay listed for a
  * while, so the pid tells the new worker apart.
  */
-export async function waitUntilPolling(client: Client, taskQueue: string, worker: WorkerProcess, timeoutMs = 60_000): Promise<void> {
+export async function waitUntilPolling(
+  client: Client,
+  taskQueue: string,
+  worker: WorkerProcess,
+  timeoutMs = 60_000,
+): Promise<void> {
   const identity = `${worker.pid}@${os.hostname()}`;
   const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
   let exit: WorkerExit | undefined;

@@ -37,7 +37,8 @@ function expectError(res: ApiAnswer, status: number, code: string, paths: string
     status,
     body: { error: { code, message: expect.any(String), details: expect.any(Array) } },
   });
-  for (const detail of res.body.error.details) expect(detail).toEqual({ path: expect.any(String), message: expect.any(String) });
+  for (const detail of res.body.error.details)
+    expect(detail).toEqual({ path: expect.any(String), message: expect.any(String) });
   const named = res.body.error.details.map((detail: { path: string }) => detail.path);
   for (const path of paths) expect(named).toContain(path);
 }
@@ -106,9 +107,14 @@ describe('auth, health and the OpenAPI document', () => {
     );
     // Every route the app mounts (declarations only: no handler runs, so no dependency is needed).
     const mounted = apiRoutes({} as AppDeps);
-    expect(operations.sort()).toEqual(mounted.map((spec) => `${spec.method.toUpperCase()} ${spec.path.replace(/:([A-Za-z]+)/g, '{$1}')}`).sort());
+    expect(operations.sort()).toEqual(
+      mounted.map((spec) => `${spec.method.toUpperCase()} ${spec.path.replace(/:([A-Za-z]+)/g, '{$1}')}`).sort(),
+    );
     for (const spec of mounted.filter((candidate) => candidate.body)) {
-      expect(doc.paths[spec.path.replace(/:([A-Za-z]+)/g, '{$1}')][spec.method].requestBody.content['application/json'].schema).toBeDefined();
+      expect(
+        doc.paths[spec.path.replace(/:([A-Za-z]+)/g, '{$1}')][spec.method].requestBody.content['application/json']
+          .schema,
+      ).toBeDefined();
     }
     expect(operations).toEqual(
       expect.arrayContaining([
@@ -140,7 +146,16 @@ describe('auth, health and the OpenAPI document', () => {
     expect([...schema.required].sort()).toEqual(['eventTypes', 'url']);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toEqual(
-      expect.arrayContaining(['url', 'eventTypes', 'accountId', 'active', 'description', 'headers', 'secret', 'retryPolicy']),
+      expect.arrayContaining([
+        'url',
+        'eventTypes',
+        'accountId',
+        'active',
+        'description',
+        'headers',
+        'secret',
+        'retryPolicy',
+      ]),
     );
     expect(schema.properties.retryPolicy.additionalProperties).toBe(false);
     expect(create.responses['201'].content['application/json'].schema.properties.secret).toBeDefined();
@@ -153,9 +168,15 @@ describe('auth, health and the OpenAPI document', () => {
     ] as const) {
       expect(doc.paths[path][method].requestBody.content['application/json'].schema.additionalProperties).toBe(false);
     }
-    const deliveryParams = doc.paths['/v1/deliveries'].get.parameters.map((param: { name: string; in: string }) => `${param.in}:${param.name}`);
-    expect(deliveryParams).toEqual(expect.arrayContaining(['query:status', 'query:eventId', 'query:cursor', 'query:limit']));
-    expect(doc.paths['/v1/deliveries/{id}'].get.parameters).toEqual([{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }]);
+    const deliveryParams = doc.paths['/v1/deliveries'].get.parameters.map(
+      (param: { name: string; in: string }) => `${param.in}:${param.name}`,
+    );
+    expect(deliveryParams).toEqual(
+      expect.arrayContaining(['query:status', 'query:eventId', 'query:cursor', 'query:limit']),
+    );
+    expect(doc.paths['/v1/deliveries/{id}'].get.parameters).toEqual([
+      { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+    ]);
   });
 });
 
@@ -164,12 +185,21 @@ describe('event types', () => {
     const res = await h.call('POST', '/v1/event-types', { id: 'invoice.issued' });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ id: 'invoice.issued', description: '', createdAt: expect.any(String) });
-    expectError(await h.call('POST', '/v1/event-types', { id: 'invoice.issued', description: 'again' }), 409, 'conflict', ['id']);
+    expectError(
+      await h.call('POST', '/v1/event-types', { id: 'invoice.issued', description: 'again' }),
+      409,
+      'conflict',
+      ['id'],
+    );
 
     const list = await h.call('GET', '/v1/event-types');
     expect(list.status).toBe(200);
-    expect(list.body.data.map((type: { id: string }) => type.id)).toEqual(expect.arrayContaining([...EVENT_TYPES, 'invoice.issued']));
-    expect(list.body.data.find((type: { id: string }) => type.id === 'order.created').description).toBe('order.created happened');
+    expect(list.body.data.map((type: { id: string }) => type.id)).toEqual(
+      expect.arrayContaining([...EVENT_TYPES, 'invoice.issued']),
+    );
+    expect(list.body.data.find((type: { id: string }) => type.id === 'order.created').description).toBe(
+      'order.created happened',
+    );
   });
 
   test.each([
@@ -196,7 +226,13 @@ describe('subscriptions', () => {
       active: true,
       description: '',
       headers: {},
-      retryPolicy: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: null, maxDuration: '48h' },
+      retryPolicy: {
+        initialInterval: '10s',
+        backoffCoefficient: 2,
+        maximumInterval: '1h',
+        maximumAttempts: null,
+        maxDuration: '48h',
+      },
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]+=*$/),
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
@@ -228,7 +264,13 @@ describe('subscriptions', () => {
       active: false,
       headers: { 'X-Tenant': 'acme' },
       eventTypes: ['order.created', 'order.paid'],
-      retryPolicy: { initialInterval: '5m', backoffCoefficient: 1, maximumInterval: '1h', maximumAttempts: 15, maxDuration: '48h' },
+      retryPolicy: {
+        initialInterval: '5m',
+        backoffCoefficient: 1,
+        maximumInterval: '1h',
+        maximumAttempts: 15,
+        maxDuration: '48h',
+      },
     });
     expect((await h.call('GET', `/v1/subscriptions/${sub.id}/secret`)).body.secret).toBe(secret);
   });
@@ -263,29 +305,85 @@ describe('subscriptions', () => {
       ['a url with a fragment', { ...VALID_SUBSCRIPTION, url: 'https://example.com/in#x' }, ['url']],
       ['an overlong url', { ...VALID_SUBSCRIPTION, url: `https://example.com/${'a'.repeat(2100)}` }, ['url']],
       ['an unknown event type', { ...VALID_SUBSCRIPTION, eventTypes: ['nope.never'] }, ['eventTypes.0']],
-      ['an unknown event type after a known one', { ...VALID_SUBSCRIPTION, eventTypes: ['order.created', 'nope.never'] }, ['eventTypes.1']],
+      [
+        'an unknown event type after a known one',
+        { ...VALID_SUBSCRIPTION, eventTypes: ['order.created', 'nope.never'] },
+        ['eventTypes.1'],
+      ],
       ['no event types', { ...VALID_SUBSCRIPTION, eventTypes: [] }, ['eventTypes']],
       ['"*" with others', { ...VALID_SUBSCRIPTION, eventTypes: ['*', 'order.created'] }, ['eventTypes']],
       ['a malformed event type', { ...VALID_SUBSCRIPTION, eventTypes: ['bad type'] }, ['eventTypes.0']],
       ['a bad accountId', { ...VALID_SUBSCRIPTION, accountId: 'a b' }, ['accountId']],
       ['an invalid secret', { ...VALID_SUBSCRIPTION, secret: 'hunter2' }, ['secret']],
       ['a short secret', { ...VALID_SUBSCRIPTION, secret: `whsec_${Buffer.alloc(8).toString('base64')}` }, ['secret']],
-      ['a header value with CR/LF', { ...VALID_SUBSCRIPTION, headers: { 'x-evil': 'a\r\nx-injected: 1' } }, ['headers.x-evil']],
+      [
+        'a header value with CR/LF',
+        { ...VALID_SUBSCRIPTION, headers: { 'x-evil': 'a\r\nx-injected: 1' } },
+        ['headers.x-evil'],
+      ],
       ['a header value with LF', { ...VALID_SUBSCRIPTION, headers: { 'x-evil': 'a\nb' } }, ['headers.x-evil']],
-      ['a header name that is not a token', { ...VALID_SUBSCRIPTION, headers: { 'bad name': 'v' } }, ['headers.bad name']],
-      ['reserved header content-type', { ...VALID_SUBSCRIPTION, headers: { 'Content-Type': 'text/plain' } }, ['headers.Content-Type']],
+      [
+        'a header name that is not a token',
+        { ...VALID_SUBSCRIPTION, headers: { 'bad name': 'v' } },
+        ['headers.bad name'],
+      ],
+      [
+        'reserved header content-type',
+        { ...VALID_SUBSCRIPTION, headers: { 'Content-Type': 'text/plain' } },
+        ['headers.Content-Type'],
+      ],
       ['reserved header webhook-id', { ...VALID_SUBSCRIPTION, headers: { 'webhook-id': 'x' } }, ['headers.webhook-id']],
-      ['reserved header webhook-signature', { ...VALID_SUBSCRIPTION, headers: { 'Webhook-Signature': 'v1,x' } }, ['headers.Webhook-Signature']],
+      [
+        'reserved header webhook-signature',
+        { ...VALID_SUBSCRIPTION, headers: { 'Webhook-Signature': 'v1,x' } },
+        ['headers.Webhook-Signature'],
+      ],
       ['reserved header host', { ...VALID_SUBSCRIPTION, headers: { host: 'evil.example.com' } }, ['headers.host']],
-      ['too many headers', { ...VALID_SUBSCRIPTION, headers: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, 'v'])) }, ['headers']],
-      ['retryPolicy.maxDuration over 48h', { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: '49h' } }, ['retryPolicy.maxDuration']],
-      ['retryPolicy.maxDuration of 3d', { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: '3d' } }, ['retryPolicy.maxDuration']],
-      ['retryPolicy.maxDuration not a duration', { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: 'forever' } }, ['retryPolicy.maxDuration']],
-      ['retryPolicy.initialInterval under 1s', { ...VALID_SUBSCRIPTION, retryPolicy: { initialInterval: '500ms' } }, ['retryPolicy.initialInterval']],
-      ['retryPolicy.maximumInterval under initialInterval', { ...VALID_SUBSCRIPTION, retryPolicy: { initialInterval: '10m', maximumInterval: '1m' } }, ['retryPolicy.maximumInterval']],
-      ['retryPolicy.backoffCoefficient under 1', { ...VALID_SUBSCRIPTION, retryPolicy: { backoffCoefficient: 0.5 } }, ['retryPolicy.backoffCoefficient']],
-      ['retryPolicy.maximumAttempts of 0', { ...VALID_SUBSCRIPTION, retryPolicy: { maximumAttempts: 0 } }, ['retryPolicy.maximumAttempts']],
-      ['retryPolicy.maximumAttempts not an integer', { ...VALID_SUBSCRIPTION, retryPolicy: { maximumAttempts: 1.5 } }, ['retryPolicy.maximumAttempts']],
+      [
+        'too many headers',
+        { ...VALID_SUBSCRIPTION, headers: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, 'v'])) },
+        ['headers'],
+      ],
+      [
+        'retryPolicy.maxDuration over 48h',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: '49h' } },
+        ['retryPolicy.maxDuration'],
+      ],
+      [
+        'retryPolicy.maxDuration of 3d',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: '3d' } },
+        ['retryPolicy.maxDuration'],
+      ],
+      [
+        'retryPolicy.maxDuration not a duration',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { maxDuration: 'forever' } },
+        ['retryPolicy.maxDuration'],
+      ],
+      [
+        'retryPolicy.initialInterval under 1s',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { initialInterval: '500ms' } },
+        ['retryPolicy.initialInterval'],
+      ],
+      [
+        'retryPolicy.maximumInterval under initialInterval',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { initialInterval: '10m', maximumInterval: '1m' } },
+        ['retryPolicy.maximumInterval'],
+      ],
+      [
+        'retryPolicy.backoffCoefficient under 1',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { backoffCoefficient: 0.5 } },
+        ['retryPolicy.backoffCoefficient'],
+      ],
+      [
+        'retryPolicy.maximumAttempts of 0',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { maximumAttempts: 0 } },
+        ['retryPolicy.maximumAttempts'],
+      ],
+      [
+        'retryPolicy.maximumAttempts not an integer',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { maximumAttempts: 1.5 } },
+        ['retryPolicy.maximumAttempts'],
+      ],
       ['an unknown retryPolicy field', { ...VALID_SUBSCRIPTION, retryPolicy: { jitter: true } }, ['retryPolicy']],
       ['retryPolicy of the wrong type', { ...VALID_SUBSCRIPTION, retryPolicy: 'aggressive' }, ['retryPolicy']],
     ])('%s', async (_what, body, paths) => {
@@ -298,18 +396,32 @@ describe('subscriptions', () => {
     });
 
     test('malformed JSON → 400', async () => {
-      expectError(await h.call('POST', '/v1/subscriptions', '{"url": "https://example.com",'), 400, 'malformed_request', ['body']);
+      expectError(
+        await h.call('POST', '/v1/subscriptions', '{"url": "https://example.com",'),
+        400,
+        'malformed_request',
+        ['body'],
+      );
       expectError(await h.call('POST', '/v1/subscriptions', 'null'), 400, 'malformed_request', ['body']);
     });
 
     test('a body that is not JSON → 415', async () => {
-      const res = await h.call('POST', '/v1/subscriptions', 'url=https://example.com', { 'content-type': 'application/x-www-form-urlencoded' });
+      const res = await h.call('POST', '/v1/subscriptions', 'url=https://example.com', {
+        'content-type': 'application/x-www-form-urlencoded',
+      });
       expectError(res, 415, 'unsupported_media_type', ['content-type']);
-      expectError(await h.call('POST', '/v1/subscriptions', JSON.stringify(VALID_SUBSCRIPTION), { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+      expectError(
+        await h.call('POST', '/v1/subscriptions', JSON.stringify(VALID_SUBSCRIPTION), { 'content-type': 'text/plain' }),
+        415,
+        'unsupported_media_type',
+      );
     });
 
     test('a body over 1 MiB → 413', async () => {
-      const res = await h.call('POST', '/v1/subscriptions', { ...VALID_SUBSCRIPTION, description: 'x'.repeat(1024 * 1024 + 1) });
+      const res = await h.call('POST', '/v1/subscriptions', {
+        ...VALID_SUBSCRIPTION,
+        description: 'x'.repeat(1024 * 1024 + 1),
+      });
       expectError(res, 413, 'payload_too_large');
     });
   });
@@ -336,11 +448,19 @@ describe('subscriptions', () => {
           method: 'POST',
           headers: { authorization: `Bearer ${h.apiKey}`, 'content-type': 'application/json' },
           body: JSON.stringify(body),
-        }).then(async (response): Promise<ApiAnswer> => ({ status: response.status, body: await response.json(), headers: response.headers }));
+        }).then(async (response): Promise<ApiAnswer> => ({
+          status: response.status,
+          body: await response.json(),
+          headers: response.headers,
+        }));
       const insecure = await post('/v1/subscriptions', { ...VALID_SUBSCRIPTION, url: 'http://127.0.0.1:4000/in' });
       expectError(insecure, 422, 'validation_failed', ['url']);
       expect(insecure.body.error.details[0].message).toMatch(/https:\/\//);
-      const callback = await post('/v1/events', { type: 'order.created', data: {}, callbackUrl: 'http://127.0.0.1:4000/cb' });
+      const callback = await post('/v1/events', {
+        type: 'order.created',
+        data: {},
+        callbackUrl: 'http://127.0.0.1:4000/cb',
+      });
       expectError(callback, 422, 'validation_failed', ['callbackUrl']);
     } finally {
       await strict.close();
@@ -358,19 +478,36 @@ describe('subscriptions', () => {
 
   test('PATCH changes url and headers; the rest stays', async () => {
     const sub = await createSubscription({ headers: { 'x-a': '1' }, description: 'keep me' });
-    const res = await h.call('PATCH', `/v1/subscriptions/${sub.id}`, { url: 'https://moved.example.com/in', headers: { 'x-b': '2' } });
+    const res = await h.call('PATCH', `/v1/subscriptions/${sub.id}`, {
+      url: 'https://moved.example.com/in',
+      headers: { 'x-b': '2' },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: sub.id, url: 'https://moved.example.com/in', headers: { 'x-b': '2' }, description: 'keep me', eventTypes: ['order.created'] });
+    expect(res.body).toMatchObject({
+      id: sub.id,
+      url: 'https://moved.example.com/in',
+      headers: { 'x-b': '2' },
+      description: 'keep me',
+      eventTypes: ['order.created'],
+    });
     expect(res.body).not.toHaveProperty('secret');
     expect((await h.call('GET', `/v1/subscriptions/${sub.id}`)).body).toEqual(res.body);
     expect((await h.call('GET', `/v1/subscriptions/${sub.id}/secret`)).body.secret).toBe(sub.secret);
   });
 
   test('PATCH retryPolicy merges with the current one; null maximumAttempts lifts the limit', async () => {
-    const sub = await createSubscription({ retryPolicy: { initialInterval: '5m', backoffCoefficient: 1, maximumAttempts: 15 } });
+    const sub = await createSubscription({
+      retryPolicy: { initialInterval: '5m', backoffCoefficient: 1, maximumAttempts: 15 },
+    });
     const res = await h.call('PATCH', `/v1/subscriptions/${sub.id}`, { retryPolicy: { maximumAttempts: null } });
     expect(res.status).toBe(200);
-    expect(res.body.retryPolicy).toEqual({ initialInterval: '5m', backoffCoefficient: 1, maximumInterval: '1h', maximumAttempts: null, maxDuration: '48h' });
+    expect(res.body.retryPolicy).toEqual({
+      initialInterval: '5m',
+      backoffCoefficient: 1,
+      maximumInterval: '1h',
+      maximumAttempts: null,
+      maxDuration: '48h',
+    });
   });
 
   test('PATCH refuses what create refuses, and changes nothing then', async () => {
@@ -419,7 +556,10 @@ describe('subscriptions', () => {
     const first = await h.call('GET', `/v1/subscriptions?accountId=${accountId}&limit=3`);
     expect(first.body.data).toHaveLength(3);
     expect(first.body.nextCursor).toEqual(expect.any(String));
-    const second = await h.call('GET', `/v1/subscriptions?accountId=${accountId}&limit=3&cursor=${first.body.nextCursor}`);
+    const second = await h.call(
+      'GET',
+      `/v1/subscriptions?accountId=${accountId}&limit=3&cursor=${first.body.nextCursor}`,
+    );
     expect(second.body).toMatchObject({ nextCursor: null });
     expect(second.body.data.map((sub: { id: string }) => sub.id)).toEqual([off.id]);
   });
@@ -444,7 +584,13 @@ describe('events', () => {
     await createSubscription({ eventTypes: ['*'], accountId });
     const res = await h.call('POST', '/v1/events', { type, accountId, data: { residentId: 7, to: 'B-12' } });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^evt_/), type, accountId, createdAt: expect.any(String), deliveryCount: 2 });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^evt_/),
+      type,
+      accountId,
+      createdAt: expect.any(String),
+      deliveryCount: 2,
+    });
 
     const got = await h.call('GET', `/v1/events/${res.body.id}`);
     expect(got.status).toBe(200);
@@ -477,7 +623,10 @@ describe('events', () => {
     const first = await h.call('POST', '/v1/events', body);
     expect(first.status).toBe(202);
     const again = await h.call('POST', '/v1/events', { data: { b: [1, 2], a: 1 }, type: 'order.paid', id });
-    expect(again).toMatchObject({ status: 202, body: { id, deliveryCount: first.body.deliveryCount, createdAt: first.body.createdAt } });
+    expect(again).toMatchObject({
+      status: 202,
+      body: { id, deliveryCount: first.body.deliveryCount, createdAt: first.body.createdAt },
+    });
     expectError(await h.call('POST', '/v1/events', { ...body, data: { a: 2 } }), 409, 'conflict', ['id']);
     expect((await h.call('GET', `/v1/events/${id}`)).body.data).toEqual({ a: 1, b: [1, 2] });
   });
@@ -486,10 +635,18 @@ describe('events', () => {
     const key = `idem-${Date.now()}`;
     const res = await h.call('POST', '/v1/events', { type: 'order.paid', data: {} }, { 'idempotency-key': key });
     expect(res).toMatchObject({ status: 202, body: { id: key } });
-    expectError(await h.call('POST', '/v1/events', { id: 'other', type: 'order.paid', data: {} }, { 'idempotency-key': key }), 422, 'validation_failed', ['id']);
-    expectError(await h.call('POST', '/v1/events', { type: 'order.paid', data: {} }, { 'idempotency-key': 'bad key!' }), 422, 'validation_failed', [
-      'headers.idempotency-key',
-    ]);
+    expectError(
+      await h.call('POST', '/v1/events', { id: 'other', type: 'order.paid', data: {} }, { 'idempotency-key': key }),
+      422,
+      'validation_failed',
+      ['id'],
+    );
+    expectError(
+      await h.call('POST', '/v1/events', { type: 'order.paid', data: {} }, { 'idempotency-key': 'bad key!' }),
+      422,
+      'validation_failed',
+      ['headers.idempotency-key'],
+    );
   });
 
   test.each<[string, unknown, string[]]>([
@@ -499,7 +656,11 @@ describe('events', () => {
     ['no type', { data: {} }, ['type']],
     ['an unknown field', { type: 'order.created', data: {}, extra: 1 }, ['body']],
     ['a bad accountId', { type: 'order.created', data: {}, accountId: 'a/b' }, ['accountId']],
-    ['a callbackUrl with credentials', { type: 'order.created', data: {}, callbackUrl: 'https://u:p@example.com/' }, ['callbackUrl']],
+    [
+      'a callbackUrl with credentials',
+      { type: 'order.created', data: {}, callbackUrl: 'https://u:p@example.com/' },
+      ['callbackUrl'],
+    ],
     ['a callbackUrl that is not a URL', { type: 'order.created', data: {}, callbackUrl: 'nope' }, ['callbackUrl']],
   ])('%s → 422, nothing stored', async (_what, body, paths) => {
     const id = `rejected-${Math.random().toString(36).slice(2)}`;
@@ -543,8 +704,15 @@ describe('deliveries', () => {
       nextCursor: null,
     });
     const delivery = res.body.data[0];
-    expect((await h.call('GET', `/v1/deliveries/${delivery.id}`)).body).toMatchObject({ id: delivery.id, status: 'pending' });
-    expect((await h.call('GET', `/v1/deliveries?subscriptionId=${sub.id}&status=pending`)).body.data.map((d: { id: string }) => d.id)).toEqual([delivery.id]);
+    expect((await h.call('GET', `/v1/deliveries/${delivery.id}`)).body).toMatchObject({
+      id: delivery.id,
+      status: 'pending',
+    });
+    expect(
+      (await h.call('GET', `/v1/deliveries?subscriptionId=${sub.id}&status=pending`)).body.data.map(
+        (d: { id: string }) => d.id,
+      ),
+    ).toEqual([delivery.id]);
     expect((await h.call('GET', `/v1/deliveries?eventId=${event.id}&status=succeeded`)).body.data).toEqual([]);
   });
 
@@ -570,12 +738,37 @@ describe('deliveries', () => {
 describe('never a 500 for bad input', () => {
   test.each<[string, string, unknown, string]>([
     ['a NUL in event data', '/v1/events', { type: 'order.created', data: { note: 'a\u0000b' } }, 'data.note'],
-    ['a NUL in an event data key', '/v1/events', { type: 'order.created', data: { list: [{ 'a\u0000': 1 }] } }, 'data.list.0'],
-    ['a NUL in a subscription description', '/v1/subscriptions', { ...VALID_SUBSCRIPTION, description: 'a\u0000b' }, 'description'],
-    ['a NUL in an event type description', '/v1/event-types', { id: 'nul.desc', description: 'a\u0000b' }, 'description'],
+    [
+      'a NUL in an event data key',
+      '/v1/events',
+      { type: 'order.created', data: { list: [{ 'a\u0000': 1 }] } },
+      'data.list.0',
+    ],
+    [
+      'a NUL in a subscription description',
+      '/v1/subscriptions',
+      { ...VALID_SUBSCRIPTION, description: 'a\u0000b' },
+      'description',
+    ],
+    [
+      'a NUL in an event type description',
+      '/v1/event-types',
+      { id: 'nul.desc', description: 'a\u0000b' },
+      'description',
+    ],
     ['a lone surrogate in event data', '/v1/events', '{"type":"order.created","data":{"note":"\\ud800"}}', 'data.note'],
-    ['a lone low surrogate in a description', '/v1/subscriptions', { ...VALID_SUBSCRIPTION, description: 'x\udc00' }, 'description'],
-    ['deeply nested event data', '/v1/events', `{"type":"order.created","data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'data'],
+    [
+      'a lone low surrogate in a description',
+      '/v1/subscriptions',
+      { ...VALID_SUBSCRIPTION, description: 'x\udc00' },
+      'description',
+    ],
+    [
+      'deeply nested event data',
+      '/v1/events',
+      `{"type":"order.created","data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+      'data',
+    ],
   ])('%s → 422 naming the field, nothing written', async (_what, path, body, field) => {
     const before = await allSubscriptions();
     const res = await h.call('POST', path, body);
@@ -591,9 +784,12 @@ describe('never a 500 for bad input', () => {
     expect((await h.call('GET', `/v1/events/${res.body.id}`)).body.data).toEqual(deep);
   });
 
-  test.each(['/v1/subscriptions/%E0%A4%A', '/v1/deliveries/%ZZ', '/v1/events/%'])('a malformed path %s → 400', async (path) => {
-    expectError(await h.call('GET', path), 400, 'malformed_request', ['path']);
-  });
+  test.each(['/v1/subscriptions/%E0%A4%A', '/v1/deliveries/%ZZ', '/v1/events/%'])(
+    'a malformed path %s → 400',
+    async (path) => {
+      expectError(await h.call('GET', path), 400, 'malformed_request', ['path']);
+    },
+  );
 
   test.each([
     ['/v1/subscriptions?limit=1&limit=2', 422, 'query.limit'],
@@ -615,7 +811,9 @@ describe('never a 500 for bad input', () => {
   });
 
   test('a JSON body with an unsupported charset', async () => {
-    const res = await h.call('POST', '/v1/event-types', JSON.stringify({ id: 'charset.x' }), { 'content-type': 'application/json; charset=latin1' });
+    const res = await h.call('POST', '/v1/event-types', JSON.stringify({ id: 'charset.x' }), {
+      'content-type': 'application/json; charset=latin1',
+    });
     expectError(res, 415, 'unsupported_media_type');
   });
 });

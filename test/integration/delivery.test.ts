@@ -41,7 +41,12 @@ async function receiver(script = always(200)): Promise<TestReceiver> {
 }
 
 async function subscribe(url: string, extra: Record<string, unknown> = {}): Promise<{ id: string; secret: string }> {
-  const res = await h.call('POST', '/v1/subscriptions', { url, eventTypes: ['order.created'], retryPolicy: FAST_RETRY, ...extra });
+  const res = await h.call('POST', '/v1/subscriptions', {
+    url,
+    eventTypes: ['order.created'],
+    retryPolicy: FAST_RETRY,
+    ...extra,
+  });
   expect(res.status).toBe(201);
   return res.body;
 }
@@ -86,7 +91,9 @@ test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verif
   await handle.result();
   const history = await handle.fetchHistory();
   const events = history.events ?? [];
-  const markers = events.flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes.markerName] : []));
+  const markers = events.flatMap((e) =>
+    e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes.markerName] : [],
+  );
   expect(markers.filter((name) => name === 'core_local_activity')).toHaveLength(1);
   expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
   // One patch marker, so one search attribute write for it (TemporalChangeVersion) besides the status.
@@ -95,8 +102,19 @@ test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verif
   expect(request?.headers['content-type']).toBe('application/json');
   expect(request?.headers['webhook-id']).toBe(event.id);
   const payload = new Webhook(sub.secret).verify(request!.body, request!.headers as Record<string, string>);
-  expect(payload).toEqual({ id: event.id, type: 'order.created', timestamp: expect.any(String), accountId: null, data: { orderId: 42 } });
-  expect(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(request!.body, request!.headers as Record<string, string>)).toThrow();
+  expect(payload).toEqual({
+    id: event.id,
+    type: 'order.created',
+    timestamp: expect.any(String),
+    accountId: null,
+    data: { orderId: 42 },
+  });
+  expect(() =>
+    new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(
+      request!.body,
+      request!.headers as Record<string, string>,
+    ),
+  ).toThrow();
 });
 
 test('500 then 200 succeeds on attempt 2, with the same webhook-id', async () => {
@@ -172,7 +190,10 @@ test('account scoping, wildcard subscriptions and inactive subscriptions', async
   expect(other.requests).toHaveLength(0);
   expect(inactive.requests).toHaveLength(0);
   expect(vendor.requests).toHaveLength(1);
-  expect(wildcard.requests.map((req) => JSON.parse(req.body).type).sort()).toEqual(['resident.moved', 'resident.updated']);
+  expect(wildcard.requests.map((req) => JSON.parse(req.body).type).sort()).toEqual([
+    'resident.moved',
+    'resident.updated',
+  ]);
 });
 
 test('the same event id twice creates no new deliveries; a different body under it is 409', async () => {
@@ -182,7 +203,12 @@ test('the same event id twice creates no new deliveries; a different body under 
   const again = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 42 }, id: first.id });
   expect(again.status).toBe(202);
   expect(again.body).toEqual(first);
-  const viaHeader = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 42 } }, { 'idempotency-key': first.id });
+  const viaHeader = await h.call(
+    'POST',
+    '/v1/events',
+    { type: 'order.created', data: { orderId: 42 } },
+    { 'idempotency-key': first.id },
+  );
   expect(viaHeader.body.id).toBe(first.id);
   const different = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 43 }, id: first.id });
   expect(different.status).toBe(409);
@@ -220,8 +246,17 @@ test('an attempt run again after its 2xx was recorded answers with that success;
   // The same attempt again, as after a workflow task timed out while the local attempt ran.
   const http = new Agent();
   try {
-    const { postWebhook } = createActivities({ deliveries: h.store.deliveries, http, logger: createLogger('silent'), checkTarget: async () => undefined });
-    const again = await new MockActivityEnvironment({ isLocal: true }).run(postWebhook, { deliveryId: id, retryPolicy: withDefaults(FAST_RETRY), attemptTimeoutMs: 1_000 });
+    const { postWebhook } = createActivities({
+      deliveries: h.store.deliveries,
+      http,
+      logger: createLogger('silent'),
+      checkTarget: async () => undefined,
+    });
+    const again = await new MockActivityEnvironment({ isLocal: true }).run(postWebhook, {
+      deliveryId: id,
+      retryPolicy: withDefaults(FAST_RETRY),
+      attemptTimeoutMs: 1_000,
+    });
     expect(again).toMatchObject({ statusCode: 200, attempt: 1 });
   } finally {
     await http.close();
@@ -231,7 +266,10 @@ test('an attempt run again after its 2xx was recorded answers with that success;
 
   expect((await h.call('POST', `/v1/deliveries/${id}/resend`)).status).toBe(202);
   await r.waitForRequests(2);
-  await waitFor(async () => ((await h.call('GET', `/v1/deliveries/${id}`)).body.attemptCount === 2 ? true : undefined), 'the resend recorded');
+  await waitFor(
+    async () => ((await h.call('GET', `/v1/deliveries/${id}`)).body.attemptCount === 2 ? true : undefined),
+    'the resend recorded',
+  );
   expect(await finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 2 });
 });
 
@@ -279,7 +317,10 @@ test('deliveries are findable in Temporal by subscription and status', async () 
   await finished((await deliveryOf(event.id, sub.id)).id);
   const found = await waitFor(async () => {
     const ids: string[] = [];
-    for await (const wf of h.client.workflow.list({ query: `WebhookSubscriptionId = "${sub.id}" AND WebhookDeliveryStatus = "failed"` })) ids.push(wf.workflowId);
+    for await (const wf of h.client.workflow.list({
+      query: `WebhookSubscriptionId = "${sub.id}" AND WebhookDeliveryStatus = "failed"`,
+    }))
+      ids.push(wf.workflowId);
     return ids.length > 0 ? ids : undefined;
   }, 'visibility to catch up');
   expect(found).toEqual([`delivery/${event.id}/${sub.id}`]);
@@ -292,16 +333,26 @@ test('a cancel aborts a first attempt in flight, at the workflow task heartbeat 
   try {
     await slow.call('POST', '/v1/event-types', { id: 'order.created' });
     const r = await receiver(() => ({ hang: true }));
-    const sub = (await slow.call('POST', '/v1/subscriptions', { url: r.url, eventTypes: ['order.created'], retryPolicy: FAST_RETRY })).body;
+    const sub = (
+      await slow.call('POST', '/v1/subscriptions', {
+        url: r.url,
+        eventTypes: ['order.created'],
+        retryPolicy: FAST_RETRY,
+      })
+    ).body;
     const event = (await slow.call('POST', '/v1/events', { type: 'order.created', data: {} })).body;
     await r.waitForRequests(1);
     const { id } = (await slow.call('GET', `/v1/deliveries?eventId=${event.id}&subscriptionId=${sub.id}`)).body.data[0];
     const cancelledAt = Date.now();
     expect((await slow.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(200);
-    const delivery = await waitFor(async () => {
-      const d = (await slow.call('GET', `/v1/deliveries/${id}`)).body;
-      return d.status === 'pending' ? undefined : d;
-    }, 'the cancel', 20_000);
+    const delivery = await waitFor(
+      async () => {
+        const d = (await slow.call('GET', `/v1/deliveries/${id}`)).body;
+        return d.status === 'pending' ? undefined : d;
+      },
+      'the cancel',
+      20_000,
+    );
     // The workflow task heartbeats at 80% of its 10 s timeout; the signal rides on the next task.
     expect(Date.now() - cancelledAt).toBeLessThan(10_000);
     expect(delivery).toMatchObject({ status: 'cancelled' });

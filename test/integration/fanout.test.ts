@@ -72,7 +72,10 @@ test('up to the inline limit, the deliveries are written with the event', async 
 test('a larger fan-out is accepted alone, then written chunk by chunk, once per subscription', async () => {
   const type = `large.${unique()}`;
   const subscriptions = await subscribe(type, INLINE_FANOUT_LIMIT + 50);
-  const ingested = await store.events.ingest(newEvent(type, { callbackUrl: 'https://callback.example.com/', callbackSecret: 'whsec_x' }), 30_000);
+  const ingested = await store.events.ingest(
+    newEvent(type, { callbackUrl: 'https://callback.example.com/', callbackSecret: 'whsec_x' }),
+    30_000,
+  );
   expect(ingested).toMatchObject({ created: true, expanding: true, deliveryCount: subscriptions.length + 1 });
   // Only the callback delivery is written with the event.
   expect(ingested.plans.map((plan) => plan.subscriptionId)).toEqual([null]);
@@ -81,22 +84,46 @@ test('a larger fan-out is accepted alone, then written chunk by chunk, once per 
   // A subscription created after the event does not receive it.
   await subscribe(type, 1);
   const written: string[] = [];
-  for (let chunk = await store.events.expandNext(ingested.event.id, 30_000, 60); chunk !== null; chunk = await store.events.expandNext(ingested.event.id, 30_000, 60)) {
+  for (
+    let chunk = await store.events.expandNext(ingested.event.id, 30_000, 60);
+    chunk !== null;
+    chunk = await store.events.expandNext(ingested.event.id, 30_000, 60)
+  ) {
     expect(chunk.length).toBeLessThanOrEqual(60);
     written.push(...chunk.map((plan) => plan.subscriptionId as string));
   }
   expect(written.sort()).toEqual([...subscriptions].sort());
   expect(await rowsOf(ingested.event.id)).toHaveLength(subscriptions.length + 1);
   // Replaying the same event reports what was written.
-  expect((await store.events.ingest(newEvent(type, { id: ingested.event.id, callbackUrl: 'https://callback.example.com/', callbackSecret: 'whsec_x' }), 30_000)).deliveryCount).toBe(subscriptions.length + 1);
+  expect(
+    (
+      await store.events.ingest(
+        newEvent(type, {
+          id: ingested.event.id,
+          callbackUrl: 'https://callback.example.com/',
+          callbackSecret: 'whsec_x',
+        }),
+        30_000,
+      )
+    ).deliveryCount,
+  ).toBe(subscriptions.length + 1);
 });
 
 test('the dispatcher writes and starts every delivery, and the relay finishes an expansion cut short', async () => {
   const type = `relay.${unique()}`;
   const subscriptions = await subscribe(type, INLINE_FANOUT_LIMIT + 30);
   const started = new Set<string>();
-  const client = { workflow: { start: async (_fn: unknown, options: { workflowId: string }) => void started.add(options.workflowId) } } as unknown as Client;
-  const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger: createLogger('silent'), taskQueue: 'q', attemptTimeoutMs: 1_000, claimMs: 1 });
+  const client = {
+    workflow: { start: async (_fn: unknown, options: { workflowId: string }) => void started.add(options.workflowId) },
+  } as unknown as Client;
+  const dispatcher = new DeliveryDispatcher({
+    client,
+    events: store.events,
+    logger: createLogger('silent'),
+    taskQueue: 'q',
+    attemptTimeoutMs: 1_000,
+    claimMs: 1,
+  });
 
   // The process that accepted the first event wrote one chunk and died.
   const first = await store.events.ingest(newEvent(type), 1);
@@ -108,7 +135,10 @@ test('the dispatcher writes and starts every delivery, and the relay finishes an
 
   for (const ingested of [first, second]) {
     expect(await rowsOf(ingested.event.id)).toHaveLength(subscriptions.length);
-    const [event] = await db.query<{ dispatched_at: Date | null; expansion_cursor: string | null }>('SELECT dispatched_at, expansion_cursor FROM events WHERE id = $1', [ingested.event.id]);
+    const [event] = await db.query<{ dispatched_at: Date | null; expansion_cursor: string | null }>(
+      'SELECT dispatched_at, expansion_cursor FROM events WHERE id = $1',
+      [ingested.event.id],
+    );
     expect(event?.dispatched_at).not.toBeNull();
     expect(event?.expansion_cursor).toBeNull();
   }

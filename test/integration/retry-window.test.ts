@@ -25,7 +25,9 @@ beforeAll(async () => {
   env = await createTimeSkippingTemporal();
   h = await startHarness({ env });
   receiver = await TestReceiver.start(always(500));
-  expect((await h.call('POST', '/v1/event-types', { id: 'order.created', description: 'order.created' })).status).toBe(201);
+  expect((await h.call('POST', '/v1/event-types', { id: 'order.created', description: 'order.created' })).status).toBe(
+    201,
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -38,7 +40,12 @@ afterAll(async () => {
 function plannedAttemptOffsets(): number[] {
   const offsets = [0];
   for (let attempt = 1; attempt < 10_000; attempt += 1) {
-    const next = nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt, now: offsets[attempt - 1]!, windowEndsAt: DEFAULT_RETRY_POLICY.maxDurationMs });
+    const next = nextAttemptAt({
+      policy: DEFAULT_RETRY_POLICY,
+      attempt,
+      now: offsets[attempt - 1]!,
+      windowEndsAt: DEFAULT_RETRY_POLICY.maxDurationMs,
+    });
     if (next === null) break;
     offsets.push(next);
   }
@@ -77,7 +84,10 @@ test('a receiver that always answers 500 is retried under the default policy unt
   expect(Math.abs(receiver.requests.length - plannedBy47h)).toBeLessThanOrEqual(1);
 
   const result = await handle.result();
-  expect(result).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^no attempt left in the retry window; last attempt: receiver answered HTTP 500/) });
+  expect(result).toMatchObject({
+    status: 'failed',
+    reason: expect.stringMatching(/^no attempt left in the retry window; last attempt: receiver answered HTTP 500/),
+  });
   expect(Date.parse(result.windowEndsAt) - Date.parse(result.windowStartedAt)).toBe(MAX_DELIVERY_WINDOW_MS);
   expect(Math.abs(receiver.requests.length - planned.length)).toBeLessThanOrEqual(1);
 
@@ -95,7 +105,9 @@ test('a receiver that always answers 500 is retried under the default policy unt
   const firstAttemptAt = millis(firstAttempt?.eventTime);
   const lastAttemptAt = millis(started?.eventTime);
   expect(lastAttemptAt - firstAttemptAt).toBeLessThan(MAX_DELIVERY_WINDOW_MS);
-  expect(lastAttemptAt - firstAttemptAt).toBeGreaterThan(MAX_DELIVERY_WINDOW_MS - DEFAULT_RETRY_POLICY.maximumIntervalMs);
+  expect(lastAttemptAt - firstAttemptAt).toBeGreaterThan(
+    MAX_DELIVERY_WINDOW_MS - DEFAULT_RETRY_POLICY.maximumIntervalMs,
+  );
   expect(Math.abs(lastAttemptAt - firstAttemptAt - lastPlanned)).toBeLessThan(60_000);
 
   const description = await handle.describe();

@@ -31,7 +31,8 @@ async function pgliteBackend(): Promise<Backend> {
 /** A database of its own on the test server, so runs never see each other's rows. */
 async function postgresBackend(): Promise<Backend> {
   const serverUrl = process.env.TEST_DATABASE_URL;
-  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set; CI must run the store suite against a real PostgreSQL.');
+  if (!serverUrl)
+    throw new Error('TEST_DATABASE_URL is not set; CI must run the store suite against a real PostgreSQL.');
   const name = `store_test_${randomBytes(6).toString('hex')}`;
   const admin = async (sql: string): Promise<void> => {
     const client = new Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
@@ -59,7 +60,9 @@ const backends: Array<[string, () => Promise<Backend>]> = [['PGlite', pgliteBack
 if (process.env.TEST_DATABASE_URL || process.env.CI) {
   backends.push(['PostgreSQL', postgresBackend]);
 } else {
-  console.warn('store.test.ts: TEST_DATABASE_URL is unset, so the PostgreSQL half of the store suite is SKIPPED (only PGlite runs).');
+  console.warn(
+    'store.test.ts: TEST_DATABASE_URL is unset, so the PostgreSQL half of the store suite is SKIPPED (only PGlite runs).',
+  );
   test.skip('store on PostgreSQL (TEST_DATABASE_URL is unset)', () => undefined);
 }
 
@@ -104,19 +107,38 @@ describe.each(backends)('store on %s', (_name, open) => {
   });
 
   const deliveryRows = (eventId: string) =>
-    backend.db.query<{ subscription_id: string | null; url: string; status: DeliveryStatus; workflow_id: string; account_id: string | null }>(
+    backend.db.query<{
+      subscription_id: string | null;
+      url: string;
+      status: DeliveryStatus;
+      workflow_id: string;
+      account_id: string | null;
+    }>(
       'SELECT subscription_id, url, status, workflow_id, account_id FROM deliveries WHERE event_id = $1 ORDER BY subscription_id',
       [eventId],
     );
 
   describe('migrations', () => {
     test('apply once; running them again changes nothing', async () => {
-      expect(firstMigration).toEqual(['001_initial', '002_api_keys_and_secret_rotation', '003_subscription_match_index', '004_fanout_expansion']);
+      expect(firstMigration).toEqual([
+        '001_initial',
+        '002_api_keys_and_secret_rotation',
+        '003_subscription_match_index',
+        '004_fanout_expansion',
+      ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
       );
-      expect(tables.map((row) => row.table_name)).toEqual(['api_keys', 'attempts', 'deliveries', 'event_types', 'events', 'schema_migrations', 'subscriptions']);
+      expect(tables.map((row) => row.table_name)).toEqual([
+        'api_keys',
+        'attempts',
+        'deliveries',
+        'event_types',
+        'events',
+        'schema_migrations',
+        'subscriptions',
+      ]);
     });
 
     test('concurrent migrators apply each migration once', async () => {
@@ -197,8 +219,17 @@ describe.each(backends)('store on %s', (_name, open) => {
       });
       expect(updated?.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
 
-      const deactivated = await store.subscriptions.update(created.id, { active: false, eventTypes: ['b', 'c'], description: 'off' });
-      expect(deactivated).toMatchObject({ active: false, eventTypes: ['b', 'c'], description: 'off', url: 'https://b.example.com/new' });
+      const deactivated = await store.subscriptions.update(created.id, {
+        active: false,
+        eventTypes: ['b', 'c'],
+        description: 'off',
+      });
+      expect(deactivated).toMatchObject({
+        active: false,
+        eventTypes: ['b', 'c'],
+        description: 'off',
+        url: 'https://b.example.com/new',
+      });
       expect(await store.subscriptions.update(newId('sub'), { active: true })).toBeUndefined();
     });
 
@@ -252,7 +283,9 @@ describe.each(backends)('store on %s', (_name, open) => {
     });
 
     test('a forged cursor is a ValidationError', async () => {
-      await expect(store.subscriptions.list({ limit: 10, cursor: 'bm90LWFuLWlk' })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.subscriptions.list({ limit: 10, cursor: 'bm90LWFuLWlk' })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
     });
   });
 
@@ -272,20 +305,45 @@ describe.each(backends)('store on %s', (_name, open) => {
       const ingested = await store.events.ingest(input, 60_000);
       expect(ingested.created).toBe(true);
       expect(ingested.deliveryCount).toBe(3);
-      expect(ingested.event).toEqual({ id: input.id, type, accountId, data: { n: 1 }, callbackUrl: null, createdAt: expect.any(Date) });
-      expect(ingested.plans.map((plan) => plan.subscriptionId).sort()).toEqual([byType.id, byAccount.id, wildcard.id].sort());
+      expect(ingested.event).toEqual({
+        id: input.id,
+        type,
+        accountId,
+        data: { n: 1 },
+        callbackUrl: null,
+        createdAt: expect.any(Date),
+      });
+      expect(ingested.plans.map((plan) => plan.subscriptionId).sort()).toEqual(
+        [byType.id, byAccount.id, wildcard.id].sort(),
+      );
       for (const plan of ingested.plans) {
-        expect(plan).toMatchObject({ deliveryId: expect.stringMatching(/^dlv_/), eventId: input.id, eventType: type, accountId, url: 'https://hooks.example.com/in' });
+        expect(plan).toMatchObject({
+          deliveryId: expect.stringMatching(/^dlv_/),
+          eventId: input.id,
+          eventType: type,
+          accountId,
+          url: 'https://hooks.example.com/in',
+        });
         expect(plan.retryPolicy).toEqual(DEFAULT_RETRY_POLICY);
       }
 
       const rows = await deliveryRows(input.id);
       expect(rows).toHaveLength(3);
       for (const row of rows) {
-        expect(row).toMatchObject({ status: 'pending', account_id: accountId, workflow_id: deliveryWorkflowId(input.id, row.subscription_id) });
+        expect(row).toMatchObject({
+          status: 'pending',
+          account_id: accountId,
+          workflow_id: deliveryWorkflowId(input.id, row.subscription_id),
+        });
       }
       expect(await store.events.get(input.id)).toEqual(ingested.event);
-      expect(await store.events.deliveryCounts(input.id)).toEqual({ total: 3, pending: 3, succeeded: 0, failed: 0, cancelled: 0 });
+      expect(await store.events.deliveryCounts(input.id)).toEqual({
+        total: 3,
+        pending: 3,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+      });
     });
 
     test('an event without an account reaches only vendor-level subscriptions', async () => {
@@ -306,13 +364,23 @@ describe.each(backends)('store on %s', (_name, open) => {
 
     test('a callbackUrl adds a one-off delivery with no subscription', async () => {
       const type = `t.${unique()}`;
-      const input = event({ type, callbackUrl: 'https://caller.example.com/cb', callbackSecret: `whsec_${randomBytes(32).toString('base64')}` });
+      const input = event({
+        type,
+        callbackUrl: 'https://caller.example.com/cb',
+        callbackSecret: `whsec_${randomBytes(32).toString('base64')}`,
+      });
       const ingested = await store.events.ingest(input, 60_000);
       expect(ingested.deliveryCount).toBe(1);
       expect(ingested.plans).toEqual([
-        expect.objectContaining({ subscriptionId: null, url: 'https://caller.example.com/cb', retryPolicy: DEFAULT_RETRY_POLICY }),
+        expect.objectContaining({
+          subscriptionId: null,
+          url: 'https://caller.example.com/cb',
+          retryPolicy: DEFAULT_RETRY_POLICY,
+        }),
       ]);
-      expect(await deliveryRows(input.id)).toEqual([expect.objectContaining({ subscription_id: null, workflow_id: deliveryWorkflowId(input.id, null) })]);
+      expect(await deliveryRows(input.id)).toEqual([
+        expect.objectContaining({ subscription_id: null, workflow_id: deliveryWorkflowId(input.id, null) }),
+      ]);
       expect(ingested.event.callbackUrl).toBe('https://caller.example.com/cb');
     });
 
@@ -339,7 +407,9 @@ describe.each(backends)('store on %s', (_name, open) => {
       await subscription({ eventTypes: [type] });
       const input = event({ type });
       await store.events.ingest(input, 60_000);
-      const error = await store.events.ingest({ ...input, data: { n: 2 }, fingerprint: 'fp-2' }, 60_000).catch((caught: unknown) => caught);
+      const error = await store.events
+        .ingest({ ...input, data: { n: 2 }, fingerprint: 'fp-2' }, 60_000)
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ConflictError);
       expect((error as ConflictError).details).toEqual([{ path: 'id', message: expect.any(String) }]);
       expect((await store.events.get(input.id))?.data).toEqual({ n: 1 });
@@ -403,12 +473,16 @@ describe.each(backends)('store on %s', (_name, open) => {
     async function deliveriesOf(n: number, accountId = `acct-${unique()}`) {
       const type = `t.${unique()}`;
       const subs = [];
-      for (let i = 0; i < n; i += 1) subs.push(await subscription({ eventTypes: [type], accountId, headers: { 'x-n': String(i) } }));
+      for (let i = 0; i < n; i += 1)
+        subs.push(await subscription({ eventTypes: [type], accountId, headers: { 'x-n': String(i) } }));
       const ingested = await store.events.ingest(event({ type, accountId, data: { hello: 'world' } }), 60_000);
       return { accountId, subs, ingested, ids: ingested.plans.map((plan) => plan.deliveryId) };
     }
 
-    const attempt = (statusCode: number | null, extra: { error?: string; nextAttemptAt?: Date | null; url?: string } = {}) => ({
+    const attempt = (
+      statusCode: number | null,
+      extra: { error?: string; nextAttemptAt?: Date | null; url?: string } = {},
+    ) => ({
       startedAt: new Date(),
       durationMs: 12,
       statusCode,
@@ -424,17 +498,48 @@ describe.each(backends)('store on %s', (_name, open) => {
       const next = new Date(Date.now() + 60_000);
       expect(await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: next }))).toBe(1);
       expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 1, nextAttemptAt: next, status: 'pending' });
-      expect(await store.deliveries.recordAttempt(id, attempt(null, { error: 'ECONNREFUSED', url: 'https://moved.example.com/' }))).toBe(2);
+      expect(
+        await store.deliveries.recordAttempt(
+          id,
+          attempt(null, { error: 'ECONNREFUSED', url: 'https://moved.example.com/' }),
+        ),
+      ).toBe(2);
       expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 2, status: 'pending' });
       expect(await store.deliveries.recordAttempt(id, { ...attempt(200), delivered: true })).toBe(3);
 
       const delivery = await store.deliveries.get(id);
-      expect(delivery).toMatchObject({ attemptCount: 3, nextAttemptAt: null, url: 'https://hooks.example.com/in', status: 'succeeded' });
+      expect(delivery).toMatchObject({
+        attemptCount: 3,
+        nextAttemptAt: null,
+        url: 'https://hooks.example.com/in',
+        status: 'succeeded',
+      });
       const attempts = (await store.deliveries.attemptsOf([id])).get(id);
       expect(attempts).toEqual([
-        { attempt: 1, startedAt: expect.any(Date), durationMs: 12, statusCode: 503, error: null, responseBody: 'answer 503' },
-        { attempt: 2, startedAt: expect.any(Date), durationMs: 12, statusCode: null, error: 'ECONNREFUSED', responseBody: null },
-        { attempt: 3, startedAt: expect.any(Date), durationMs: 12, statusCode: 200, error: null, responseBody: 'answer 200' },
+        {
+          attempt: 1,
+          startedAt: expect.any(Date),
+          durationMs: 12,
+          statusCode: 503,
+          error: null,
+          responseBody: 'answer 503',
+        },
+        {
+          attempt: 2,
+          startedAt: expect.any(Date),
+          durationMs: 12,
+          statusCode: null,
+          error: 'ECONNREFUSED',
+          responseBody: null,
+        },
+        {
+          attempt: 3,
+          startedAt: expect.any(Date),
+          durationMs: 12,
+          statusCode: 200,
+          error: null,
+          responseBody: 'answer 200',
+        },
       ]);
     });
 
@@ -486,7 +591,13 @@ describe.each(backends)('store on %s', (_name, open) => {
         secret: await store.subscriptions.getSecret(sub.id),
         retryPolicy: DEFAULT_RETRY_POLICY,
         subscriptionActive: true,
-        event: { id: ingested.event.id, type: ingested.event.type, accountId: ingested.event.accountId, data: { hello: 'world' }, callbackUrl: null },
+        event: {
+          id: ingested.event.id,
+          type: ingested.event.type,
+          accountId: ingested.event.accountId,
+          data: { hello: 'world' },
+          callbackUrl: null,
+        },
       });
       expect(before?.event.createdAt.getTime()).toBe(ingested.event.createdAt.getTime());
       expect(before?.delivery.id).toBe(id);
@@ -509,7 +620,12 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect((await store.deliveries.attemptContext(id))?.subscriptionActive).toBe(true);
 
       await store.subscriptions.delete(sub.id);
-      expect(await store.deliveries.attemptContext(id)).toMatchObject({ subscriptionActive: false, url: 'https://hooks.example.com/in', headers: {}, secret: '' });
+      expect(await store.deliveries.attemptContext(id)).toMatchObject({
+        subscriptionActive: false,
+        url: 'https://hooks.example.com/in',
+        headers: {},
+        secret: '',
+      });
       expect(await store.deliveries.attemptContext(newId('dlv'))).toBeUndefined();
     });
 
@@ -520,7 +636,13 @@ describe.each(backends)('store on %s', (_name, open) => {
         60_000,
       );
       const context = await store.deliveries.attemptContext(ingested.plans[0]?.deliveryId as string);
-      expect(context).toMatchObject({ url: 'https://caller.example.com/cb', secret: callbackSecret, headers: {}, subscriptionActive: true, retryPolicy: DEFAULT_RETRY_POLICY });
+      expect(context).toMatchObject({
+        url: 'https://caller.example.com/cb',
+        secret: callbackSecret,
+        headers: {},
+        subscriptionActive: true,
+        retryPolicy: DEFAULT_RETRY_POLICY,
+      });
     });
 
     test('pendingWorkflowIds lists the pending deliveries of a subscription', async () => {
@@ -537,15 +659,21 @@ describe.each(backends)('store on %s', (_name, open) => {
       const [a, b, c] = ids as [string, string, string];
       await store.deliveries.setStatus(a, 'succeeded');
       await store.deliveries.setStatus(b, 'failed');
-      const listed = async (filter: { eventId?: string; subscriptionId?: string; status?: DeliveryStatus; accountId?: string }) =>
-        (await store.deliveries.list({ limit: 100, ...filter })).items.map((item) => item.id);
+      const listed = async (filter: {
+        eventId?: string;
+        subscriptionId?: string;
+        status?: DeliveryStatus;
+        accountId?: string;
+      }) => (await store.deliveries.list({ limit: 100, ...filter })).items.map((item) => item.id);
 
       expect(await listed({ eventId: ingested.event.id })).toEqual([a, b, c].sort().reverse());
       expect(await listed({ accountId })).toEqual([a, b, c].sort().reverse());
       expect(await listed({ eventId: ingested.event.id, status: 'failed' })).toEqual([b]);
       expect(await listed({ accountId, status: 'pending' })).toEqual([c]);
       expect(await listed({ subscriptionId: ingested.plans[2]?.subscriptionId as string })).toEqual([c]);
-      expect(await listed({ subscriptionId: ingested.plans[0]?.subscriptionId as string, status: 'succeeded' })).toEqual([a]);
+      expect(
+        await listed({ subscriptionId: ingested.plans[0]?.subscriptionId as string, status: 'succeeded' }),
+      ).toEqual([a]);
       expect(await listed({ eventId: ingested.event.id, status: 'cancelled' })).toEqual([]);
 
       const one = await store.deliveries.get(a);

@@ -10,7 +10,6 @@ import { freePort } from '../helpers/ports';
 
 const silentLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-
 async function withEnvironment(
   create: () => Promise<TestWorkflowEnvironment>,
   use: (env: TestWorkflowEnvironment) => Promise<void>,
@@ -29,7 +28,9 @@ describe('Temporal test environments', () => {
       const { customAttributes } = await env.connection.operatorService.listSearchAttributes({
         namespace: env.namespace ?? 'default',
       });
-      expect(Object.keys(customAttributes ?? {})).toEqual(expect.arrayContaining(SEARCH_ATTRIBUTE_KEYS.map((key) => key.name)));
+      expect(Object.keys(customAttributes ?? {})).toEqual(
+        expect.arrayContaining(SEARCH_ATTRIBUTE_KEYS.map((key) => key.name)),
+      );
     });
   });
 

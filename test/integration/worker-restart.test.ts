@@ -129,7 +129,10 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
   async function temporalAttempts(workflowId: string): Promise<number> {
     const events = (await h.client.workflow.getHandle<typeof deliveryWorkflow>(workflowId).fetchHistory()).events ?? [];
     const local = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
-    return local + (events.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes?.attempt ?? 0);
+    return (
+      local +
+      (events.find((e) => e.activityTaskStartedEventAttributes)?.activityTaskStartedEventAttributes?.attempt ?? 0)
+    );
   }
 
   /** The 2xx answers the receiver gave. */
@@ -144,8 +147,15 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     await b.receiver.waitForRequests(1);
     // A: 500 twice, then 200; its first retry falls due 4 s after attempt 1.
     const repliesA: Reply[] = [{ status: 500, body: 'first' }, { status: 500, body: 'second' }, { status: 200 }];
-    const a = await deliveryTo('order.between_retries', repliesA, { initialInterval: '4s', backoffCoefficient: 1, maximumInterval: '4s' });
-    await waitFor(async () => ((await h.call('GET', `/v1/deliveries/${a.deliveryId}`)).body.attemptCount === 1 ? true : undefined), 'attempt 1 of A recorded');
+    const a = await deliveryTo('order.between_retries', repliesA, {
+      initialInterval: '4s',
+      backoffCoefficient: 1,
+      maximumInterval: '4s',
+    });
+    await waitFor(
+      async () => ((await h.call('GET', `/v1/deliveries/${a.deliveryId}`)).body.attemptCount === 1 ? true : undefined),
+      'attempt 1 of A recorded',
+    );
     await b.receiver.waitForRequests(2);
 
     expect(a.receiver.requests).toHaveLength(1);
@@ -184,7 +194,9 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
 
     for (const { receiver, workflowId } of [a, b]) {
       expect(new Set(receiver.requests.map((request) => request.headers['webhook-id'])).size).toBe(1);
-      expect(await h.client.workflow.getHandle<typeof deliveryWorkflow>(workflowId).result()).toMatchObject({ status: 'succeeded' });
+      expect(await h.client.workflow.getHandle<typeof deliveryWorkflow>(workflowId).result()).toMatchObject({
+        status: 'succeeded',
+      });
     }
   });
 });

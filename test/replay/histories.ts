@@ -22,7 +22,9 @@ interface ProtoJson {
 
 const requireFromProto = createRequire(require.resolve('@temporalio/proto/package.json'));
 const { fromJson } = requireFromProto('protobufjs/ext/protojson') as ProtoJson;
-const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType(
+  'temporal.api.history.v1.History',
+);
 
 export function historyFromJson(json: unknown): History {
   const history = fromJson(historyType, json, { ignoreUnknownFields: true }) as History | null;

@@ -52,14 +52,21 @@ class Recorder {
   }
 
   /** Subscribes `receiver` to an event type of the shape's own, publishes one event, and returns its delivery. */
-  async deliver(shape: Shape, receiver: TestReceiver, retryPolicy: Record<string, unknown> = FAST_RETRY): Promise<Delivery> {
+  async deliver(
+    shape: Shape,
+    receiver: TestReceiver,
+    retryPolicy: Record<string, unknown> = FAST_RETRY,
+  ): Promise<Delivery> {
     const type = `replay.${shape}`;
     await this.h.call('POST', '/v1/event-types', { id: type, description: SHAPES[shape] });
     const sub = await this.h.call('POST', '/v1/subscriptions', { url: receiver.url, eventTypes: [type], retryPolicy });
     if (sub.status !== 201) throw new Error(`subscription: ${sub.status} ${JSON.stringify(sub.body)}`);
     const event = await this.h.call('POST', '/v1/events', { type, data: { orderId: 42 } });
     if (event.status !== 202) throw new Error(`event: ${event.status} ${JSON.stringify(event.body)}`);
-    return waitFor(async () => (await this.h.call('GET', `/v1/deliveries?eventId=${event.body.id}`)).body.data?.[0], 'the delivery');
+    return waitFor(
+      async () => (await this.h.call('GET', `/v1/deliveries?eventId=${event.body.id}`)).body.data?.[0],
+      'the delivery',
+    );
   }
 
   async get(id: string): Promise<Delivery> {
@@ -67,14 +74,21 @@ class Recorder {
   }
 
   async finished(id: string, timeoutMs = 30_000): Promise<Delivery> {
-    return waitFor(async () => {
-      const delivery = await this.get(id);
-      return delivery.status === 'pending' ? undefined : delivery;
-    }, `delivery ${id} to finish`, timeoutMs);
+    return waitFor(
+      async () => {
+        const delivery = await this.get(id);
+        return delivery.status === 'pending' ? undefined : delivery;
+      },
+      `delivery ${id} to finish`,
+      timeoutMs,
+    );
   }
 
   async attempted(id: string, count: number): Promise<void> {
-    await waitFor(async () => ((await this.get(id)).attemptCount >= count ? true : undefined), `${count} attempts of ${id}`);
+    await waitFor(
+      async () => ((await this.get(id)).attemptCount >= count ? true : undefined),
+      `${count} attempts of ${id}`,
+    );
   }
 
   async close(): Promise<void> {
@@ -87,10 +101,24 @@ class Recorder {
  * json`): the JSON form every Temporal tool reads, including the SDK's replayer.
  */
 async function save(env: TestWorkflowEnvironment, shape: Shape, workflowId: string): Promise<void> {
-  await env.client.workflow.getHandle(workflowId).result().catch(() => undefined);
+  await env.client.workflow
+    .getHandle(workflowId)
+    .result()
+    .catch(() => undefined);
   const { stdout } = await execFileAsync(
     process.env.TEMPORAL_CLI_PATH as string,
-    ['workflow', 'show', '--workflow-id', workflowId, '--address', env.address, '--namespace', env.namespace ?? 'default', '--output', 'json'],
+    [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      '--address',
+      env.address,
+      '--namespace',
+      env.namespace ?? 'default',
+      '--output',
+      'json',
+    ],
     { maxBuffer: 64 * 1024 * 1024 },
   );
   const history = JSON.parse(stdout) as { events: unknown[] };
@@ -107,12 +135,18 @@ const LIVE: Partial<Record<Shape, (r: Recorder, client: Client) => Promise<strin
     return d.workflowId;
   },
   async 'retries-then-success'(r) {
-    const d = await r.deliver('retries-then-success', await r.receiver(sequence({ status: 500 }, { status: 500 }, { status: 200 })));
+    const d = await r.deliver(
+      'retries-then-success',
+      await r.receiver(sequence({ status: 500 }, { status: 500 }, { status: 200 })),
+    );
     await r.finished(d.id);
     return d.workflowId;
   },
   async 'retry-after-429'(r) {
-    const d = await r.deliver('retry-after-429', await r.receiver(sequence({ status: 429, headers: { 'retry-after': '2' } }, { status: 200 })));
+    const d = await r.deliver(
+      'retry-after-429',
+      await r.receiver(sequence({ status: 429, headers: { 'retry-after': '2' } }, { status: 200 })),
+    );
     await r.finished(d.id);
     return d.workflowId;
   },
@@ -136,7 +170,11 @@ const LIVE: Partial<Record<Shape, (r: Recorder, client: Client) => Promise<strin
     return d.workflowId;
   },
   async 'resend-pending'(r) {
-    const d = await r.deliver('resend-pending', await r.receiver(sequence({ status: 503 }, { status: 200 })), SLOW_RETRY);
+    const d = await r.deliver(
+      'resend-pending',
+      await r.receiver(sequence({ status: 503 }, { status: 200 })),
+      SLOW_RETRY,
+    );
     await r.attempted(d.id, 1);
     await r.h.call('POST', `/v1/deliveries/${d.id}/resend`);
     await r.finished(d.id);
@@ -159,7 +197,8 @@ async function recordLive(shapes: readonly Shape[]): Promise<void> {
   const h = await startHarness({ env, attemptTimeoutMs: 1_000 });
   const r = new Recorder(h);
   try {
-    for (const shape of shapes) await save(env, shape, await (LIVE[shape] as NonNullable<(typeof LIVE)[Shape]>)(r, h.client));
+    for (const shape of shapes)
+      await save(env, shape, await (LIVE[shape] as NonNullable<(typeof LIVE)[Shape]>)(r, h.client));
   } finally {
     await r.close();
     await h.close();
@@ -185,11 +224,20 @@ async function recordWindow(): Promise<void> {
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const log = (msg: string): void => void process.stdout.write(`${msg}\n`);
-  process.env.TEMPORAL_CLI_PATH = await findTemporalCli({ explicitPath: process.env.TEMPORAL_CLI_PATH, toolsDir: DEFAULT_TOOLS_DIR, log });
-  process.env.TEMPORAL_TEST_SERVER_PATH = await findTemporalTestServer({ explicitPath: process.env.TEMPORAL_TEST_SERVER_PATH, toolsDir: DEFAULT_TOOLS_DIR, log });
+  process.env.TEMPORAL_CLI_PATH = await findTemporalCli({
+    explicitPath: process.env.TEMPORAL_CLI_PATH,
+    toolsDir: DEFAULT_TOOLS_DIR,
+    log,
+  });
+  process.env.TEMPORAL_TEST_SERVER_PATH = await findTemporalTestServer({
+    explicitPath: process.env.TEMPORAL_TEST_SERVER_PATH,
+    toolsDir: DEFAULT_TOOLS_DIR,
+    log,
+  });
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((shape) => !(shape in SHAPES));
-  if (unknown.length > 0) throw new Error(`unknown shapes: ${unknown.join(', ')}; known: ${Object.keys(SHAPES).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown shapes: ${unknown.join(', ')}; known: ${Object.keys(SHAPES).join(', ')}`);
   const shapes = (wanted.length > 0 ? wanted : Object.keys(SHAPES)) as Shape[];
   await recordLive(shapes.filter((shape) => shape in LIVE));
   if (shapes.includes('window-48h')) await recordWindow();

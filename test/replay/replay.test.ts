@@ -17,7 +17,10 @@ let histories: RecordedHistory[];
 beforeAll(() => {
   try {
     // Quiet: the unsafe variant makes the replayer log every non-determinism it finds.
-    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // Already installed in this test worker.
   }

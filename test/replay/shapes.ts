@@ -11,7 +11,8 @@ export const SHAPES = {
   'cancelled-in-temporal': "cancelled with Temporal's own cancellation (the UI's cancel button) while waiting to retry",
   'resend-pending': 'a resend signal skips the remaining backoff of a pending delivery',
   'resend-after-failure': 'a failed delivery resent: a new run started with the resend signal (signalWithStart)',
-  'window-48h': 'a receiver that always answers 500: the delivery fails when no attempt fits in 48 h (time-skipping server)',
+  'window-48h':
+    'a receiver that always answers 500: the delivery fails when no attempt fits in 48 h (time-skipping server)',
 } as const;
 
 export type Shape = keyof typeof SHAPES;

@@ -12,7 +12,14 @@ let h: Harness;
 
 /** Keys by name; resources of two accounts (acme, globex) and of the vendor. */
 const keys: Record<'acme' | 'globex' | 'admin', { id: string; key: string }> = {} as never;
-const globex = { subscription: '', event: 'evt-globex-1', delivery: '', callbackDelivery: '', vendorDelivery: '', secret: '' };
+const globex = {
+  subscription: '',
+  event: 'evt-globex-1',
+  delivery: '',
+  callbackDelivery: '',
+  vendorDelivery: '',
+  secret: '',
+};
 const vendor = { subscription: '' };
 const acme = { subscription: '', event: '', delivery: '' };
 
@@ -20,14 +27,19 @@ const acme = { subscription: '', event: '', delivery: '' };
 const NOWHERE = 'http://127.0.0.1:9/never';
 
 function as(key: string) {
-  return <T = any>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> => h.call<T>(method, path, body, { authorization: `Bearer ${key}` });
+  return <T = any>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> =>
+    h.call<T>(method, path, body, { authorization: `Bearer ${key}` });
 }
 
 beforeAll(async () => {
   env = await createTestTemporal();
   h = await startHarness({ env, worker: false });
   expect((await h.call('POST', '/v1/event-types', { id: 'order.created' })).status).toBe(201);
-  for (const [name, scope] of [['acme', 'account:acme'], ['globex', 'account:globex'], ['admin', 'admin']] as const) {
+  for (const [name, scope] of [
+    ['acme', 'account:acme'],
+    ['globex', 'account:globex'],
+    ['admin', 'admin'],
+  ] as const) {
     const res = await h.call('POST', '/v1/api-keys', { scope, name });
     expect(res.status).toBe(201);
     keys[name] = { id: res.body.id, key: res.body.key };
@@ -40,7 +52,12 @@ beforeAll(async () => {
   globex.secret = sub.body.secret;
   const vendorSub = await h.call('POST', '/v1/subscriptions', { url: NOWHERE, eventTypes: ['order.created'] });
   vendor.subscription = vendorSub.body.id;
-  const event = await asGlobex('POST', '/v1/events', { id: globex.event, type: 'order.created', data: { secret: 'globex-only' }, callbackUrl: NOWHERE });
+  const event = await asGlobex('POST', '/v1/events', {
+    id: globex.event,
+    type: 'order.created',
+    data: { secret: 'globex-only' },
+    callbackUrl: NOWHERE,
+  });
   expect(event.status).toBe(202);
   expect(event.body).toMatchObject({ accountId: 'globex', deliveryCount: 3 });
   const deliveries = (await h.call('GET', `/v1/deliveries?eventId=${globex.event}`)).body.data as any[];
@@ -64,20 +81,33 @@ afterAll(async () => {
 });
 
 /** The 404 an unknown id gets, with the id replaced, to compare with what a foreign id gets. */
-const notFoundShape = (res: ApiAnswer, id: string) => ({ status: res.status, body: JSON.parse(JSON.stringify(res.body).split(id).join('<id>')) });
+const notFoundShape = (res: ApiAnswer, id: string) => ({
+  status: res.status,
+  body: JSON.parse(JSON.stringify(res.body).split(id).join('<id>')),
+});
 
 /** Every route, tried by acme's key on globex's (or the vendor's) resources. */
-const ATTEMPTS: Array<{ route: string; call: () => Promise<ApiAnswer>; expectNothing: (res: ApiAnswer) => void | Promise<void> }> = [];
-function attempt(route: string, call: () => Promise<ApiAnswer>, expectNothing: (res: ApiAnswer) => void | Promise<void>): void {
+const ATTEMPTS: Array<{
+  route: string;
+  call: () => Promise<ApiAnswer>;
+  expectNothing: (res: ApiAnswer) => void | Promise<void>;
+}> = [];
+function attempt(
+  route: string,
+  call: () => Promise<ApiAnswer>,
+  expectNothing: (res: ApiAnswer) => void | Promise<void>,
+): void {
   ATTEMPTS.push({ route, call, expectNothing });
 }
 
-const foreignNotFound = (id: string, unknownPath: string, method = 'GET', body?: unknown) => async (res: ApiAnswer) => {
-  expect(res.status).toBe(404);
-  const unknownId = id.replace(/.{6}$/, 'zzzzzz');
-  const unknown = await as(keys.acme.key)(method, unknownPath.replace(id, unknownId), body);
-  expect(notFoundShape(res, id)).toEqual(notFoundShape(unknown, unknownId));
-};
+const foreignNotFound =
+  (id: string, unknownPath: string, method = 'GET', body?: unknown) =>
+  async (res: ApiAnswer) => {
+    expect(res.status).toBe(404);
+    const unknownId = id.replace(/.{6}$/, 'zzzzzz');
+    const unknown = await as(keys.acme.key)(method, unknownPath.replace(id, unknownId), body);
+    expect(notFoundShape(res, id)).toEqual(notFoundShape(unknown, unknownId));
+  };
 
 const acmeCall = (method: string, path: string, body?: unknown) => () => as(keys.acme.key)(method, path, body);
 
@@ -88,52 +118,103 @@ attempt('GET /v1/subscriptions', acmeCall('GET', '/v1/subscriptions'), (res) => 
 attempt('GET /v1/subscriptions?accountId=globex', acmeCall('GET', '/v1/subscriptions?accountId=globex'), (res) => {
   expect(res.body).toEqual({ data: [], nextCursor: null });
 });
-attempt('GET /v1/subscriptions/:id', () => as(keys.acme.key)('GET', `/v1/subscriptions/${globex.subscription}`), (res) =>
-  foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}`)(res),
+attempt(
+  'GET /v1/subscriptions/:id',
+  () => as(keys.acme.key)('GET', `/v1/subscriptions/${globex.subscription}`),
+  (res) => foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}`)(res),
 );
-attempt('GET /v1/subscriptions/:id (vendor level)', () => as(keys.acme.key)('GET', `/v1/subscriptions/${vendor.subscription}`), (res) => {
-  expect(res.status).toBe(404);
-});
-attempt('GET /v1/subscriptions/:id/secret', () => as(keys.acme.key)('GET', `/v1/subscriptions/${globex.subscription}/secret`), (res) =>
-  foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}/secret`)(res),
+attempt(
+  'GET /v1/subscriptions/:id (vendor level)',
+  () => as(keys.acme.key)('GET', `/v1/subscriptions/${vendor.subscription}`),
+  (res) => {
+    expect(res.status).toBe(404);
+  },
 );
-attempt('POST /v1/subscriptions/:id/secret/rotate', () => as(keys.acme.key)('POST', `/v1/subscriptions/${globex.subscription}/secret/rotate`, {}), async (res) => {
-  await foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}/secret/rotate`, 'POST', {})(res);
-  expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}/secret`)).body.secret).toBe(globex.secret);
-});
-attempt('PATCH /v1/subscriptions/:id', () => as(keys.acme.key)('PATCH', `/v1/subscriptions/${globex.subscription}`, { active: false }), async (res) => {
-  expect(res.status).toBe(404);
-  expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}`)).body.active).toBe(true);
-});
-attempt('DELETE /v1/subscriptions/:id', () => as(keys.acme.key)('DELETE', `/v1/subscriptions/${globex.subscription}`), async (res) => {
-  expect(res.status).toBe(404);
-  expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}`)).status).toBe(200);
-});
-attempt('POST /v1/subscriptions for another account', acmeCall('POST', '/v1/subscriptions', { url: NOWHERE, eventTypes: ['order.created'], accountId: 'globex' }), (res) => {
-  expect(res.status).toBe(403);
-  expect(res.body.error.details).toEqual([{ path: 'accountId', message: 'must be the account of this API key' }]);
-});
-attempt('POST /v1/events for another account', acmeCall('POST', '/v1/events', { type: 'order.created', data: {}, accountId: 'globex' }), (res) => {
-  expect(res.status).toBe(403);
-  expect(res.body.error.details[0].path).toBe('accountId');
-});
-attempt('GET /v1/events/:id', () => as(keys.acme.key)('GET', `/v1/events/${globex.event}`), (res) => foreignNotFound(globex.event, `/v1/events/${globex.event}`)(res));
+attempt(
+  'GET /v1/subscriptions/:id/secret',
+  () => as(keys.acme.key)('GET', `/v1/subscriptions/${globex.subscription}/secret`),
+  (res) => foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}/secret`)(res),
+);
+attempt(
+  'POST /v1/subscriptions/:id/secret/rotate',
+  () => as(keys.acme.key)('POST', `/v1/subscriptions/${globex.subscription}/secret/rotate`, {}),
+  async (res) => {
+    await foreignNotFound(
+      globex.subscription,
+      `/v1/subscriptions/${globex.subscription}/secret/rotate`,
+      'POST',
+      {},
+    )(res);
+    expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}/secret`)).body.secret).toBe(globex.secret);
+  },
+);
+attempt(
+  'PATCH /v1/subscriptions/:id',
+  () => as(keys.acme.key)('PATCH', `/v1/subscriptions/${globex.subscription}`, { active: false }),
+  async (res) => {
+    expect(res.status).toBe(404);
+    expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}`)).body.active).toBe(true);
+  },
+);
+attempt(
+  'DELETE /v1/subscriptions/:id',
+  () => as(keys.acme.key)('DELETE', `/v1/subscriptions/${globex.subscription}`),
+  async (res) => {
+    expect(res.status).toBe(404);
+    expect((await h.call('GET', `/v1/subscriptions/${globex.subscription}`)).status).toBe(200);
+  },
+);
+attempt(
+  'POST /v1/subscriptions for another account',
+  acmeCall('POST', '/v1/subscriptions', { url: NOWHERE, eventTypes: ['order.created'], accountId: 'globex' }),
+  (res) => {
+    expect(res.status).toBe(403);
+    expect(res.body.error.details).toEqual([{ path: 'accountId', message: 'must be the account of this API key' }]);
+  },
+);
+attempt(
+  'POST /v1/events for another account',
+  acmeCall('POST', '/v1/events', { type: 'order.created', data: {}, accountId: 'globex' }),
+  (res) => {
+    expect(res.status).toBe(403);
+    expect(res.body.error.details[0].path).toBe('accountId');
+  },
+);
+attempt(
+  'GET /v1/events/:id',
+  () => as(keys.acme.key)('GET', `/v1/events/${globex.event}`),
+  (res) => foreignNotFound(globex.event, `/v1/events/${globex.event}`)(res),
+);
 attempt('GET /v1/deliveries', acmeCall('GET', '/v1/deliveries'), (res) => {
   expect(res.body.data.map((d: any) => d.id)).toEqual([acme.delivery]);
 });
-attempt('GET /v1/deliveries?eventId&subscriptionId', () => as(keys.acme.key)('GET', `/v1/deliveries?eventId=${globex.event}`), async (res) => {
-  expect(res.body).toEqual({ data: [], nextCursor: null });
-  expect((await as(keys.acme.key)('GET', `/v1/deliveries?subscriptionId=${globex.subscription}`)).body.data).toEqual([]);
-});
-attempt('GET /v1/deliveries/:id', () => as(keys.acme.key)('GET', `/v1/deliveries/${globex.delivery}`), (res) =>
-  foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}`)(res),
+attempt(
+  'GET /v1/deliveries?eventId&subscriptionId',
+  () => as(keys.acme.key)('GET', `/v1/deliveries?eventId=${globex.event}`),
+  async (res) => {
+    expect(res.body).toEqual({ data: [], nextCursor: null });
+    expect((await as(keys.acme.key)('GET', `/v1/deliveries?subscriptionId=${globex.subscription}`)).body.data).toEqual(
+      [],
+    );
+  },
 );
-attempt('POST /v1/deliveries/:id/cancel', () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/cancel`), async (res) => {
-  await foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/cancel`, 'POST')(res);
-  expect((await h.call('GET', `/v1/deliveries/${globex.delivery}`)).body.status).toBe('pending');
-});
-attempt('POST /v1/deliveries/:id/resend', () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/resend`), (res) =>
-  foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/resend`, 'POST')(res),
+attempt(
+  'GET /v1/deliveries/:id',
+  () => as(keys.acme.key)('GET', `/v1/deliveries/${globex.delivery}`),
+  (res) => foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}`)(res),
+);
+attempt(
+  'POST /v1/deliveries/:id/cancel',
+  () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/cancel`),
+  async (res) => {
+    await foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/cancel`, 'POST')(res);
+    expect((await h.call('GET', `/v1/deliveries/${globex.delivery}`)).body.status).toBe('pending');
+  },
+);
+attempt(
+  'POST /v1/deliveries/:id/resend',
+  () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/resend`),
+  (res) => foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/resend`, 'POST')(res),
 );
 attempt('POST /v1/event-types', acmeCall('POST', '/v1/event-types', { id: 'acme.only' }), (res) => {
   expect(res.status).toBe(403);
@@ -148,10 +229,14 @@ attempt('POST /v1/api-keys', acmeCall('POST', '/v1/api-keys', { scope: 'admin' }
 attempt('GET /v1/api-keys', acmeCall('GET', '/v1/api-keys'), (res) => {
   expect(res.status).toBe(403);
 });
-attempt('DELETE /v1/api-keys/:id', () => as(keys.acme.key)('DELETE', `/v1/api-keys/${keys.globex.id}`), async (res) => {
-  expect(res.status).toBe(403);
-  expect((await as(keys.globex.key)('GET', '/v1/subscriptions')).status).toBe(200);
-});
+attempt(
+  'DELETE /v1/api-keys/:id',
+  () => as(keys.acme.key)('DELETE', `/v1/api-keys/${keys.globex.id}`),
+  async (res) => {
+    expect(res.status).toBe(403);
+    expect((await as(keys.globex.key)('GET', '/v1/subscriptions')).status).toBe(200);
+  },
+);
 
 describe("an account key against another account's resources", () => {
   test.each(ATTEMPTS.map((a) => [a.route, a] as const))('%s gets nothing', async (_route, a) => {
@@ -159,8 +244,12 @@ describe("an account key against another account's resources", () => {
   });
 
   test('every route of the API is tried above', async () => {
-    const doc = (await fetch(`${h.api.url}/openapi.json`).then((res) => res.json())) as { paths: Record<string, Record<string, unknown>> };
-    const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`));
+    const doc = (await fetch(`${h.api.url}/openapi.json`).then((res) => res.json())) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
     const tried = new Set(ATTEMPTS.map((a) => a.route.split(/[ ?]/).slice(0, 2).join(' ')));
     expect(routes.filter((route) => !tried.has(route))).toEqual([]);
   });
@@ -188,12 +277,17 @@ describe("an account key against another account's resources", () => {
     expect(res.body.deliveryCount).toBe(2);
   });
 
-  test("an account key changes its own subscription, and cannot move it to another account", async () => {
+  test('an account key changes its own subscription, and cannot move it to another account', async () => {
     const asAcme = as(keys.acme.key);
-    const patched = await asAcme('PATCH', `/v1/subscriptions/${acme.subscription}`, { description: 'mine', accountId: 'globex' });
+    const patched = await asAcme('PATCH', `/v1/subscriptions/${acme.subscription}`, {
+      description: 'mine',
+      accountId: 'globex',
+    });
     expect(patched.status).toBe(422);
     expect(patched.body.error.details[0].message).toMatch(/unknown field/);
-    expect((await asAcme('PATCH', `/v1/subscriptions/${acme.subscription}`, { description: 'mine' })).body).toMatchObject({ description: 'mine', accountId: 'acme' });
+    expect(
+      (await asAcme('PATCH', `/v1/subscriptions/${acme.subscription}`, { description: 'mine' })).body,
+    ).toMatchObject({ description: 'mine', accountId: 'acme' });
   });
 });
 
@@ -201,12 +295,27 @@ describe('managed API keys', () => {
   test('the key is returned once; only its SHA-256 is stored', async () => {
     const created = await h.call('POST', '/v1/api-keys', { scope: 'account:initech', name: 'initech ci' });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ id: expect.stringMatching(/^key_/), name: 'initech ci', scope: 'account:initech', createdAt: expect.any(String), revokedAt: null, key: expect.stringMatching(/^whk_/) });
+    expect(created.body).toEqual({
+      id: expect.stringMatching(/^key_/),
+      name: 'initech ci',
+      scope: 'account:initech',
+      createdAt: expect.any(String),
+      revokedAt: null,
+      key: expect.stringMatching(/^whk_/),
+    });
     const list = await h.call('GET', '/v1/api-keys?limit=100');
     const listed = list.body.data.find((k: any) => k.id === created.body.id);
-    expect(listed).toEqual({ id: created.body.id, name: 'initech ci', scope: 'account:initech', createdAt: created.body.createdAt, revokedAt: null });
+    expect(listed).toEqual({
+      id: created.body.id,
+      name: 'initech ci',
+      scope: 'account:initech',
+      createdAt: created.body.createdAt,
+      revokedAt: null,
+    });
     expect(JSON.stringify(list.body)).not.toContain(created.body.key);
-    const rows = await h.store.db.query<Record<string, unknown>>('SELECT * FROM api_keys WHERE id = $1', [created.body.id]);
+    const rows = await h.store.db.query<Record<string, unknown>>('SELECT * FROM api_keys WHERE id = $1', [
+      created.body.id,
+    ]);
     expect(rows[0]?.key_hash).toBe(createHash('sha256').update(created.body.key).digest('hex'));
     const everything = JSON.stringify(await h.store.db.query('SELECT * FROM api_keys'));
     for (const { key } of Object.values(keys)) expect(everything).not.toContain(key);
@@ -240,7 +349,9 @@ describe('managed API keys', () => {
     ['basic auth', 'Basic dXNlcjpwYXNz'],
     ['a key of the managed form that was never issued', `Bearer whk_${'0'.repeat(26)}_${'A'.repeat(43)}`],
   ])('%s → 401', async (_what, authorization) => {
-    const res = await fetch(`${h.api.url}/v1/subscriptions`, { headers: authorization === undefined ? {} : { authorization } });
+    const res = await fetch(`${h.api.url}/v1/subscriptions`, {
+      headers: authorization === undefined ? {} : { authorization },
+    });
     expect(res.status).toBe(401);
   });
 

@@ -38,7 +38,10 @@ beforeAll(async () => {
   dns.table.set('hooks.example.test', ['93.184.215.34']);
   h = await startHarness({ env, worker: false, targets: { allowInsecure: false, resolve: dns } });
   for (const id of ['order.created', 'user.signup']) await h.call('POST', '/v1/event-types', { id });
-  const sub = await h.call('POST', '/v1/subscriptions', { url: 'https://hooks.example.test/in', eventTypes: ['order.created'] });
+  const sub = await h.call('POST', '/v1/subscriptions', {
+    url: 'https://hooks.example.test/in',
+    eventTypes: ['order.created'],
+  });
   ids.subscription = sub.body.id;
   await h.call('POST', '/v1/events', { id: ids.event, type: 'order.created', data: { n: 1 } });
   ids.delivery = (await h.call('GET', `/v1/deliveries?eventId=${ids.event}`)).body.data[0].id;
@@ -92,15 +95,20 @@ function send(attempt: Attempt): Promise<{ status: number; text: string }> {
   // The body is framed by its length, whatever the method, so the server reads exactly it.
   const headers = body === undefined ? attempt.headers : { ...attempt.headers, 'content-length': String(body.length) };
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: Number(port), method: attempt.method, path: attempt.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port: Number(port), method: attempt.method, path: attempt.path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     // Cancelling a pending delivery waits up to 10 s for its workflow (none runs here): allow for that.
-    req.setTimeout(30_000, () => req.destroy(new Error(`no answer to ${attempt.method} ${attempt.path.slice(0, 200)}`)));
+    req.setTimeout(30_000, () =>
+      req.destroy(new Error(`no answer to ${attempt.method} ${attempt.path.slice(0, 200)}`)),
+    );
     req.end(body);
   });
 }
@@ -125,12 +133,17 @@ async function probe(attempt: Attempt): Promise<number> {
   }
   if (attempt.method !== 'HEAD' && !(res.status === 431 && res.text === '')) {
     const body = JSON.parse(res.text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
-    if (typeof body.error?.code !== 'string' || typeof body.error.message !== 'string' || !Array.isArray(body.error.details)) {
+    if (
+      typeof body.error?.code !== 'string' ||
+      typeof body.error.message !== 'string' ||
+      !Array.isArray(body.error.details)
+    ) {
       throw new Error(`not the error shape: ${where}`);
     }
   }
   const after = await snapshot();
-  if (JSON.stringify(after) !== JSON.stringify(before)) throw new Error(`a refused request changed the store: ${where}`);
+  if (JSON.stringify(after) !== JSON.stringify(before))
+    throw new Error(`a refused request changed the store: ${where}`);
   lastSnapshot = after;
   return res.status;
 }
@@ -189,7 +202,12 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Bodies close to valid ones, with one field made hostile, so validation is reached past the first check. */
 const BODY_SHAPES: Record<string, () => Record<string, unknown>> = {
   'POST /v1/event-types': () => ({ id: 'fuzz.type', description: 'd' }),
-  'POST /v1/subscriptions': () => ({ url: 'https://hooks.example.test/in', eventTypes: ['order.created'], headers: { 'x-a': '1' }, retryPolicy: { maximumAttempts: 3 } }),
+  'POST /v1/subscriptions': () => ({
+    url: 'https://hooks.example.test/in',
+    eventTypes: ['order.created'],
+    headers: { 'x-a': '1' },
+    retryPolicy: { maximumAttempts: 3 },
+  }),
   'PATCH /v1/subscriptions/{id}': () => ({ description: 'd', headers: { 'x-a': '1' } }),
   'POST /v1/subscriptions/{id}/secret/rotate': () => ({ gracePeriod: '1h' }),
   'POST /v1/events': () => ({ type: 'order.created', data: { n: 1 }, accountId: 'acme' }),
@@ -212,14 +230,32 @@ const mutatedBody = (route: string): fc.Arbitrary<unknown> => {
 
 const rawBody = fc.oneof(
   fc.string({ maxLength: 200 }),
-  fc.constantFrom('{', '{"a":', '[1,2', 'null', '""', '{"type":"order.created","data":{}}}', '\u0000', '{"a":1,"a":2}', '[' .repeat(10_000)),
+  fc.constantFrom(
+    '{',
+    '{"a":',
+    '[1,2',
+    'null',
+    '""',
+    '{"type":"order.created","data":{}}}',
+    '\u0000',
+    '{"a":1,"a":2}',
+    '['.repeat(10_000),
+  ),
 );
 
 /** Percent-encodes every byte of the UTF-8 form (lone surrogates become U+FFFD, as on the wire). */
-const encodeAll = (value: string): string => [...Buffer.from(value, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
+const encodeAll = (value: string): string =>
+  [...Buffer.from(value, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
 
 const pathParam = fc.oneof(
-  fc.constantFrom(() => ids.subscription, () => ids.event, () => ids.delivery, () => ids.key).map((pick) => pick()),
+  fc
+    .constantFrom(
+      () => ids.subscription,
+      () => ids.event,
+      () => ids.delivery,
+      () => ids.key,
+    )
+    .map((pick) => pick()),
   hostileString.map(encodeAll),
   fc.constantFrom('%', '%zz', '%c0%af', '..%2f..%2f', 'sub_00000000000000000000000000', 'a'.repeat(3_000)),
 );
@@ -231,7 +267,16 @@ const auth = fc.oneof(
 );
 const contentType = fc.oneof(
   { weight: 10, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
-  { weight: 2, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=utf-16',
+      '',
+    ),
+  },
 );
 
 function headersFor(who: string, type: string | undefined, idempotencyKey?: string): Record<string, string> {
@@ -254,9 +299,14 @@ async function assertWithinBudget<T>(property: fc.IAsyncProperty<T>, numRuns: nu
   const seed = SEED !== undefined ? { seed: SEED } : {};
   await fc.assert(property, { numRuns: Math.min(MIN_RUNS, numRuns), ...seed });
   if (numRuns <= MIN_RUNS) return;
-  const rest = await fc.check(property, { numRuns: numRuns - MIN_RUNS, ...seed, plugins: [fc.interruptAfterTimeLimit(budgetMs)] });
+  const rest = await fc.check(property, {
+    numRuns: numRuns - MIN_RUNS,
+    ...seed,
+    plugins: [fc.interruptAfterTimeLimit(budgetMs)],
+  });
   // Interrupted by the budget without a counterexample is a pass; anything else failed is reported.
-  if (rest.failed && !(rest.interrupted && rest.counterexample === null)) throw new Error(fc.defaultReportMessage(rest));
+  if (rest.failed && !(rest.interrupted && rest.counterexample === null))
+    throw new Error(fc.defaultReportMessage(rest));
 }
 
 describe('fuzzing every route', () => {
@@ -269,8 +319,17 @@ describe('fuzzing every route', () => {
       const key = `${route.method} ${route.path}`;
       const arbitrary = fc.record({
         param: pathParam,
-        body: route.hasBody ? fc.oneof({ weight: 3, arbitrary: mutatedBody(key).map((value) => JSON.stringify(value) ?? 'null') }, rawBody) : fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: rawBody }),
-        query: fc.dictionary(fc.oneof(fc.constantFrom(...route.query, 'limit', 'cursor'), hostileString), hostileString, { maxKeys: 4 }),
+        body: route.hasBody
+          ? fc.oneof(
+              { weight: 3, arbitrary: mutatedBody(key).map((value) => JSON.stringify(value) ?? 'null') },
+              rawBody,
+            )
+          : fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: rawBody }),
+        query: fc.dictionary(
+          fc.oneof(fc.constantFrom(...route.query, 'limit', 'cursor'), hostileString),
+          hostileString,
+          { maxKeys: 4 },
+        ),
         who: auth,
         type: contentType,
         idempotencyKey: fc.option(hostileString.map(asHeaderValue)),
@@ -284,7 +343,11 @@ describe('fuzzing every route', () => {
             method: route.method,
             path: `${path}${query ? `?${query}` : ''}`,
             body,
-            headers: headersFor(input.who, body !== undefined ? input.type : undefined, input.idempotencyKey ?? undefined),
+            headers: headersFor(
+              input.who,
+              body !== undefined ? input.type : undefined,
+              input.idempotencyKey ?? undefined,
+            ),
           });
         }),
         RUNS_PER_ROUTE,
@@ -297,7 +360,17 @@ describe('fuzzing every route', () => {
     const arbitrary = fc.record({
       method: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'),
       path: fc.oneof(
-        fc.constantFrom('/', '/v1', '/v1/', '/v2/subscriptions', '/v1/subscriptions/', '/v1//subscriptions', '/v1/subscriptions/%2e%2e/api-keys', '/healthz/x', '/openapi.json/x'),
+        fc.constantFrom(
+          '/',
+          '/v1',
+          '/v1/',
+          '/v2/subscriptions',
+          '/v1/subscriptions/',
+          '/v1//subscriptions',
+          '/v1/subscriptions/%2e%2e/api-keys',
+          '/healthz/x',
+          '/openapi.json/x',
+        ),
         fc.webPath().map((p) => `/v1${p}`),
         hostileString.map((p) => `/v1/${encodeAll(p)}`),
       ),
@@ -320,7 +393,20 @@ describe('fuzzing every route', () => {
   }, 60_000);
 
   test('a target URL is accepted only when none of its addresses is forbidden', async () => {
-    const address = fc.oneof(fc.ipV4(), fc.ipV4Extended(), fc.ipV6(), fc.constantFrom('127.0.0.1', '169.254.169.254', '10.0.0.1', '::1', '::ffff:127.0.0.1', '64:ff9b::a00:1', '93.184.215.34'));
+    const address = fc.oneof(
+      fc.ipV4(),
+      fc.ipV4Extended(),
+      fc.ipV6(),
+      fc.constantFrom(
+        '127.0.0.1',
+        '169.254.169.254',
+        '10.0.0.1',
+        '::1',
+        '::ffff:127.0.0.1',
+        '64:ff9b::a00:1',
+        '93.184.215.34',
+      ),
+    );
     const arbitrary = fc.record({
       literal: fc.boolean(),
       addresses: fc.array(address, { minLength: 1, maxLength: 3 }),
@@ -331,7 +417,11 @@ describe('fuzzing every route', () => {
       fc.asyncProperty(arbitrary, async (input) => {
         const first = input.addresses[0] as string;
         const host = input.literal ? (first.includes(':') ? `[${first}]` : first) : `${input.name}.fuzz.test`;
-        if (!input.literal) dns.table.set(`${input.name}.fuzz.test`, input.addresses.map((a) => new URL(`http://${a.includes(':') ? `[${a}]` : a}/`).hostname).map(bareHost));
+        if (!input.literal)
+          dns.table.set(
+            `${input.name}.fuzz.test`,
+            input.addresses.map((a) => new URL(`http://${a.includes(':') ? `[${a}]` : a}/`).hostname).map(bareHost),
+          );
         const url = `https://${host}${input.port ? `:${input.port}` : ''}/hook`;
         let resolved: string[];
         try {
@@ -340,7 +430,8 @@ describe('fuzzing every route', () => {
         } catch {
           resolved = [];
         }
-        const forbidden = resolved.length === 0 || resolved.some((a) => addressRefusal(a, { allowInsecure: false }) !== undefined);
+        const forbidden =
+          resolved.length === 0 || resolved.some((a) => addressRefusal(a, { allowInsecure: false }) !== undefined);
         const status = await probe({
           method: 'POST',
           path: '/v1/subscriptions',

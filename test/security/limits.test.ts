@@ -24,7 +24,11 @@ describe('what comes in', () => {
     env = await createTestTemporal();
     h = await startHarness({ env, worker: false, maxBodyBytes: MAX_BODY_BYTES });
     expect((await h.call('POST', '/v1/event-types', { id: 'order.created' })).status).toBe(201);
-    const sub = await h.call('POST', '/v1/subscriptions', { url: 'http://127.0.0.1:9/never', eventTypes: ['order.created'], active: false });
+    const sub = await h.call('POST', '/v1/subscriptions', {
+      url: 'http://127.0.0.1:9/never',
+      eventTypes: ['order.created'],
+      active: false,
+    });
     subscriptionId = sub.body.id;
   }, 120_000);
 
@@ -36,11 +40,18 @@ describe('what comes in', () => {
   /** Row counts of every table, to show a refused request wrote nothing. */
   const counts = async (): Promise<Record<string, number>> => {
     const tables = ['event_types', 'subscriptions', 'events', 'deliveries', 'attempts', 'api_keys'];
-    const rows = await Promise.all(tables.map((table) => h.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)));
+    const rows = await Promise.all(
+      tables.map((table) => h.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)),
+    );
     return Object.fromEntries(tables.map((table, i) => [table, rows[i]?.[0]?.n ?? -1]));
   };
 
-  async function raw(method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  async function raw(
+    method: string,
+    path: string,
+    body: string | Buffer | undefined,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; body: any }> {
     const res = await fetch(`${h.api.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${h.apiKey}`, ...headers },
@@ -60,13 +71,17 @@ describe('what comes in', () => {
     const over = event(MAX_BODY_BYTES);
     const res = await raw('POST', '/v1/events', over, { 'content-type': 'application/json' });
     expect(res.status).toBe(413);
-    expect(res.body.error).toMatchObject({ code: 'payload_too_large', details: [{ path: 'body', message: 'exceeds the size limit' }] });
+    expect(res.body.error).toMatchObject({
+      code: 'payload_too_large',
+      details: [{ path: 'body', message: 'exceeds the size limit' }],
+    });
     expect(await counts()).toEqual(before);
   });
 
   test('an oversized body without a content length (chunked) → 413', async () => {
     const chunks = (async function* () {
-      for (let i = 0; i < 100; i += 1) yield new TextEncoder().encode(i === 0 ? '{"type":"order.created","data":"' : 'x'.repeat(1024));
+      for (let i = 0; i < 100; i += 1)
+        yield new TextEncoder().encode(i === 0 ? '{"type":"order.created","data":"' : 'x'.repeat(1024));
     })();
     const res = await fetch(`${h.api.url}/v1/events`, {
       method: 'POST',
@@ -81,7 +96,10 @@ describe('what comes in', () => {
     const bomb = gzipSync(Buffer.from(`{"type":"order.created","data":"${'0'.repeat(16 * 1024 * 1024)}"}`));
     expect(bomb.length).toBeLessThan(MAX_BODY_BYTES);
     const before = process.memoryUsage().rss;
-    const res = await raw('POST', '/v1/events', bomb, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    const res = await raw('POST', '/v1/events', bomb, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
     expect(res.status).toBe(413);
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
@@ -111,7 +129,11 @@ describe('what comes in', () => {
 
   const longHeaders = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, 'v']));
   const manyTypes = Array.from({ length: 101 }, (_, i) => `type.${i}`);
-  const sub = (extra: Record<string, unknown>) => ({ url: 'https://hooks.example.com/in', eventTypes: ['order.created'], ...extra });
+  const sub = (extra: Record<string, unknown>) => ({
+    url: 'https://hooks.example.com/in',
+    eventTypes: ['order.created'],
+    ...extra,
+  });
 
   test.each<[string, Record<string, unknown>, string | RegExp, RegExp]>([
     ['an unknown field', sub({ owner: 'me' }), 'body', /unknown field\(s\): owner/],
@@ -126,13 +148,32 @@ describe('what comes in', () => {
     ['a header name with a space', sub({ headers: { 'x a': 'v' } }), /^headers\./, /HTTP tokens/],
     ['a header value with CR/LF', sub({ headers: { 'x-a': 'v\r\nx-injected: 1' } }), 'headers.x-a', /CR, LF or NUL/],
     ['a header value with a bare LF', sub({ headers: { 'x-a': 'v\nx' } }), 'headers.x-a', /CR, LF or NUL/],
-    ['a header value with a control character', sub({ headers: { 'x-a': 'v\u0007' } }), 'headers.x-a', /printable ASCII/],
+    [
+      'a header value with a control character',
+      sub({ headers: { 'x-a': 'v\u0007' } }),
+      'headers.x-a',
+      /printable ASCII/,
+    ],
     ['a header value outside ASCII', sub({ headers: { 'x-a': 'v€' } }), 'headers.x-a', /printable ASCII/],
     ['a 1025-character header value', sub({ headers: { 'x-a': 'v'.repeat(1025) } }), 'headers.x-a', /at most 1024/],
     ['a non-string header value', sub({ headers: { 'x-a': 1 } }), 'headers.x-a', /strings/],
-    ...['host', 'Host', 'content-length', 'Content-Type', 'user-agent', 'transfer-encoding', 'connection', 'webhook-id', 'Webhook-Signature', 'webhook-timestamp'].map(
-      (name): [string, Record<string, unknown>, string, RegExp] => [`an override of ${name}`, sub({ headers: { [name]: 'x' } }), `headers.${name}`, /set by the service/],
-    ),
+    ...[
+      'host',
+      'Host',
+      'content-length',
+      'Content-Type',
+      'user-agent',
+      'transfer-encoding',
+      'connection',
+      'webhook-id',
+      'Webhook-Signature',
+      'webhook-timestamp',
+    ].map((name): [string, Record<string, unknown>, string, RegExp] => [
+      `an override of ${name}`,
+      sub({ headers: { [name]: 'x' } }),
+      `headers.${name}`,
+      /set by the service/,
+    ]),
     ['a retry policy with an unknown field', sub({ retryPolicy: { forever: true } }), 'retryPolicy', /unknown field/],
   ])('subscription with %s → 422 naming the field', async (_what, body, path, message) => {
     const before = await counts();
@@ -156,7 +197,11 @@ describe('what comes in', () => {
     ['a type with a space', { type: 'order created', data: {} }, 'type'],
     ['a 129-character type', { type: 't'.repeat(129), data: {} }, 'type'],
     ['a 129-character id', { type: 'order.created', data: {}, id: 'i'.repeat(129) }, 'id'],
-    ['a 2049-character callbackUrl', { type: 'order.created', data: {}, callbackUrl: `https://x.example/${'a'.repeat(2040)}` }, 'callbackUrl'],
+    [
+      'a 2049-character callbackUrl',
+      { type: 'order.created', data: {}, callbackUrl: `https://x.example/${'a'.repeat(2040)}` },
+      'callbackUrl',
+    ],
     ['a NUL in the data', { type: 'order.created', data: { s: 'a\u0000b' } }, 'data.s'],
   ])('event with %s → 422 naming the field', async (_what, body, path) => {
     const before = await counts();
@@ -226,7 +271,13 @@ describe("what comes back: a receiver's answer", () => {
   }
 
   const post = (url: string) =>
-    postWebhookRequest(agent, { url, headers: { 'content-type': 'application/json' }, body: '{}', timeoutMs: TIMEOUT_MS, signal: new AbortController().signal });
+    postWebhookRequest(agent, {
+      url,
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+      timeoutMs: TIMEOUT_MS,
+      signal: new AbortController().signal,
+    });
 
   /** Heap and buffers now, after a collection when it is exposed. */
   const memory = (): number => {
@@ -267,7 +318,9 @@ describe("what comes back: a receiver's answer", () => {
   });
 
   test('a receiver that announces a 1 GiB body: same, the connection is dropped', async () => {
-    const r = await receiver((res, sent) => firehose(res, sent, { 'content-type': 'application/octet-stream', 'content-length': String(1024 ** 3) }));
+    const r = await receiver((res, sent) =>
+      firehose(res, sent, { 'content-type': 'application/octet-stream', 'content-length': String(1024 ** 3) }),
+    );
     const before = memory();
     const response = await post(r.url);
     expect(response.statusCode).toBe(200);
@@ -297,7 +350,10 @@ describe("what comes back: a receiver's answer", () => {
       sockets.add(socket);
       const head = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n' + 'x-pad: ' + 'p'.repeat(10_000);
       let i = 0;
-      const timer = setInterval(() => (socket.destroyed || i >= head.length ? clearInterval(timer) : socket.write(head[i++] as string)), 10);
+      const timer = setInterval(
+        () => (socket.destroyed || i >= head.length ? clearInterval(timer) : socket.write(head[i++] as string)),
+        10,
+      );
       socket.on('close', () => clearInterval(timer));
       socket.on('error', () => undefined);
     });
@@ -320,7 +376,9 @@ describe("what comes back: a receiver's answer", () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const started = Date.now();
-    await expect(post(`http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`)).rejects.toThrow(/timeout|abort/i);
+    await expect(post(`http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`)).rejects.toThrow(
+      /timeout|abort/i,
+    );
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect(took).toBeLessThan(TIMEOUT_MS + 1_000);

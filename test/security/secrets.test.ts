@@ -17,7 +17,11 @@ import { capturingLogger } from './support';
 const sdkLog: string[] = [];
 let sdkLogCaptured = true;
 try {
-  Runtime.install({ logger: new DefaultLogger('DEBUG', (entry) => sdkLog.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`)) });
+  Runtime.install({
+    logger: new DefaultLogger('DEBUG', (entry) =>
+      sdkLog.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`),
+    ),
+  });
 } catch {
   // A runtime was installed before this file ran: its logs are then not checked here.
   sdkLogCaptured = false;
@@ -61,13 +65,21 @@ async function receiver(script = always(200)): Promise<TestReceiver> {
 }
 
 async function subscribe(url: string, extra: Record<string, unknown> = {}): Promise<{ id: string; secret: string }> {
-  const res = await call('POST', '/v1/subscriptions', { url, eventTypes: ['order.created'], retryPolicy: FAST_RETRY, ...extra });
+  const res = await call('POST', '/v1/subscriptions', {
+    url,
+    eventTypes: ['order.created'],
+    retryPolicy: FAST_RETRY,
+    ...extra,
+  });
   expect(res.status).toBe(201);
   secrets.add(res.body.secret);
   return res.body;
 }
 
-async function rotate(id: string, body: Record<string, unknown> = {}): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+async function rotate(
+  id: string,
+  body: Record<string, unknown> = {},
+): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
   const res = await call('POST', `/v1/subscriptions/${id}/secret/rotate`, body);
   expect(res.status).toBe(200);
   secrets.add(res.body.secret);
@@ -79,7 +91,8 @@ async function deliverOne(r: TestReceiver, subscriptionId: string, data: unknown
   const event = await call('POST', '/v1/events', { type: 'order.created', data });
   expect(event.status).toBe(202);
   const [, request] = [undefined, (await r.waitForRequests(before + 1))[before]!];
-  const delivery = (await call('GET', `/v1/deliveries?eventId=${event.body.id}&subscriptionId=${subscriptionId}`)).body.data[0];
+  const delivery = (await call('GET', `/v1/deliveries?eventId=${event.body.id}&subscriptionId=${subscriptionId}`)).body
+    .data[0];
   return { request, delivery };
 }
 
@@ -159,7 +172,8 @@ describe('secret rotation', () => {
     const res = await call('POST', `/v1/subscriptions/${sub.id}/secret/rotate`, body);
     expect(res.status).toBe(422);
     expect(res.body.error.details[0].path).toBe(path);
-    if (typeof (body as { secret?: string }).secret === 'string') expect(JSON.stringify(res.body)).not.toContain((body as { secret: string }).secret);
+    if (typeof (body as { secret?: string }).secret === 'string')
+      expect(JSON.stringify(res.body)).not.toContain((body as { secret: string }).secret);
     expect((await call('GET', `/v1/subscriptions/${sub.id}/secret`)).body.secret).toBe(sub.secret);
   });
 
@@ -180,7 +194,11 @@ describe('no secret and no API key leaks', () => {
     const gone = await receiver(always(404));
     const goneSub = await subscribe(gone.url, { eventTypes: ['leak.tested'], headers: { 'x-team': 'payments' } });
     const callback = await receiver();
-    const event = await call('POST', '/v1/events', { type: 'leak.tested', data: { order: 7 }, callbackUrl: callback.url });
+    const event = await call('POST', '/v1/events', {
+      type: 'leak.tested',
+      data: { order: 7 },
+      callbackUrl: callback.url,
+    });
     expect(event.status).toBe(202);
     secrets.add(event.body.callbackSecret);
     await rotate(goneSub.id);
@@ -188,36 +206,46 @@ describe('no secret and no API key leaks', () => {
     // Managed keys: create, use, revoke, use again.
     const created = await call('POST', '/v1/api-keys', { scope: 'account:leaky', name: 'leak check' });
     secrets.add(created.body.key);
-    expect((await call('GET', '/v1/subscriptions', undefined, { authorization: `Bearer ${created.body.key}` })).status).toBe(200);
+    expect(
+      (await call('GET', '/v1/subscriptions', undefined, { authorization: `Bearer ${created.body.key}` })).status,
+    ).toBe(200);
     await call('DELETE', `/v1/api-keys/${created.body.id}`);
-    expect((await call('GET', '/v1/subscriptions', undefined, { authorization: `Bearer ${created.body.key}` })).status).toBe(401);
+    expect(
+      (await call('GET', '/v1/subscriptions', undefined, { authorization: `Bearer ${created.body.key}` })).status,
+    ).toBe(401);
 
     // Bad input that carries secrets: they must not come back in error messages.
     const offered = generateSecret();
     secrets.add(offered);
-    const bad = await call('POST', '/v1/subscriptions', { url: 'ftp://x', eventTypes: ['order.created'], secret: offered });
+    const bad = await call('POST', '/v1/subscriptions', {
+      url: 'ftp://x',
+      eventTypes: ['order.created'],
+      secret: offered,
+    });
     expect(bad.status).toBe(422);
     const badSecret = `whsec_${Buffer.alloc(8, 9).toString('base64')}`;
     secrets.add(badSecret);
-    expect((await call('POST', '/v1/subscriptions', { url: flaky.url, eventTypes: ['order.created'], secret: badSecret })).status).toBe(422);
+    expect(
+      (await call('POST', '/v1/subscriptions', { url: flaky.url, eventTypes: ['order.created'], secret: badSecret }))
+        .status,
+    ).toBe(422);
     const wrongKey = `whk_${'a'.repeat(26)}_${'b'.repeat(43)}`;
     secrets.add(wrongKey);
     expect((await call('GET', '/v1/deliveries', undefined, { authorization: `Bearer ${wrongKey}` })).status).toBe(401);
 
-    const deliveries = await waitFor(
-      async () => {
-        const list = (await call('GET', `/v1/deliveries?eventId=${event.body.id}`)).body.data as any[];
-        return list.length === 3 && list.every((d) => d.status !== 'pending') ? list : undefined;
-      },
-      'the three deliveries to finish',
-    );
+    const deliveries = await waitFor(async () => {
+      const list = (await call('GET', `/v1/deliveries?eventId=${event.body.id}`)).body.data as any[];
+      return list.length === 3 && list.every((d) => d.status !== 'pending') ? list : undefined;
+    }, 'the three deliveries to finish');
     const byTarget = Object.fromEntries(deliveries.map((d) => [d.subscriptionId ?? 'callback', d]));
     expect(byTarget[flakySub.id]).toMatchObject({ status: 'succeeded', attemptCount: 2 });
     expect(byTarget[goneSub.id]).toMatchObject({ status: 'failed', attemptCount: 1 });
     expect(byTarget.callback).toMatchObject({ status: 'succeeded' });
 
     // What is searched for: each secret, and the base64 key inside each signing secret.
-    const needles = [...secrets].flatMap((secret) => (secret.startsWith('whsec_') ? [secret, secret.slice('whsec_'.length)] : [secret]));
+    const needles = [...secrets].flatMap((secret) =>
+      secret.startsWith('whsec_') ? [secret, secret.slice('whsec_'.length)] : [secret],
+    );
     expect(needles.length).toBeGreaterThanOrEqual(10);
     const leaksIn = (text: string): string[] => needles.filter((needle) => text.includes(needle));
 
@@ -234,13 +262,20 @@ describe('no secret and no API key leaks', () => {
     expect(leaksIn(errorAnswers.join('\n'))).toEqual([]);
 
     // Workflow histories (inputs, results, failures, search attributes, memos) and descriptions.
-    const workflowIds = (await h.store.db.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries')).map((row) => row.workflow_id);
+    const workflowIds = (await h.store.db.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries')).map(
+      (row) => row.workflow_id,
+    );
     expect(workflowIds.length).toBeGreaterThanOrEqual(3);
     for (const workflowId of workflowIds) {
       const handle = h.client.workflow.getHandle(workflowId);
       const history = await handle.fetchHistory();
       const described = await handle.describe();
-      const text = searchable({ history, described: { ...described, raw: undefined }, memo: described.memo, attributes: described.typedSearchAttributes });
+      const text = searchable({
+        history,
+        described: { ...described, raw: undefined },
+        memo: described.memo,
+        attributes: described.typedSearchAttributes,
+      });
       // The payloads were decoded: the workflow input (ids and settings only) is readable here.
       expect(text).toMatch(/"deliveryId":"dlv_/);
       expect(leaksIn(text)).toEqual([]);
@@ -258,6 +293,8 @@ function searchable(value: unknown): string {
     if (typeof item === 'bigint') return item.toString();
     return item;
   });
-  const decoded = [...json.matchAll(/"([A-Za-z0-9+/]{8,}={0,2})"/g)].map((match) => Buffer.from(match[1] as string, 'base64').toString('utf8'));
+  const decoded = [...json.matchAll(/"([A-Za-z0-9+/]{8,}={0,2})"/g)].map((match) =>
+    Buffer.from(match[1] as string, 'base64').toString('utf8'),
+  );
   return `${json}\n${decoded.join('\n')}`;
 }

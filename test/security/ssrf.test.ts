@@ -15,26 +15,44 @@ import { HttpsReceiver, selfSignedCertificate, stubResolver, type Certificate } 
 
 const PUBLIC_ADDRESS = '93.184.215.34';
 const ONE_ATTEMPT = { initialInterval: '1s', maximumAttempts: 1 };
-const TYPES = { rebind: 'rebind.tested', literal: 'literal.tested', redirect: 'redirect.tested', trusted: 'tls.trusted', untrusted: 'tls.untrusted' };
+const TYPES = {
+  rebind: 'rebind.tested',
+  literal: 'literal.tested',
+  redirect: 'redirect.tested',
+  trusted: 'tls.trusted',
+  untrusted: 'tls.untrusted',
+};
 
 let env: TestWorkflowEnvironment;
 /** Guard on, nothing opened. */
 let strict: Harness;
 /** Guard on, 127.0.0.1 opened (as an operator opens an internal range), and one test CA trusted. */
 let opened: Harness;
-const dns = stubResolver({ 'hooks.example.test': [PUBLIC_ADDRESS], 'receiver.test': ['127.0.0.1'], 'untrusted.test': ['127.0.0.1'] });
+const dns = stubResolver({
+  'hooks.example.test': [PUBLIC_ADDRESS],
+  'receiver.test': ['127.0.0.1'],
+  'untrusted.test': ['127.0.0.1'],
+});
 let trusted: Certificate;
 let untrusted: Certificate;
 const closers: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
-  [trusted, untrusted] = await Promise.all([selfSignedCertificate(['receiver.test']), selfSignedCertificate(['untrusted.test'])]);
+  [trusted, untrusted] = await Promise.all([
+    selfSignedCertificate(['receiver.test']),
+    selfSignedCertificate(['untrusted.test']),
+  ]);
   env = await createTestTemporal();
   strict = await startHarness({ env, targets: { allowInsecure: false, resolve: dns } });
-  opened = await startHarness({ env, targets: { allowInsecure: false, resolve: dns, allowedCidrs: ['127.0.0.1/32'] }, extraCa: trusted.cert });
+  opened = await startHarness({
+    env,
+    targets: { allowInsecure: false, resolve: dns, allowedCidrs: ['127.0.0.1/32'] },
+    extraCa: trusted.cert,
+  });
   // One event type per test, so that an event reaches only the subscription of its own test.
   for (const h of [strict, opened]) {
-    for (const id of ['order.created', ...Object.values(TYPES)]) expect((await h.call('POST', '/v1/event-types', { id })).status).toBe(201);
+    for (const id of ['order.created', ...Object.values(TYPES)])
+      expect((await h.call('POST', '/v1/event-types', { id })).status).toBe(201);
   }
 }, 120_000);
 
@@ -52,14 +70,11 @@ async function receiver(): Promise<TestReceiver> {
 }
 
 async function finished(h: Harness, eventId: string): Promise<any> {
-  return waitFor(
-    async () => {
-      const list = await h.call('GET', `/v1/deliveries?eventId=${eventId}`);
-      const delivery = list.body.data?.[0];
-      return delivery && delivery.status !== 'pending' ? delivery : undefined;
-    },
-    `the delivery of ${eventId} to finish`,
-  );
+  return waitFor(async () => {
+    const list = await h.call('GET', `/v1/deliveries?eventId=${eventId}`);
+    const delivery = list.body.data?.[0];
+    return delivery && delivery.status !== 'pending' ? delivery : undefined;
+  }, `the delivery of ${eventId} to finish`);
 }
 
 const subscriptionCount = async (h: Harness): Promise<number> =>
@@ -89,27 +104,44 @@ const SAVE_REFUSALS: Array<[string, RegExp]> = [
 const shortTitle = (url: string): string => (url.length > 80 ? `${url.slice(0, 40)}… (${url.length} characters)` : url);
 
 describe('refused when saved', () => {
-  test.each(SAVE_REFUSALS.map(([url, reason]) => ({ title: shortTitle(url), url, reason })))('subscription url $title → 422', async ({ url, reason }) => {
-    const before = await subscriptionCount(strict);
-    const res = await strict.call('POST', '/v1/subscriptions', { url, eventTypes: ['order.created'] });
-    expect(res.status).toBe(422);
-    expect(res.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(reason) }]);
-    expect(await subscriptionCount(strict)).toBe(before);
-  });
+  test.each(SAVE_REFUSALS.map(([url, reason]) => ({ title: shortTitle(url), url, reason })))(
+    'subscription url $title → 422',
+    async ({ url, reason }) => {
+      const before = await subscriptionCount(strict);
+      const res = await strict.call('POST', '/v1/subscriptions', { url, eventTypes: ['order.created'] });
+      expect(res.status).toBe(422);
+      expect(res.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(reason) }]);
+      expect(await subscriptionCount(strict)).toBe(before);
+    },
+  );
 
   test('a subscription moved to a forbidden URL by PATCH → 422, unchanged', async () => {
-    const created = await strict.call('POST', '/v1/subscriptions', { url: 'https://hooks.example.test/in', eventTypes: ['order.created'], active: false });
+    const created = await strict.call('POST', '/v1/subscriptions', {
+      url: 'https://hooks.example.test/in',
+      eventTypes: ['order.created'],
+      active: false,
+    });
     expect(created.status).toBe(201);
     const res = await strict.call('PATCH', `/v1/subscriptions/${created.body.id}`, { url: 'https://169.254.169.254/' });
     expect(res.status).toBe(422);
     expect(res.body.error.details[0]).toMatchObject({ path: 'url', message: expect.stringMatching(/link-local/) });
-    expect((await strict.call('GET', `/v1/subscriptions/${created.body.id}`)).body.url).toBe('https://hooks.example.test/in');
+    expect((await strict.call('GET', `/v1/subscriptions/${created.body.id}`)).body.url).toBe(
+      'https://hooks.example.test/in',
+    );
   });
 
   test("an event's callbackUrl on a forbidden address → 422, no event stored", async () => {
-    const res = await strict.call('POST', '/v1/events', { type: 'order.created', data: {}, id: 'evt-callback-ssrf', callbackUrl: 'https://receiver.test/x' });
+    const res = await strict.call('POST', '/v1/events', {
+      type: 'order.created',
+      data: {},
+      id: 'evt-callback-ssrf',
+      callbackUrl: 'https://receiver.test/x',
+    });
     expect(res.status).toBe(422);
-    expect(res.body.error.details[0]).toMatchObject({ path: 'callbackUrl', message: expect.stringMatching(/loopback/) });
+    expect(res.body.error.details[0]).toMatchObject({
+      path: 'callbackUrl',
+      message: expect.stringMatching(/loopback/),
+    });
     expect((await strict.call('GET', '/v1/events/evt-callback-ssrf')).status).toBe(404);
   });
 });
@@ -119,7 +151,10 @@ describe('refused at the attempt, on the address connected to', () => {
     const r = await receiver();
     const port = new URL(r.url).port;
     dns.table.set('rebind.test', [PUBLIC_ADDRESS]);
-    const sub = await strict.call('POST', '/v1/subscriptions', { url: `https://rebind.test:${port}/webhook`, eventTypes: [TYPES.rebind] });
+    const sub = await strict.call('POST', '/v1/subscriptions', {
+      url: `https://rebind.test:${port}/webhook`,
+      eventTypes: [TYPES.rebind],
+    });
     expect(sub.status).toBe(201);
     dns.table.set('rebind.test', ['127.0.0.1']);
 
@@ -136,9 +171,16 @@ describe('refused at the attempt, on the address connected to', () => {
 
   test('a literal forbidden address that reached the store another way is refused at the attempt', async () => {
     const r = await receiver();
-    const sub = await strict.call('POST', '/v1/subscriptions', { url: 'https://hooks.example.test/in', eventTypes: [TYPES.literal], active: false });
+    const sub = await strict.call('POST', '/v1/subscriptions', {
+      url: 'https://hooks.example.test/in',
+      eventTypes: [TYPES.literal],
+      active: false,
+    });
     // As if saved under a wider policy, or written by hand.
-    await strict.store.db.query('UPDATE subscriptions SET url = $2, active = true WHERE id = $1', [sub.body.id, r.url.replace('http://', 'https://')]);
+    await strict.store.db.query('UPDATE subscriptions SET url = $2, active = true WHERE id = $1', [
+      sub.body.id,
+      r.url.replace('http://', 'https://'),
+    ]);
     const event = await strict.call('POST', '/v1/events', { type: TYPES.literal, data: {} });
     const delivery = await finished(strict, event.body.id);
     expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1, subscriptionId: sub.body.id });
@@ -161,7 +203,10 @@ describe('redirects and certificates', () => {
     const event = await opened.call('POST', '/v1/events', { type: TYPES.redirect, data: {} });
     const delivery = await finished(opened, event.body.id);
     expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
-    expect(delivery.attempts[0]).toMatchObject({ statusCode: 302, error: expect.stringMatching(/redirects are not followed/) });
+    expect(delivery.attempts[0]).toMatchObject({
+      statusCode: 302,
+      error: expect.stringMatching(/redirects are not followed/),
+    });
     expect(redirecting.requests).toHaveLength(1);
     expect(target.requests).toHaveLength(0);
   });
@@ -169,20 +214,30 @@ describe('redirects and certificates', () => {
   test('a self-signed receiver whose certificate is trusted gets the webhook, signed', async () => {
     const r = await HttpsReceiver.start(trusted);
     closers.push(() => r.close());
-    const sub = await opened.call('POST', '/v1/subscriptions', { url: `https://receiver.test:${r.port}/webhook`, eventTypes: [TYPES.trusted], retryPolicy: ONE_ATTEMPT });
+    const sub = await opened.call('POST', '/v1/subscriptions', {
+      url: `https://receiver.test:${r.port}/webhook`,
+      eventTypes: [TYPES.trusted],
+      retryPolicy: ONE_ATTEMPT,
+    });
     expect(sub.status).toBe(201);
     const event = await opened.call('POST', '/v1/events', { type: TYPES.trusted, data: { tls: true } });
     const delivery = await finished(opened, event.body.id);
     expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1 });
     expect(r.requests).toHaveLength(1);
     const [got] = r.requests;
-    expect(new Webhook(sub.body.secret).verify(got!.body, got!.headers as Record<string, string>)).toMatchObject({ data: { tls: true } });
+    expect(new Webhook(sub.body.secret).verify(got!.body, got!.headers as Record<string, string>)).toMatchObject({
+      data: { tls: true },
+    });
   });
 
   test('a self-signed receiver whose certificate is not trusted is refused by TLS', async () => {
     const r = await HttpsReceiver.start(untrusted);
     closers.push(() => r.close());
-    const sub = await opened.call('POST', '/v1/subscriptions', { url: `https://untrusted.test:${r.port}/webhook`, eventTypes: [TYPES.untrusted], retryPolicy: ONE_ATTEMPT });
+    const sub = await opened.call('POST', '/v1/subscriptions', {
+      url: `https://untrusted.test:${r.port}/webhook`,
+      eventTypes: [TYPES.untrusted],
+      retryPolicy: ONE_ATTEMPT,
+    });
     expect(sub.status).toBe(201);
     const event = await opened.call('POST', '/v1/events', { type: TYPES.untrusted, data: {} });
     const delivery = await finished(opened, event.body.id);
@@ -200,7 +255,11 @@ describe('the same self-signed receiver, with and without its CA', () => {
     const post = async (host: string, extraCa?: string): Promise<string> => {
       const agent = new Agent({ connect: targetConnector({ policy, ...(extraCa ? { extraCa } : {}) }) });
       try {
-        const res = await request(`https://${host}:${r.port}/webhook`, { method: 'POST', body: '{}', dispatcher: agent });
+        const res = await request(`https://${host}:${r.port}/webhook`, {
+          method: 'POST',
+          body: '{}',
+          dispatcher: agent,
+        });
         return `${res.statusCode} ${await res.body.text()}`;
       } catch (error) {
         return `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`;

@@ -44,7 +44,10 @@ export async function selfSignedCertificate(names: readonly string[]): Promise<C
       { name: 'basicConstraints', cA: true },
       { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [...names.map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [...names.map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }],
+      },
     ],
   });
   return { key: pems.private, cert: pems.cert };
@@ -60,7 +63,10 @@ export class HttpsReceiver {
   readonly requests: HttpsRequest[] = [];
   private constructor(private readonly server: Server) {}
 
-  static async start(certificate: Certificate, reply: () => { status: number; headers?: Record<string, string> } = () => ({ status: 200 })): Promise<HttpsReceiver> {
+  static async start(
+    certificate: Certificate,
+    reply: () => { status: number; headers?: Record<string, string> } = () => ({ status: 200 }),
+  ): Promise<HttpsReceiver> {
     const server = createServer({ key: certificate.key, cert: certificate.cert });
     const receiver = new HttpsReceiver(server);
     server.on('request', (req, res) => {

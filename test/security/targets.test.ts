@@ -75,12 +75,21 @@ describe('forbidden IPv4 addresses', () => {
     expect(addressRefusal(ip, strict)).toMatch(reason);
   });
 
-  test.each(['8.8.8.8', '1.1.1.1', '93.184.215.34', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '192.0.1.1', '198.17.255.255', '198.20.0.0', '223.255.255.255'])(
-    '%s is public and allowed',
-    (ip) => {
-      expect(addressRefusal(ip, strict)).toBeUndefined();
-    },
-  );
+  test.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '93.184.215.34',
+    '100.63.255.255',
+    '100.128.0.0',
+    '172.15.255.255',
+    '172.32.0.0',
+    '192.0.1.1',
+    '198.17.255.255',
+    '198.20.0.0',
+    '223.255.255.255',
+  ])('%s is public and allowed', (ip) => {
+    expect(addressRefusal(ip, strict)).toBeUndefined();
+  });
 });
 
 describe('forbidden IPv6 addresses and IPv4 inside IPv6', () => {
@@ -121,12 +130,16 @@ describe('forbidden IPv6 addresses and IPv4 inside IPv6', () => {
     expect(addressRefusal(ip, strict)).toMatch(reason);
   });
 
-  test.each(['2606:4700:4700::1111', '2a00:1450:4001:82b::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2001:0:4136:e378:8000:63bf:f7f7:f7f7'])(
-    '%s is public and allowed',
-    (ip) => {
-      expect(addressRefusal(ip, strict)).toBeUndefined();
-    },
-  );
+  test.each([
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:82b::200e',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+    '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+  ])('%s is public and allowed', (ip) => {
+    expect(addressRefusal(ip, strict)).toBeUndefined();
+  });
 
   test('ipv6Bytes expands :: and a dotted tail', () => {
     expect(Array.from(ipv6Bytes('::ffff:1.2.3.4'))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 1, 2, 3, 4]);
@@ -160,13 +173,19 @@ describe('URLs with literal addresses', () => {
 
   test('http:// is refused with the guard on, and credentials always', async () => {
     expect(await refusalOf(() => checkTargetUrl('http://hooks.example.com/', strict))).toMatch(/must use https:\/\//);
-    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', strict))).toBe('must not contain credentials');
-    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', { allowInsecure: true }))).toBe('must not contain credentials');
+    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', strict))).toBe(
+      'must not contain credentials',
+    );
+    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', { allowInsecure: true }))).toBe(
+      'must not contain credentials',
+    );
   });
 
   test('insecure mode (tests, local demos) allows http:// and loopback', async () => {
     expect(checkTargetUrl('http://127.0.0.1:4000/hook', { allowInsecure: true }).port).toBe('4000');
-    await expect(checkTarget('http://localhost:4000/hook', { allowInsecure: true, resolve: stubResolver({}) })).resolves.toBeInstanceOf(URL);
+    await expect(
+      checkTarget('http://localhost:4000/hook', { allowInsecure: true, resolve: stubResolver({}) }),
+    ).resolves.toBeInstanceOf(URL);
   });
 });
 
@@ -201,8 +220,14 @@ describe('host names, resolved by a stub', () => {
 
   test('a resolver that never answers is cut by the resolve timeout', async () => {
     const started = Date.now();
-    const hanging: TargetPolicy = { allowInsecure: false, resolve: () => new Promise(() => undefined), resolveTimeoutMs: 200 };
-    expect(await refusalOf(() => checkTarget('https://slow.attacker.test/', hanging))).toMatch(/did not resolve within 200 ms/);
+    const hanging: TargetPolicy = {
+      allowInsecure: false,
+      resolve: () => new Promise(() => undefined),
+      resolveTimeoutMs: 200,
+    };
+    expect(await refusalOf(() => checkTarget('https://slow.attacker.test/', hanging))).toMatch(
+      /did not resolve within 200 ms/,
+    );
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
@@ -220,14 +245,17 @@ describe('host names, resolved by a stub', () => {
     expect(parseCidr('10.0.0.0/8')).toEqual({ network: '10.0.0.0', prefix: 8, family: 4 });
     expect(parseCidr('fd00::/8')).toEqual({ network: 'fd00::', prefix: 8, family: 6 });
     expect(parseCidr('192.168.1.10')).toEqual({ network: '192.168.1.10', prefix: 32, family: 4 });
-    for (const bad of ['10.0.0.0/33', '::/129', 'example.com/8', '10.0.0.0/8/8', '10.0.0.0/-1', '10.0.0.0/', '']) expect(parseCidr(bad)).toBeUndefined();
+    for (const bad of ['10.0.0.0/33', '::/129', 'example.com/8', '10.0.0.0/8/8', '10.0.0.0/-1', '10.0.0.0/', ''])
+      expect(parseCidr(bad)).toBeUndefined();
   });
 
   test('WEBHOOKS_ALLOWED_TARGET_PORTS limits ports; the scheme default port counts', async () => {
     const ports: TargetPolicy = { allowInsecure: false, resolve, allowedPorts: [443, 8443] };
     await expect(checkTarget('https://hooks.example.com/in', ports)).resolves.toBeInstanceOf(URL);
     await expect(checkTarget('https://hooks.example.com:8443/in', ports)).resolves.toBeInstanceOf(URL);
-    expect(await refusalOf(() => checkTarget('https://hooks.example.com:22/in', ports))).toMatch(/port 22 is not allowed/);
+    expect(await refusalOf(() => checkTarget('https://hooks.example.com:22/in', ports))).toMatch(
+      /port 22 is not allowed/,
+    );
     // Without a list, any port is allowed: the address rules are what keep internal services out.
     await expect(checkTarget('https://hooks.example.com:22/in', policy)).resolves.toBeInstanceOf(URL);
   });
@@ -251,7 +279,13 @@ describe("the worker's connector checks the address it connects to", () => {
   async function post(url: string, policy: TargetPolicy): Promise<string> {
     const agent = new Agent({ connect: targetConnector({ policy }) });
     try {
-      const res = await request(url, { method: 'POST', body: '{}', dispatcher: agent, headersTimeout: 2_000, bodyTimeout: 2_000 });
+      const res = await request(url, {
+        method: 'POST',
+        body: '{}',
+        dispatcher: agent,
+        headersTimeout: 2_000,
+        bodyTimeout: 2_000,
+      });
       return `${res.statusCode} ${await res.body.text()}`;
     } catch (error) {
       return `${(error as Error).name}: ${(error as Error).message}`;
@@ -270,24 +304,46 @@ describe("the worker's connector checks the address it connects to", () => {
 
   test('one forbidden address among public ones is enough to refuse', async () => {
     const resolve = stubResolver({ 'mixed.attacker.test': ['93.184.215.34', '127.0.0.1'] });
-    expect(await post(`http://mixed.attacker.test:${port}/`, { allowInsecure: false, resolve })).toMatch(/^TargetRefusedError: .*127\.0\.0\.1/);
+    expect(await post(`http://mixed.attacker.test:${port}/`, { allowInsecure: false, resolve })).toMatch(
+      /^TargetRefusedError: .*127\.0\.0\.1/,
+    );
   });
 
-  test.each([`http://127.0.0.1:PORT/`, `http://[::ffff:127.0.0.1]:PORT/`, `http://2130706433:PORT/`])('literal %s is refused before connecting', async (url) => {
-    expect(await post(url.replace('PORT', String(port)), strict)).toMatch(/^TargetRefusedError: .*loopback/);
-  });
+  test.each([`http://127.0.0.1:PORT/`, `http://[::ffff:127.0.0.1]:PORT/`, `http://2130706433:PORT/`])(
+    'literal %s is refused before connecting',
+    async (url) => {
+      expect(await post(url.replace('PORT', String(port)), strict)).toMatch(/^TargetRefusedError: .*loopback/);
+    },
+  );
 
   test('an allowed CIDR or insecure mode reaches the server', async () => {
     const resolve = stubResolver({ 'internal.corp.test': ['127.0.0.1'] });
-    expect(await post(`http://internal.corp.test:${port}/`, { allowInsecure: false, resolve, allowedCidrs: ['127.0.0.1/32'] })).toBe('200 reached');
+    expect(
+      await post(`http://internal.corp.test:${port}/`, {
+        allowInsecure: false,
+        resolve,
+        allowedCidrs: ['127.0.0.1/32'],
+      }),
+    ).toBe('200 reached');
     expect(await post(`http://127.0.0.1:${port}/`, { allowInsecure: true })).toBe('200 reached');
   });
 
   test('guardedLookup answers in both callback shapes and honours the family', async () => {
-    const lookup = guardedLookup({ allowInsecure: false, resolve: stubResolver({ 'dual.example.test': ['93.184.215.34', '2606:4700::1'] }) });
+    const lookup = guardedLookup({
+      allowInsecure: false,
+      resolve: stubResolver({ 'dual.example.test': ['93.184.215.34', '2606:4700::1'] }),
+    });
     const call = (options: object) =>
-      new Promise<unknown[]>((resolve) => lookup('dual.example.test', options as never, (...args: unknown[]) => resolve(args)));
-    expect(await call({ all: true })).toEqual([null, [{ address: '93.184.215.34', family: 4 }, { address: '2606:4700::1', family: 6 }]]);
+      new Promise<unknown[]>((resolve) =>
+        lookup('dual.example.test', options as never, (...args: unknown[]) => resolve(args)),
+      );
+    expect(await call({ all: true })).toEqual([
+      null,
+      [
+        { address: '93.184.215.34', family: 4 },
+        { address: '2606:4700::1', family: 6 },
+      ],
+    ]);
     expect(await call({})).toEqual([null, '93.184.215.34', 4]);
     expect(await call({ family: 6 })).toEqual([null, '2606:4700::1', 6]);
   });

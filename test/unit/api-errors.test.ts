@@ -41,7 +41,11 @@ async function answerTo(error: unknown): Promise<{ status: number; body: any; he
 
 describe('error → HTTP', () => {
   test.each([
-    [new ValidationError('invalid request body', [{ path: 'url', message: 'must use https://' }]), 422, 'validation_failed'],
+    [
+      new ValidationError('invalid request body', [{ path: 'url', message: 'must use https://' }]),
+      422,
+      'validation_failed',
+    ],
     [new MalformedRequestError('bad json'), 400, 'malformed_request'],
     [new UnauthorizedError('no key'), 401, 'unauthorized'],
     [new NotFoundError('subscription', 'sub_x'), 404, 'not_found'],
@@ -73,15 +77,24 @@ describe('error → HTTP', () => {
   });
 
   test('body-parser failures map to 400, 413 and 415', async () => {
-    const parse = await answerTo(Object.assign(new SyntaxError('Unexpected token'), { type: 'entity.parse.failed', status: 400 }));
+    const parse = await answerTo(
+      Object.assign(new SyntaxError('Unexpected token'), { type: 'entity.parse.failed', status: 400 }),
+    );
     expect(parse.status).toBe(400);
-    expect(parse.body.error).toMatchObject({ code: 'malformed_request', details: [{ path: 'body', message: 'is not valid JSON' }] });
+    expect(parse.body.error).toMatchObject({
+      code: 'malformed_request',
+      details: [{ path: 'body', message: 'is not valid JSON' }],
+    });
 
-    const large = await answerTo(Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }));
+    const large = await answerTo(
+      Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413 }),
+    );
     expect(large.status).toBe(413);
     expect(large.body.error.code).toBe('payload_too_large');
 
-    const charset = await answerTo(Object.assign(new Error('unsupported charset'), { type: 'charset.unsupported', status: 415 }));
+    const charset = await answerTo(
+      Object.assign(new Error('unsupported charset'), { type: 'charset.unsupported', status: 415 }),
+    );
     expect(charset.status).toBe(415);
     expect(charset.body.error.code).toBe('unsupported_media_type');
   });
@@ -89,7 +102,10 @@ describe('error → HTTP', () => {
   test('a path Express cannot decode is a 400', async () => {
     const answer = await answerTo(Object.assign(new URIError("Failed to decode param '%ZZ'"), { status: 400 }));
     expect(answer.status).toBe(400);
-    expect(answer.body.error).toMatchObject({ code: 'malformed_request', details: [{ path: 'path', message: expect.any(String) }] });
+    expect(answer.body.error).toMatchObject({
+      code: 'malformed_request',
+      details: [{ path: 'path', message: expect.any(String) }],
+    });
   });
 
   test('anything else is a 500 that reveals nothing and is logged', async () => {

@@ -8,23 +8,39 @@ describe('classifyResponse', () => {
   });
 
   test.each([300, 301, 302, 307, 308])('%i is retried: redirects are not followed', (status) => {
-    expect(classifyResponse(status, undefined, now)).toMatchObject({ kind: 'retry', reason: expect.stringContaining('redirects are not followed') });
+    expect(classifyResponse(status, undefined, now)).toMatchObject({
+      kind: 'retry',
+      reason: expect.stringContaining('redirects are not followed'),
+    });
   });
 
   test.each([400, 401, 403, 404, 405, 410, 413, 415, 422, 451, 499])('%i is rejected for good', (status) => {
-    expect(classifyResponse(status, undefined, now)).toEqual({ kind: 'reject', reason: `receiver answered HTTP ${status}` });
+    expect(classifyResponse(status, undefined, now)).toEqual({
+      kind: 'reject',
+      reason: `receiver answered HTTP ${status}`,
+    });
   });
 
   test.each([408, 429])('%i is retried: it means "later"', (status) => {
-    expect(classifyResponse(status, undefined, now)).toMatchObject({ kind: 'retry', reason: `receiver answered HTTP ${status}` });
+    expect(classifyResponse(status, undefined, now)).toMatchObject({
+      kind: 'retry',
+      reason: `receiver answered HTTP ${status}`,
+    });
   });
 
   test.each([500, 502, 503, 504, 599])('%i is retried', (status) => {
-    expect(classifyResponse(status, undefined, now)).toMatchObject({ kind: 'retry', reason: `receiver answered HTTP ${status}` });
+    expect(classifyResponse(status, undefined, now)).toMatchObject({
+      kind: 'retry',
+      reason: `receiver answered HTTP ${status}`,
+    });
   });
 
   test.each([429, 503])('Retry-After in seconds is honoured on %i', (status) => {
-    expect(classifyResponse(status, '120', now)).toEqual({ kind: 'retry', reason: `receiver answered HTTP ${status}`, retryAfterMs: 120_000 });
+    expect(classifyResponse(status, '120', now)).toEqual({
+      kind: 'retry',
+      reason: `receiver answered HTTP ${status}`,
+      retryAfterMs: 120_000,
+    });
   });
 
   test.each([429, 503])('Retry-After as an HTTP date is honoured on %i', (status) => {
@@ -73,8 +89,13 @@ describe('parseRetryAfter', () => {
 
 describe('classifyError', () => {
   test('network errors are retried and described with their code and cause', () => {
-    const error = Object.assign(new Error('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') }), { code: 'UND_ERR_CONNECT' });
-    expect(classifyError(error)).toEqual({ kind: 'retry', reason: 'UND_ERR_CONNECT: fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
+    const error = Object.assign(new Error('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') }), {
+      code: 'UND_ERR_CONNECT',
+    });
+    expect(classifyError(error)).toEqual({
+      kind: 'retry',
+      reason: 'UND_ERR_CONNECT: fetch failed: connect ECONNREFUSED 127.0.0.1:1',
+    });
   });
 
   test('anything thrown is described', () => {

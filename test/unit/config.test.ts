@@ -59,7 +59,15 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({
       port: 8080,
-      temporal: { address: 'temporal:7233', namespace: 'webhooks', taskQueue: 'q', uiUrl: 'https://temporal.example.com', cliPath: '/opt/temporal', devPort: 17233, devUiPort: 18233 },
+      temporal: {
+        address: 'temporal:7233',
+        namespace: 'webhooks',
+        taskQueue: 'q',
+        uiUrl: 'https://temporal.example.com',
+        cliPath: '/opt/temporal',
+        devPort: 17233,
+        devUiPort: 18233,
+      },
       databaseUrl: 'postgres://u@db/webhooks',
       dataDir: '/var/lib/webhooks',
       apiKeys: ['key-a', 'key-b'],

@@ -16,9 +16,12 @@ describe('parseDuration', () => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  test.each(['', '10', '1.5s', '-5s', '5 m', '5M', '5min', 'h', '1w', '1234567890s', 'PT5M'])('%p is not a duration', (input) => {
-    expect(parseDuration(input)).toBeUndefined();
-  });
+  test.each(['', '10', '1.5s', '-5s', '5 m', '5M', '5min', 'h', '1w', '1234567890s', 'PT5M'])(
+    '%p is not a duration',
+    (input) => {
+      expect(parseDuration(input)).toBeUndefined();
+    },
+  );
 
   test.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53])('the number %p is not a duration', (input) => {
     expect(parseDuration(input)).toBeUndefined();

@@ -15,19 +15,22 @@ describe('cursors', () => {
     expect(decodeCursor(undefined)).toBeUndefined();
   });
 
-  test.each(['', 'garbage', encodeCursor('sub_short'), encodeCursor("sub_01'; DROP TABLE x;--aaaaaaaaaa"), encodeCursor('SUB_0123456789abcdefghjkmnpqrs')])(
-    'a cursor this API did not return is a 422 naming cursor: %p',
-    (cursor) => {
-      let error: unknown;
-      try {
-        decodeCursor(cursor);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).toBeInstanceOf(ValidationError);
-      expect((error as ValidationError).details).toEqual([{ path: 'query.cursor', message: expect.any(String) }]);
-    },
-  );
+  test.each([
+    '',
+    'garbage',
+    encodeCursor('sub_short'),
+    encodeCursor("sub_01'; DROP TABLE x;--aaaaaaaaaa"),
+    encodeCursor('SUB_0123456789abcdefghjkmnpqrs'),
+  ])('a cursor this API did not return is a 422 naming cursor: %p', (cursor) => {
+    let error: unknown;
+    try {
+      decodeCursor(cursor);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).details).toEqual([{ path: 'query.cursor', message: expect.any(String) }]);
+  });
 });
 
 describe('toPage', () => {

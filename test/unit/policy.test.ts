@@ -13,7 +13,11 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 /** Updox: "every 5 minutes, 15 times". */
-const EVERY_5_MINUTES_15_TIMES: DeliveryRetryPolicy = withDefaults({ initialIntervalMs: 5 * MINUTE, backoffCoefficient: 1, maximumAttempts: 15 });
+const EVERY_5_MINUTES_15_TIMES: DeliveryRetryPolicy = withDefaults({
+  initialIntervalMs: 5 * MINUTE,
+  backoffCoefficient: 1,
+  maximumAttempts: 15,
+});
 
 describe('defaults', () => {
   test('exponential from 10 s, capped at 1 h, no attempt limit, 48 h window', () => {
@@ -31,13 +35,22 @@ describe('defaults', () => {
   test('withDefaults fills what is missing and keeps what is given', () => {
     expect(withDefaults(undefined)).toEqual(DEFAULT_RETRY_POLICY);
     expect(withDefaults({})).toEqual(DEFAULT_RETRY_POLICY);
-    expect(withDefaults({ maximumAttempts: 3, initialIntervalMs: 1_000 })).toEqual({ ...DEFAULT_RETRY_POLICY, maximumAttempts: 3, initialIntervalMs: 1_000 });
+    expect(withDefaults({ maximumAttempts: 3, initialIntervalMs: 1_000 })).toEqual({
+      ...DEFAULT_RETRY_POLICY,
+      maximumAttempts: 3,
+      initialIntervalMs: 1_000,
+    });
   });
 });
 
 describe('toTemporalRetryPolicy', () => {
   test('maps every field and lists the final failure types as non-retryable', () => {
-    const policy = withDefaults({ initialIntervalMs: 2_000, backoffCoefficient: 3, maximumIntervalMs: 60_000, maximumAttempts: 7 });
+    const policy = withDefaults({
+      initialIntervalMs: 2_000,
+      backoffCoefficient: 3,
+      maximumIntervalMs: 60_000,
+      maximumAttempts: 7,
+    });
     expect(toTemporalRetryPolicy(policy)).toEqual({
       initialInterval: 2_000,
       backoffCoefficient: 3,
@@ -54,9 +67,18 @@ describe('toTemporalRetryPolicy', () => {
   });
 
   test('after attempts made before the activity, its waits and attempt count carry on from theirs', () => {
-    const policy = withDefaults({ initialIntervalMs: 2_000, backoffCoefficient: 3, maximumIntervalMs: 10_000, maximumAttempts: 7 });
+    const policy = withDefaults({
+      initialIntervalMs: 2_000,
+      backoffCoefficient: 3,
+      maximumIntervalMs: 10_000,
+      maximumAttempts: 7,
+    });
     // The attempt made before waited 2 s; the activity's first retry waits what attempt 2 would.
-    expect(toTemporalRetryPolicy(policy, 1)).toMatchObject({ initialInterval: 6_000, maximumInterval: 10_000, maximumAttempts: 6 });
+    expect(toTemporalRetryPolicy(policy, 1)).toMatchObject({
+      initialInterval: 6_000,
+      maximumInterval: 10_000,
+      maximumAttempts: 6,
+    });
     expect(toTemporalRetryPolicy(policy, 2)).toMatchObject({ initialInterval: 10_000, maximumAttempts: 5 });
     expect(toTemporalRetryPolicy(DEFAULT_RETRY_POLICY, 1)).not.toHaveProperty('maximumAttempts');
   });
@@ -72,7 +94,9 @@ describe('toTemporalRetryPolicy', () => {
 
 describe('backoffAfterAttempt', () => {
   test('grows by the coefficient from the initial interval', () => {
-    expect([1, 2, 3, 4].map((attempt) => backoffAfterAttempt(DEFAULT_RETRY_POLICY, attempt))).toEqual([10_000, 20_000, 40_000, 80_000]);
+    expect([1, 2, 3, 4].map((attempt) => backoffAfterAttempt(DEFAULT_RETRY_POLICY, attempt))).toEqual([
+      10_000, 20_000, 40_000, 80_000,
+    ]);
   });
 
   test('is capped at maximumInterval', () => {
@@ -81,7 +105,11 @@ describe('backoffAfterAttempt', () => {
   });
 
   test('a coefficient of 1 gives a fixed interval', () => {
-    expect([1, 5, 14].map((attempt) => backoffAfterAttempt(EVERY_5_MINUTES_15_TIMES, attempt))).toEqual([5 * MINUTE, 5 * MINUTE, 5 * MINUTE]);
+    expect([1, 5, 14].map((attempt) => backoffAfterAttempt(EVERY_5_MINUTES_15_TIMES, attempt))).toEqual([
+      5 * MINUTE,
+      5 * MINUTE,
+      5 * MINUTE,
+    ]);
   });
 
   test('attempt 0 or below counts as the first', () => {
@@ -99,14 +127,20 @@ describe('nextAttemptAt', () => {
   });
 
   test('Retry-After replaces the backoff', () => {
-    expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt, retryAfterMs: 120_000 })).toBe(now + 120_000);
+    expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt, retryAfterMs: 120_000 })).toBe(
+      now + 120_000,
+    );
     expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt, retryAfterMs: 0 })).toBe(now);
   });
 
   test('null when the next attempt would start at or after the window end', () => {
     expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt: now + 10_000 })).toBeNull();
-    expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt: now + 10_001 })).toBe(now + 10_000);
-    expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt, retryAfterMs: 49 * HOUR })).toBeNull();
+    expect(nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt: now + 10_001 })).toBe(
+      now + 10_000,
+    );
+    expect(
+      nextAttemptAt({ policy: DEFAULT_RETRY_POLICY, attempt: 1, now, windowEndsAt, retryAfterMs: 49 * HOUR }),
+    ).toBeNull();
   });
 
   test('null once maximumAttempts are used up', () => {

@@ -32,7 +32,9 @@ describe('signatureHeaders', () => {
     const headers = signatureHeaders({ id: 'evt_3', timestamp: nowSeconds(), body, secrets: [secret] });
     expect(() => new Webhook(generateSecret()).verify(body, headers)).toThrow(WebhookVerificationError);
     expect(() => new Webhook(secret).verify(`${body} `, headers)).toThrow(WebhookVerificationError);
-    expect(() => new Webhook(secret).verify(body, { ...headers, 'webhook-id': 'evt_4' })).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(secret).verify(body, { ...headers, 'webhook-id': 'evt_4' })).toThrow(
+      WebhookVerificationError,
+    );
   });
 
   test('a stale timestamp is refused by receivers', () => {

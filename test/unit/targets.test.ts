@@ -23,9 +23,12 @@ describe('checkTargetUrl', () => {
     expect(checkTargetUrl('http://127.0.0.1:4000/', insecure).port).toBe('4000');
   });
 
-  test.each(['ftp://example.com/', 'file:///etc/passwd', 'javascript:alert(1)', 'data:text/plain,hi'])('%s is refused whatever the policy', (url) => {
-    expect(refusal(url, insecure)).toMatch(/must use/);
-  });
+  test.each(['ftp://example.com/', 'file:///etc/passwd', 'javascript:alert(1)', 'data:text/plain,hi'])(
+    '%s is refused whatever the policy',
+    (url) => {
+      expect(refusal(url, insecure)).toMatch(/must use/);
+    },
+  );
 
   test.each(['example.com/hook', '/hook', '', 'https://'])('%p is not an absolute URL', (url) => {
     expect(refusal(url)).toBe('is not a valid absolute URL');

@@ -13,11 +13,17 @@ describe('findUnstorable', () => {
   });
 
   test('a NUL in a value names its path', () => {
-    expect(findUnstorable({ data: { list: ['ok', 'a\u0000b'] } })).toEqual({ path: 'data.list.1', message: 'must not contain a NUL character' });
+    expect(findUnstorable({ data: { list: ['ok', 'a\u0000b'] } })).toEqual({
+      path: 'data.list.1',
+      message: 'must not contain a NUL character',
+    });
   });
 
   test('a NUL in a key names the object holding it', () => {
-    expect(findUnstorable({ data: { 'k\u0000': 1 } })).toEqual({ path: 'data', message: expect.stringContaining('a key must not contain a NUL') });
+    expect(findUnstorable({ data: { 'k\u0000': 1 } })).toEqual({
+      path: 'data',
+      message: expect.stringContaining('a key must not contain a NUL'),
+    });
   });
 
   test.each(['\ud800', 'x\udfff', '\udc00\ud800'])('a lone surrogate is refused: %j', (text) => {
@@ -31,7 +37,10 @@ describe('findUnstorable', () => {
 
   test(`nesting is bounded at ${MAX_JSON_DEPTH} levels`, () => {
     expect(findUnstorable({ data: nested(MAX_JSON_DEPTH - 1) })).toBeUndefined();
-    expect(findUnstorable({ data: nested(MAX_JSON_DEPTH) })).toMatchObject({ path: expect.stringMatching(/^data(\.0)*$/), message: expect.stringContaining('nest') });
+    expect(findUnstorable({ data: nested(MAX_JSON_DEPTH) })).toMatchObject({
+      path: expect.stringMatching(/^data(\.0)*$/),
+      message: expect.stringContaining('nest'),
+    });
     expect(findUnstorable({ data: nested(100_000) })).toMatchObject({ message: expect.stringContaining('nest') });
   });
 });

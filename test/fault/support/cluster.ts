@@ -33,7 +33,8 @@ export interface Cluster {
 
 export async function startCluster(): Promise<Cluster> {
   const cliPath = process.env.TEMPORAL_CLI_PATH;
-  if (!cliPath) throw new Error('TEMPORAL_CLI_PATH is not set; run the suite through jest (test/helpers/global-setup.ts).');
+  if (!cliPath)
+    throw new Error('TEMPORAL_CLI_PATH is not set; run the suite through jest (test/helpers/global-setup.ts).');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'webhooks-fault-'));
   const port = await freePort();
   const devServerOptions = {

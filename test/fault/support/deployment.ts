@@ -122,12 +122,20 @@ export class Deployment {
   }
 
   /** Registers the event type and `count` subscriptions posting to `receiver`. */
-  async subscribe(receiver: CountingReceiver, count: number, retryPolicy: Record<string, unknown> = FAST_RETRY): Promise<string[]> {
+  async subscribe(
+    receiver: CountingReceiver,
+    count: number,
+    retryPolicy: Record<string, unknown> = FAST_RETRY,
+  ): Promise<string[]> {
     await this.call('POST', '/v1/event-types', { id: EVENT_TYPE, description: 'fault suite' }, [201, 409]);
     const names: string[] = [];
     for (let i = 0; i < count; i += 1) {
       const name = `${this.options.name}-s${i}`;
-      const sub = await this.call<{ id: string }>('POST', '/v1/subscriptions', { url: receiver.url(name), eventTypes: [EVENT_TYPE], retryPolicy });
+      const sub = await this.call<{ id: string }>('POST', '/v1/subscriptions', {
+        url: receiver.url(name),
+        eventTypes: [EVENT_TYPE],
+        retryPolicy,
+      });
       this.subscriptions.set(name, sub.id);
       this.subscriptionNames.set(sub.id, name);
       names.push(name);
@@ -151,7 +159,9 @@ export class Deployment {
   }
 
   async deliveries(): Promise<DeliveryRow[]> {
-    const { rows } = await this.db().query<DeliveryRow>('SELECT event_id, subscription_id, status, attempt_count, workflow_id FROM deliveries');
+    const { rows } = await this.db().query<DeliveryRow>(
+      'SELECT event_id, subscription_id, status, attempt_count, workflow_id FROM deliveries',
+    );
     return rows;
   }
 
@@ -164,7 +174,10 @@ export class Deployment {
     while (Date.now() < deadline) {
       const pending = await this.db()
         .query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending'`)
-        .then((r) => r.rows[0]?.n ?? 1, () => 1);
+        .then(
+          (r) => r.rows[0]?.n ?? 1,
+          () => 1,
+        );
       if (pending === 0 && done()) return true;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

@@ -53,9 +53,12 @@ export interface TallyInput {
 async function explain(key: string, before: Receipt, again: Receipt, input: TallyInput): Promise<string | undefined> {
   // The fault struck while the first attempt was in flight (or before its outcome was reported),
   // and the receiver saw the retry after the fault began.
-  const fault = input.faults.find((f) => f.cutsAttempts && before.at >= f.start - input.inFlightMs && before.at <= f.end && again.at >= f.start);
+  const fault = input.faults.find(
+    (f) => f.cutsAttempts && before.at >= f.start - input.inFlightMs && before.at <= f.end && again.at >= f.start,
+  );
   if (fault) return `attempt cut by ${fault.label}`;
-  if (before.answered === false) return `attempt timed out before the receiver's 2xx (answered after ${(before.endedAt ?? before.at) - before.at} ms)`;
+  if (before.answered === false)
+    return `attempt timed out before the receiver's 2xx (answered after ${(before.endedAt ?? before.at) - before.at} ms)`;
   const failure = await input.lastFailure?.(key).catch(() => undefined);
   if (failure && /timeout|timed out/i.test(failure)) return `attempt cut by a timeout: ${failure}`;
   return undefined;
@@ -102,7 +105,15 @@ export interface TableRow {
 /** A Markdown table, as printed by the suite and copied into docs/reliability.md. */
 export function renderTable(rows: readonly TableRow[]): string {
   const header = ['fault', 'deliveries expected', 'delivered', 'lost', 'duplicated', 'time', 'notes'];
-  const lines = rows.map((row) => [row.fault, String(row.expected), String(row.delivered), String(row.lost), String(row.duplicated), `${row.seconds} s`, row.notes]);
+  const lines = rows.map((row) => [
+    row.fault,
+    String(row.expected),
+    String(row.delivered),
+    String(row.lost),
+    String(row.duplicated),
+    `${row.seconds} s`,
+    row.notes,
+  ]);
   return [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 

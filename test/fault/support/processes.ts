@@ -87,7 +87,11 @@ export class ServiceProcess {
     const log = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
     const service = new ServiceProcess(options, child, log);
     const ready = options.mode === 'api' ? 'API listening' : 'worker running';
-    await service.waitForLog((line) => line.msg === ready, options.readyTimeoutMs ?? 60_000, `${options.name} to start`);
+    await service.waitForLog(
+      (line) => line.msg === ready,
+      options.readyTimeoutMs ?? 60_000,
+      `${options.name} to start`,
+    );
     return service;
   }
 
@@ -137,11 +141,20 @@ export class ServiceProcess {
         if (error) reject(error);
         else resolve(line as LogLine);
       };
-      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.recentOutput()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.recentOutput()}`)),
+        timeoutMs,
+      );
       const stop = this.onLog((line) => {
         if (match(line)) finish(undefined, line);
       });
-      void this.exited.then((exit) => finish(new Error(`${this.name} exited (${exit.signal ?? exit.code}) while waiting for ${what}\n${this.recentOutput()}`)));
+      void this.exited.then((exit) =>
+        finish(
+          new Error(
+            `${this.name} exited (${exit.signal ?? exit.code}) while waiting for ${what}\n${this.recentOutput()}`,
+          ),
+        ),
+      );
     });
   }
 

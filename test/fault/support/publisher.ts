@@ -60,7 +60,11 @@ export function emptyResult(): PublishResult {
 }
 
 /** Publishes every event; `result` fills in as answers arrive, so a scenario can watch progress. */
-export async function publish(events: readonly EventSpec[], options: PublishOptions, result: PublishResult = emptyResult()): Promise<PublishResult> {
+export async function publish(
+  events: readonly EventSpec[],
+  options: PublishOptions,
+  result: PublishResult = emptyResult(),
+): Promise<PublishResult> {
   const deadline = Date.now() + (options.deadlineMs ?? 120_000);
   const maxAttempts = options.maxAttempts ?? 200;
   const count = (answer: string): void => {
@@ -88,7 +92,8 @@ export async function publish(events: readonly EventSpec[], options: PublishOpti
           result.acknowledgedBy.set(api, (result.acknowledgedBy.get(api) ?? 0) + 1);
           return;
         }
-        if (response.status < 500) throw new Error(`POST /v1/events ${event.id}: ${response.status} ${JSON.stringify(body)}`);
+        if (response.status < 500)
+          throw new Error(`POST /v1/events ${event.id}: ${response.status} ${JSON.stringify(body)}`);
         const retryAfter = response.headers.get('retry-after');
         if (retryAfter !== null) {
           result.retryAfter.add(retryAfter);
@@ -117,10 +122,20 @@ export async function publish(events: readonly EventSpec[], options: PublishOpti
 }
 
 /** Calls the API with the admin key; throws unless the status is one of `expect`. */
-export async function callApi<T = unknown>(api: string, apiKey: string, method: string, path: string, body?: unknown, expect: number[] = [200, 201, 202]): Promise<T> {
+export async function callApi<T = unknown>(
+  api: string,
+  apiKey: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  expect: number[] = [200, 201, 202],
+): Promise<T> {
   const response = await fetch(`${api}${path}`, {
     method,
-    headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${apiKey}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();

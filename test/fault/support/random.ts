@@ -13,7 +13,12 @@ export function seededRandom(seed: number): () => number {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** Polls `condition` every intervalMs until it holds; throws after timeoutMs. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs: number, intervalMs = 100): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

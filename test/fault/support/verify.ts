@@ -69,10 +69,17 @@ export async function verify(options: VerifyOptions): Promise<Verdict> {
   if (!settled) problems.push(`did not settle within ${options.settleTimeoutMs} ms`);
   if (result.lost.length > 0) problems.push(`${result.lost.length} lost, e.g. ${result.lost.slice(0, 5).join(', ')}`);
   const unexplained = result.duplicates.filter((d) => !d.explained);
-  if (unexplained.length > 0) problems.push(`${unexplained.length} unexplained duplicates, e.g. ${unexplained.slice(0, 5).map((d) => d.key).join(', ')}`);
+  if (unexplained.length > 0)
+    problems.push(
+      `${unexplained.length} unexplained duplicates, e.g. ${unexplained
+        .slice(0, 5)
+        .map((d) => d.key)
+        .join(', ')}`,
+    );
   const posted = new Set([...expected].map((key) => key.split('|')[0]));
   const stray = result.unexpected.filter((key) => !posted.has(key.split('|')[0]));
-  if (stray.length > 0) problems.push(`${stray.length} deliveries of events never acknowledged, e.g. ${stray.slice(0, 5).join(', ')}`);
+  if (stray.length > 0)
+    problems.push(`${stray.length} deliveries of events never acknowledged, e.g. ${stray.slice(0, 5).join(', ')}`);
 
   // Our own bookkeeping: exactly one delivery row per (event, subscription), each succeeded.
   const rows = await deployment.deliveries();
@@ -84,9 +91,15 @@ export async function verify(options: VerifyOptions): Promise<Verdict> {
   const missingRows = [...expected].filter((key) => !byKey.has(key));
   const doubled = [...byKey].filter(([, n]) => n > 1).map(([key]) => key);
   const notSucceeded = rows.filter((row) => row.status !== 'succeeded');
-  if (missingRows.length > 0) problems.push(`${missingRows.length} owed deliveries have no row in the store, e.g. ${missingRows.slice(0, 5).join(', ')}`);
+  if (missingRows.length > 0)
+    problems.push(
+      `${missingRows.length} owed deliveries have no row in the store, e.g. ${missingRows.slice(0, 5).join(', ')}`,
+    );
   if (doubled.length > 0) problems.push(`${doubled.length} (event, subscription) pairs have several delivery rows`);
-  if (notSucceeded.length > 0) problems.push(`${notSucceeded.length} delivery rows are not 'succeeded' (e.g. ${notSucceeded[0]?.workflow_id}: ${notSucceeded[0]?.status})`);
+  if (notSucceeded.length > 0)
+    problems.push(
+      `${notSucceeded.length} delivery rows are not 'succeeded' (e.g. ${notSucceeded[0]?.workflow_id}: ${notSucceeded[0]?.status})`,
+    );
 
   const notes = [...(options.notes ?? [])];
   if (result.duplicated > 0) notes.push(`duplicates: ${summarizeDuplicates(result.duplicates)}`);
