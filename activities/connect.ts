@@ -15,7 +15,7 @@ import {
   resolveHost,
   TargetRefusedError,
   type TargetPolicy,
-} from '../src/domain/targets';
+} from '../core/targets';
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 

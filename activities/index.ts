@@ -1,11 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { DeliveryStore } from '../src/store/deliveries';
+import type { DeliveryRecords } from './delivery-records';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
 
 export interface ActivityDeps {
-  readonly deliveries: DeliveryStore;
+  readonly deliveries: DeliveryRecords;
   readonly http: Dispatcher;
   readonly logger: Logger;
   readonly checkTarget: (url: string) => Promise<void>;

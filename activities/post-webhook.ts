@@ -1,13 +1,13 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { Delivery } from '../src/domain/model';
-import type { DeliveryStore } from '../src/store/deliveries';
-import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../workflows/policy';
+import type { Delivery } from '../core/model';
+import type { DeliveryRecords } from './delivery-records';
+import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
 import { classifyError, classifyResponse, type Outcome } from './classify';
 import { postWebhookRequest, type PostResponse } from './http';
-import { signatureHeaders } from './sign';
-import { TargetRefusedError } from '../src/domain/targets';
+import { signatureHeaders } from '../core/signing';
+import { TargetRefusedError } from '../core/targets';
 
 export const USER_AGENT = 'webhook-delivery/0.1 (+https://www.standardwebhooks.com)';
 
@@ -39,7 +39,7 @@ export interface PostWebhookResult {
 }
 
 export interface PostWebhookDeps {
-  readonly deliveries: DeliveryStore;
+  readonly deliveries: DeliveryRecords;
   readonly http: Dispatcher;
   readonly logger: Logger;
   /** Checks the target at every attempt; throws a TargetRefusedError when it must not be reached. */
@@ -80,7 +80,7 @@ function keepHeartbeating(context: Context): () => void {
  * instead of posting twice. A resend marks a delivery pending before its new run starts, so a
  * resend still posts.
  */
-async function recordedSuccess(deliveries: DeliveryStore, delivery: Delivery): Promise<PostWebhookResult> {
+async function recordedSuccess(deliveries: DeliveryRecords, delivery: Delivery): Promise<PostWebhookResult> {
   const attempts = (await deliveries.attemptsOf([delivery.id])).get(delivery.id) ?? [];
   // A delivered attempt is recorded without an error.
   const delivered = attempts.findLast((attempt) => attempt.error === null);

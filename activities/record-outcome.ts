@@ -1,5 +1,5 @@
-import type { DeliveryStatus } from '../src/domain/model';
-import type { DeliveryStore } from '../src/store/deliveries';
+import type { DeliveryStatus } from '../core/model';
+import type { DeliveryRecords } from './delivery-records';
 
 export interface RecordOutcomeInput {
   readonly deliveryId: string;
@@ -7,7 +7,7 @@ export interface RecordOutcomeInput {
 }
 
 /** Writes the delivery's status to the store, where the API lists and filters it. */
-export function createRecordOutcome(deps: { deliveries: DeliveryStore }) {
+export function createRecordOutcome(deps: { deliveries: DeliveryRecords }) {
   return async function recordOutcome(input: RecordOutcomeInput): Promise<void> {
     await deps.deliveries.setStatus(input.deliveryId, input.status);
   };

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config';
-import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
 import { startEnv } from './env';
 import type { ServiceStats, WorkerTuning } from './protocol';

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { createStore } from '../src/store';
 import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
-import { DEFAULT_RETRY_POLICY } from '../workflows/policy';
+import { DEFAULT_RETRY_POLICY } from '../core/retry-policy';
 import { eventData } from './scenarios';
 
 async function measure(name: string, n: number, fn: (i: number) => Promise<unknown>): Promise<void> {

@@ -13,9 +13,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../src/temporal/cli';
-import { startDevServer, type DevServer } from '../src/temporal/dev-server';
-import { SEARCH_ATTRIBUTE_KEYS } from '../src/temporal/search-attributes';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
+import { startDevServer, type DevServer } from '../devtools/temporal-dev-server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
 import { freePort, ServiceProcess } from '../test/fault/support/processes';
 import { callApi } from '../test/fault/support/publisher';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { parseCidr } from './domain/targets';
+import { parseCidr } from '../core/targets';
 
 /**
  * Every environment variable the service reads, with its default. Nothing else reads `process.env`

@@ -15,10 +15,10 @@ import { createLogger } from './logger';
 import { createStore } from './store';
 import { openDb } from './store/db';
 import { migrate } from './store/migrations';
-import { DEFAULT_TOOLS_DIR, findTemporalCli } from './temporal/cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { connectClient, registerSearchAttributes } from './temporal/connection';
-import { startDevServer } from './temporal/dev-server';
-import { SEARCH_ATTRIBUTE_KEYS } from './temporal/search-attributes';
+import { startDevServer } from '../devtools/temporal-dev-server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { createDeliveryWorker } from './worker';
 
 type Mode = 'all' | 'api' | 'worker';

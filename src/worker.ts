@@ -1,7 +1,7 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Store } from './store';
-import { checkTargetUrl, type TargetPolicy } from './domain/targets';
+import { checkTargetUrl, type TargetPolicy } from '../core/targets';
 import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';

@@ -14,10 +14,10 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
-import type { DeliveryStatus } from '../src/domain/model';
-import { DELIVERY_STATUS } from '../src/temporal/search-attributes';
+import type { DeliveryStatus } from '../core/model';
+import { DELIVERY_STATUS } from '../core/search-attributes';
 import { cancelSignal, resendSignal, statusQuery, type DeliveryState, type DeliveryWorkflowInput } from './messages';
-import { FINAL_FAILURE_TYPES, nextAttemptAt, toTemporalRetryPolicy } from './policy';
+import { FINAL_FAILURE_TYPES, nextAttemptAt, toTemporalRetryPolicy } from '../core/retry-policy';
 
 /** Room for the activity to record its attempt after the request's own deadline. */
 const ATTEMPT_BOOKKEEPING_MS = 10_000;

@@ -3,8 +3,8 @@
  * the tests and an operator signalling from the Temporal UI all use these names.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { DeliveryRetryPolicy } from './policy';
-import type { DeliveryStatus } from '../src/domain/model';
+import type { DeliveryRetryPolicy } from '../core/retry-policy';
+import type { DeliveryStatus } from '../core/model';
 
 /** Stop the delivery: an attempt in flight is aborted, no further attempt is made. */
 export const cancelSignal = defineSignal('cancel');
@@ -18,9 +18,7 @@ export const statusQuery = defineQuery<DeliveryState>('status');
 export interface DeliveryWorkflowInput {
   readonly deliveryId: string;
   readonly eventId: string;
-  readonly eventType: string;
   readonly subscriptionId: string | null;
-  readonly accountId: string | null;
   readonly retryPolicy: DeliveryRetryPolicy;
   /** Deadline of one attempt, ms. */
   readonly attemptTimeoutMs: number;

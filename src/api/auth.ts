@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { newId } from '../domain/ids';
+import { newId } from '../../core/ids';
 import type { ApiKeyStore } from '../store/api-keys';
-import { ForbiddenError, UnauthorizedError } from './errors';
+import { ForbiddenError, UnauthorizedError } from '../errors';
 
 /**
  * Who is calling. Admin keys may do everything; an account key sees and manages only the

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { DELIVERY_STATUSES, type Attempt, type Delivery } from '../domain/model';
+import { DELIVERY_STATUSES, type Attempt, type Delivery } from '../../core/model';
 import { NotFoundError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
-import { temporalUiUrl } from '../temporal/ids';
+import { temporalUiUrl } from '../temporal/ui-url';
 import { principalOf, type Principal } from './auth';
 import { route } from './route';
 import { listOf, pageQuery, resourceId } from './schemas';

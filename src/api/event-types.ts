@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EventType } from '../domain/model';
+import type { EventType } from '../../core/model';
 import { ConflictError } from '../errors';
 import type { Store } from '../store';
 import { requireAdmin } from './auth';

@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { WebhookEvent } from '../domain/model';
-import { newId } from '../domain/ids';
-import { NotFoundError, ValidationError } from '../errors';
+import type { WebhookEvent } from '../../core/model';
+import { newId } from '../../core/ids';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
 import { stableStringify } from '../util/stable-json';
-import { generateSecret } from '../../activities/sign';
+import { generateSecret } from '../../core/signing';
 import { canSee, principalOf } from './auth';
-import { ForbiddenError } from './errors';
 import { route } from './route';
 import { identifier } from './schemas';
 

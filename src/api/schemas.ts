@@ -1,6 +1,6 @@
 /** Field rules several routes share. */
 import { z } from 'zod';
-import { parseDuration } from '../domain/duration';
+import { parseDuration } from '../../core/duration';
 
 /** Event type ids, event ids and account ids: letters, digits, '.', '_', '-'; 1–128 characters. */
 export const identifier = (what: string) =>

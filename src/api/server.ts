@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { checkTarget, TargetRefusedError, type TargetPolicy } from '../domain/targets';
+import { checkTarget, TargetRefusedError, type TargetPolicy } from '../../core/targets';
 import { ValidationError } from '../errors';
 import { storeIsReachable, type Store } from '../store';
 import { temporalIsReachable } from '../temporal/connection';

@@ -1,17 +1,16 @@
 import { z } from 'zod';
-import { formatDuration } from '../domain/duration';
-import { ALL_EVENT_TYPES, type Subscription } from '../domain/model';
-import { NotFoundError, ValidationError, type FieldProblem } from '../errors';
+import { formatDuration } from '../../core/duration';
+import { ALL_EVENT_TYPES, type Subscription } from '../../core/model';
+import { ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../errors';
 import type { Store } from '../store';
 import {
   DEFAULT_RETRY_POLICY,
   MAX_DELIVERY_WINDOW_MS,
   RETRY_POLICY_LIMITS,
   type DeliveryRetryPolicy,
-} from '../../workflows/policy';
-import { generateSecret, isValidSecret } from '../../activities/sign';
+} from '../../core/retry-policy';
+import { generateSecret, isValidSecret } from '../../core/signing';
 import { canSee, principalOf, type Principal } from './auth';
-import { ForbiddenError } from './errors';
 import { route } from './route';
 import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
 

@@ -1,5 +1,12 @@
-import type { Attempt, Delivery, DeliveryPlan, DeliveryStatus, WebhookEvent } from '../domain/model';
-import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
+import type {
+  Attempt,
+  AttemptContext,
+  AttemptRecord,
+  Delivery,
+  DeliveryPlan,
+  DeliveryStatus,
+} from '../../core/model';
+import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
 import { decodeCursor, toPage, type Page } from './pagination';
 
@@ -86,33 +93,6 @@ export interface DeliveryFilter {
 export const visibleToAccount = (n: number): string =>
   `(account_id = $${n} AND (subscription_id IS NULL OR subscription_id IN (SELECT id FROM subscriptions WHERE account_id = $${n})))`;
 
-/** Everything one attempt needs, read fresh at every attempt so a fixed endpoint heals its deliveries. */
-export interface AttemptContext {
-  readonly delivery: Delivery;
-  readonly event: WebhookEvent;
-  /** Where to POST: the subscription's current URL, or the event's callbackUrl. */
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly secret: string;
-  /** The secret a rotation replaced, while its grace period runs; deliveries are signed with both. */
-  readonly previousSecret: string | null;
-  readonly retryPolicy: DeliveryRetryPolicy;
-  /** False when the subscription was deleted or deactivated: the delivery ends as cancelled. */
-  readonly subscriptionActive: boolean;
-}
-
-export interface AttemptRecord {
-  readonly startedAt: Date;
-  readonly durationMs: number;
-  readonly statusCode: number | null;
-  readonly error: string | null;
-  readonly responseBody: string | null;
-  readonly url: string;
-  readonly nextAttemptAt: Date | null;
-  /** The receiver took it (2xx): the delivery is marked succeeded in the same write. @default false */
-  readonly delivered?: boolean;
-}
-
 export class DeliveryStore {
   constructor(private readonly db: Queryable) {}
 
@@ -177,12 +157,11 @@ export class DeliveryStore {
         s_headers: Record<string, string> | null;
         s_secret: string | null;
         s_previous_secret: string | null;
-        s_retry_policy: Partial<DeliveryRetryPolicy> | null;
       }
     >(
       `SELECT d.*, e.data AS e_data, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
-              s.headers AS s_headers, s.secret AS s_secret, s.retry_policy AS s_retry_policy,
+              s.headers AS s_headers, s.secret AS s_secret,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
@@ -206,7 +185,6 @@ export class DeliveryStore {
       headers: row.s_headers ?? {},
       secret: (isCallback ? row.e_callback_secret : row.s_secret) ?? '',
       previousSecret: isCallback ? null : row.s_previous_secret,
-      retryPolicy: withDefaults(row.s_retry_policy ?? undefined),
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
     };
   }

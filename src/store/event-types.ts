@@ -1,4 +1,4 @@
-import type { EventType } from '../domain/model';
+import type { EventType } from '../../core/model';
 import type { Queryable } from './db';
 
 interface EventTypeRow {

@@ -1,8 +1,7 @@
-import { DELIVERY_STATUSES, type DeliveryPlan, type DeliveryStatus, type WebhookEvent } from '../domain/model';
-import { newId } from '../domain/ids';
+import { DELIVERY_STATUSES, type DeliveryPlan, type DeliveryStatus, type WebhookEvent } from '../../core/model';
+import { deliveryWorkflowId, newId } from '../../core/ids';
 import { ConflictError } from '../errors';
-import { deliveryWorkflowId } from '../temporal/ids';
-import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
+import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';
 import { PLAN_SELECT, toPlan, visibleToAccount, type PlanRow } from './deliveries';
 

@@ -1,6 +1,6 @@
-import { ALL_EVENT_TYPES, type Subscription } from '../domain/model';
-import { newId } from '../domain/ids';
-import { withDefaults, type DeliveryRetryPolicy } from '../../workflows/policy';
+import { ALL_EVENT_TYPES, type Subscription } from '../../core/model';
+import { newId } from '../../core/ids';
+import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
 import { decodeCursor, toPage, type Page } from './pagination';
 

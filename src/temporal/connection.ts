@@ -1,6 +1,6 @@
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { SEARCH_ATTRIBUTE_KEYS } from './search-attributes';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../core/search-attributes';
 
 type SearchAttributeKey = (typeof SEARCH_ATTRIBUTE_KEYS)[number];
 

@@ -1,7 +1,7 @@
 import { WorkflowIdReusePolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { Delivery } from '../domain/model';
+import type { Delivery } from '../../core/model';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import type { Store } from '../store';
 import { forEachLimited } from '../util/concurrency';

@@ -1,10 +1,10 @@
 import { type WorkflowIdReusePolicy, type TypedSearchAttributes } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import type { DeliveryPlan } from '../domain/model';
+import type { DeliveryPlan } from '../../core/model';
 import type { deliveryWorkflow } from '../../workflows';
 import type { DeliveryWorkflowInput } from '../../workflows/messages';
-import { deliveryWorkflowId } from './ids';
-import { ACCOUNT_ID, DELIVERY_STATUS, EVENT_ID, EVENT_TYPE, SUBSCRIPTION_ID } from './search-attributes';
+import { deliveryWorkflowId } from '../../core/ids';
+import { ACCOUNT_ID, DELIVERY_STATUS, EVENT_ID, EVENT_TYPE, SUBSCRIPTION_ID } from '../../core/search-attributes';
 
 type DeliverySearchAttributes = NonNullable<WorkflowStartOptions<typeof deliveryWorkflow>['typedSearchAttributes']>;
 
@@ -42,9 +42,7 @@ export function deliveryStartOptions(
   const input: DeliveryWorkflowInput = {
     deliveryId: plan.deliveryId,
     eventId: plan.eventId,
-    eventType: plan.eventType,
     subscriptionId: plan.subscriptionId,
-    accountId: plan.accountId,
     retryPolicy: plan.retryPolicy,
     attemptTimeoutMs: settings.attemptTimeoutMs,
   };

@@ -1,7 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { DeliveryPlan } from '../domain/model';
+import type { DeliveryPlan } from '../../core/model';
 import type { EventStore } from '../store/events';
 import { forEachLimited } from '../util/concurrency';
 import { deliveryWorkflow } from '../../workflows';

@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../src/temporal/cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../devtools/temporal-cli';
 import { writeWorkflowBundle } from '../../src/temporal/workflow-bundle';
 import { findPostgresBin, startPostgres, type TestPostgres } from './postgres';
 

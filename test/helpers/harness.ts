@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import type { TargetPolicy } from '../../src/domain/targets';
+import type { TargetPolicy } from '../../core/targets';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
 import { createStore, type Store } from '../../src/store';

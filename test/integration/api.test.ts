@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { apiRoutes, type AppDeps } from '../../src/api/app';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
-import { newId } from '../../src/domain/ids';
+import { newId } from '../../core/ids';
 import { DeliveryControl } from '../../src/temporal/delivery-control';
 import { startHarness, type ApiAnswer, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';

@@ -7,7 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { createActivities } from '../../activities';
 import { createLogger } from '../../src/logger';
 import { cancelSignal, resendSignal, statusQuery } from '../../workflows/messages';
-import { withDefaults } from '../../workflows/policy';
+import { withDefaults } from '../../core/retry-policy';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';

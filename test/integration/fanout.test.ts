@@ -11,7 +11,7 @@ import { INLINE_FANOUT_LIMIT, type NewEvent } from '../../src/store/events';
 import { migrate } from '../../src/store/migrations';
 import { openPglite } from '../../src/store/pglite';
 import { DeliveryDispatcher } from '../../src/temporal/dispatcher';
-import { DEFAULT_RETRY_POLICY } from '../../workflows/policy';
+import { DEFAULT_RETRY_POLICY } from '../../core/retry-policy';
 
 let db: Db;
 let store: Store;

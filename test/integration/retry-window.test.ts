@@ -6,10 +6,10 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DELIVERY_STATUS } from '../../src/temporal/search-attributes';
+import { DELIVERY_STATUS } from '../../core/search-attributes';
 import type { deliveryWorkflow } from '../../workflows';
 import { statusQuery } from '../../workflows/messages';
-import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, nextAttemptAt } from '../../workflows/policy';
+import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, nextAttemptAt } from '../../core/retry-policy';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, TestReceiver } from '../helpers/receiver';
 import { createTimeSkippingTemporal } from '../helpers/temporal-env';

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import type { DeliveryStatus } from '../../src/domain/model';
-import { newId } from '../../src/domain/ids';
+import type { DeliveryStatus } from '../../core/model';
+import { newId } from '../../core/ids';
 import { ConflictError, ValidationError } from '../../src/errors';
 import { createStore, type Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
@@ -14,8 +14,8 @@ import { migrate } from '../../src/store/migrations';
 import { openPostgres } from '../../src/store/pg';
 import { openPglite } from '../../src/store/pglite';
 import type { NewSubscription } from '../../src/store/subscriptions';
-import { deliveryWorkflowId } from '../../src/temporal/ids';
-import { DEFAULT_RETRY_POLICY, withDefaults } from '../../workflows/policy';
+import { deliveryWorkflowId } from '../../core/ids';
+import { DEFAULT_RETRY_POLICY, withDefaults } from '../../core/retry-policy';
 
 interface Backend {
   readonly db: Db;

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startDevServer } from '../../src/temporal/dev-server';
-import { SEARCH_ATTRIBUTE_KEYS } from '../../src/temporal/search-attributes';
+import { startDevServer } from '../../devtools/temporal-dev-server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../core/search-attributes';
 import { createTestTemporal, createTimeSkippingTemporal } from '../helpers/temporal-env';
 import { freePort } from '../helpers/ports';
 

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../src/temporal/cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../devtools/temporal-cli';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal, createTimeSkippingTemporal } from '../helpers/temporal-env';

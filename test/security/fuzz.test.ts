@@ -11,7 +11,7 @@
 import { request as httpRequest } from 'node:http';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import fc from 'fast-check';
-import { addressRefusal, bareHost } from '../../src/domain/targets';
+import { addressRefusal, bareHost } from '../../core/targets';
 import { startHarness, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { stubResolver } from './support';

@@ -6,7 +6,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Webhook } from 'standardwebhooks';
-import { generateSecret } from '../../activities/sign';
+import { generateSecret } from '../../core/signing';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
-import type { Resolver } from '../../src/domain/targets';
+import type { Resolver } from '../../core/targets';
 import { createLogger } from '../../src/logger';
 
 /** A resolver answering from a table the test may change between calls (DNS rebinding). */

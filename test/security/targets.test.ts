@@ -18,7 +18,7 @@ import {
   TargetRefusedError,
   type Resolver,
   type TargetPolicy,
-} from '../../src/domain/targets';
+} from '../../core/targets';
 
 const strict: TargetPolicy = { allowInsecure: false };
 

@@ -3,14 +3,18 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import { ConflictError, NotFoundError, type ServiceError, UnavailableError, ValidationError } from '../../src/errors';
 import {
-  errorHandler,
+  ConflictError,
   MalformedRequestError,
+  NotFoundError,
   PayloadTooLargeError,
+  type ServiceError,
   UnauthorizedError,
+  UnavailableError,
   UnsupportedMediaTypeError,
-} from '../../src/api/errors';
+  ValidationError,
+} from '../../src/errors';
+import { errorHandler } from '../../src/api/errors';
 import { createLogger } from '../../src/logger';
 import { StoreUnavailableError } from '../../src/store/unavailable';
 

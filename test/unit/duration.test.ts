@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../../src/domain/duration';
+import { formatDuration, parseDuration } from '../../core/duration';
 
 describe('parseDuration', () => {
   test.each([

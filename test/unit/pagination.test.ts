@@ -1,4 +1,4 @@
-import { newId } from '../../src/domain/ids';
+import { newId } from '../../core/ids';
 import { ValidationError } from '../../src/errors';
 import { decodeCursor, encodeCursor, toPage } from '../../src/store/pagination';
 

@@ -7,7 +7,7 @@ import {
   toTemporalRetryPolicy,
   withDefaults,
   type DeliveryRetryPolicy,
-} from '../../workflows/policy';
+} from '../../core/retry-policy';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

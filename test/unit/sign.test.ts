@@ -1,5 +1,5 @@
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { generateSecret, isValidSecret, signatureHeaders } from '../../activities/sign';
+import { generateSecret, isValidSecret, signatureHeaders } from '../../core/signing';
 
 const body = JSON.stringify({ id: 'evt_1', type: 'order.created', data: { orderId: 42 } });
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);

@@ -1,4 +1,4 @@
-import { checkTargetUrl, MAX_URL_LENGTH, TargetRefusedError } from '../../src/domain/targets';
+import { checkTargetUrl, MAX_URL_LENGTH, TargetRefusedError } from '../../core/targets';
 
 const strict = { allowInsecure: false };
 const insecure = { allowInsecure: true };

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { startDevServer, type DevServer, type DevServerLogger } from '../../../src/temporal/dev-server';
-import { SEARCH_ATTRIBUTE_KEYS } from '../../../src/temporal/search-attributes';
+import { startDevServer, type DevServer, type DevServerLogger } from '../../../devtools/temporal-dev-server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../../core/search-attributes';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { freePort } from './processes';
 

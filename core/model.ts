@@ -1,5 +1,5 @@
 /** The domain model: what the store keeps and the API shows. */
-import type { DeliveryRetryPolicy } from '../../workflows/policy';
+import type { DeliveryRetryPolicy } from './retry-policy';
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -71,4 +71,30 @@ export interface DeliveryPlan {
   readonly accountId: string | null;
   readonly url: string;
   readonly retryPolicy: DeliveryRetryPolicy;
+}
+
+/** Everything one attempt needs, read fresh at every attempt so a fixed endpoint heals its deliveries. */
+export interface AttemptContext {
+  readonly delivery: Delivery;
+  readonly event: WebhookEvent;
+  /** Where to POST: the subscription's current URL, or the event's callbackUrl. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly secret: string;
+  /** The secret a rotation replaced, while its grace period runs; deliveries are signed with both. */
+  readonly previousSecret: string | null;
+  /** False when the subscription was deleted or deactivated: the delivery ends as cancelled. */
+  readonly subscriptionActive: boolean;
+}
+
+export interface AttemptRecord {
+  readonly startedAt: Date;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly responseBody: string | null;
+  readonly url: string;
+  readonly nextAttemptAt: Date | null;
+  /** The receiver took it (2xx): the delivery is marked succeeded in the same write. @default false */
+  readonly delivered?: boolean;
 }

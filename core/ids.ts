@@ -26,3 +26,12 @@ function encodeRandom(length: number): string {
 export function newId(prefix: 'sub' | 'evt' | 'dlv' | 'key'): string {
   return `${prefix}_${encodeTime(Date.now())}${encodeRandom(16)}`;
 }
+
+/**
+ * The id scheme of delivery workflows: one per (event, subscription), derived from both ids, so
+ * starting the same delivery twice is rejected by Temporal instead of delivering twice.
+ * Event and subscription ids never contain '/', so the id is unambiguous.
+ */
+export function deliveryWorkflowId(eventId: string, subscriptionId: string | null): string {
+  return `delivery/${eventId}/${subscriptionId ?? 'callback'}`;
+}

@@ -1,0 +1,15 @@
+/**
+ * What the activities need of the store: the one seam between the delivery engine and storage.
+ * The store's DeliveryStore implements it; the worker's composition passes it in.
+ */
+import type { Attempt, AttemptContext, AttemptRecord, DeliveryStatus } from '../core/model';
+
+export interface DeliveryRecords {
+  /** The delivery, its event, target and secrets, read fresh at every attempt; undefined when unknown. */
+  attemptContext(deliveryId: string): Promise<AttemptContext | undefined>;
+  /** The attempts of several deliveries, by delivery id, oldest first. */
+  attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, Attempt[]>>;
+  /** Appends an attempt; a delivered one also marks the delivery succeeded. Returns its number. */
+  recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number>;
+  setStatus(deliveryId: string, status: DeliveryStatus): Promise<void>;
+}
