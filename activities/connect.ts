@@ -9,13 +9,7 @@ import type { LookupAddress, LookupOneOptions, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { buildConnector } from 'undici';
-import {
-  assertAddressAllowed,
-  bareHost,
-  resolveHost,
-  TargetRefusedError,
-  type TargetPolicy,
-} from '../core/targets';
+import { assertAddressAllowed, bareHost, resolveHost, TargetRefusedError, type TargetPolicy } from '../core/targets';
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from './delivery-records';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
@@ -8,7 +9,7 @@ export interface ActivityDeps {
   readonly deliveries: DeliveryRecords;
   readonly http: Dispatcher;
   readonly logger: Logger;
-  readonly checkTarget: (url: string) => Promise<void>;
+  readonly targets: TargetPolicy;
 }
 
 /** The activities the worker registers, wired to their dependencies. */

@@ -7,7 +7,7 @@ import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '..
 import { classifyError, classifyResponse, type Outcome } from './classify';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
-import { TargetRefusedError } from '../core/targets';
+import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
 
 export const USER_AGENT = 'webhook-delivery/0.1 (+https://www.standardwebhooks.com)';
 
@@ -42,8 +42,8 @@ export interface PostWebhookDeps {
   readonly deliveries: DeliveryRecords;
   readonly http: Dispatcher;
   readonly logger: Logger;
-  /** Checks the target at every attempt; throws a TargetRefusedError when it must not be reached. */
-  readonly checkTarget: (url: string) => Promise<void>;
+  /** The target rules, checked at every attempt (the URL here, each address as it is connected to). */
+  readonly targets: TargetPolicy;
 }
 
 /** The envelope every receiver gets: `{ id, type, timestamp, accountId, data }`. */
@@ -116,7 +116,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     let refused = false;
     const stopHeartbeats = keepHeartbeating(context);
     try {
-      await deps.checkTarget(target.url);
+      assertUrlAllowed(target.url, deps.targets);
       const body = webhookBody(target.event);
       const headers = {
         ...target.headers,

@@ -106,7 +106,7 @@ const LEVERS: Record<string, Lever> = {
     parts: 'throughput',
     extra: ['--duration', '4'],
     metrics: [
-      ['worker creation, ms', (r) => r.timings['service.workerCreateMs']],
+      ['service start (worker and API), ms', (r) => r.timings['service.serviceStartMs']],
       ['service start, ms', (r) => r.timings.serviceStartMs],
       ['service RSS at rest, MB', (r) => r.idleRssMb.service],
     ],

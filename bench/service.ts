@@ -15,14 +15,11 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
-import { startApiServer, type ApiServer } from '../src/api/server';
 import { createLogger } from '../src/logger';
-import { connectClient } from '../src/temporal/connection';
-import { createStore } from '../src/store';
+import { startService } from '../src/service';
+import { openStoreDb } from '../src/store';
 import type { Db, Queryable } from '../src/store/db';
-import { openDb } from '../src/store/db';
-import { migrate } from '../src/store/migrations';
-import { createDeliveryWorker } from '../src/worker';
+import { connectClient } from '../src/temporal/connection';
 import { createCeilingActivities } from './ceiling/activities';
 import { ceilingWorkflow } from './ceiling/workflows';
 import { closedLoop, openLoop, Waiters } from './load';
@@ -85,71 +82,61 @@ async function main(): Promise<void> {
   Runtime.install({
     logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)),
   });
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  // As main.ts: the API's client of its own; with eager start, deliveries start through a client
-  // on the worker's connection (the ceiling's starts too).
-  const apiClient = await connectClient(config.temporalAddress, config.namespace);
-  const clientConnection = apiClient.connection;
-  const eagerClient = config.eagerStart ? new Client({ connection, namespace: config.namespace }) : undefined;
-  const client = eagerClient ?? apiClient;
-  /** Closed before the worker stops (the API) and after it (the store). */
+  /** Closed before the worker stops (the service) and after it (the store). */
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];
   let apiUrl: string | undefined;
   const storeStats: StoreStats = new Map();
 
+  // The ceiling's own worker and client; the service role connects through startService.
+  let connection: NativeConnection | undefined;
+  let client: Client | undefined;
   let worker: Worker | undefined;
   const touched = new Waiters();
   if (config.role === 'service') {
-    const parts = config.parts ?? 'all';
-    const db = await phase('storeOpenMs', async () => {
-      const opened = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.storeDir });
-      await migrate(opened);
-      return opened;
-    });
+    const db = await phase('storeOpenMs', () =>
+      openStoreDb({ databaseUrl: config.databaseUrl, pgliteDir: config.storeDir }),
+    );
     after.push(() => db.close());
-    const store = createStore(countQueries(db, storeStats));
-    if (parts !== 'api') {
-      worker = await phase('workerCreateMs', () =>
-        createDeliveryWorker({
-          connection,
-          namespace: config.namespace,
-          taskQueue: config.taskQueue,
-          store,
-          logger,
-          targets: { allowInsecure: true },
-          ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
-          tuning: { ...config.tuning },
-        }),
-      );
-    }
-    if (parts !== 'worker') {
-      const api: ApiServer = await phase('apiStartMs', () =>
-        startApiServer({
-          client: apiClient,
-          store,
-          logger,
+    // The same composition as `npm start` (or `npm run api` / `npm run worker` in split mode).
+    const service = await phase('serviceStartMs', () =>
+      startService({
+        role: config.parts ?? 'all',
+        settings: {
           port: 0,
-          host: '127.0.0.1',
-          apiKeys: [config.apiKey],
-          taskQueue: config.taskQueue,
+          allowInsecureTargets: true,
+          allowedTargetCidrs: [],
+          allowedTargetPorts: [],
           attemptTimeoutMs: config.attemptTimeoutMs,
           maxBodyBytes: 1024 * 1024,
-          temporalUiUrl: 'http://127.0.0.1:8233',
-          targets: { allowInsecure: true },
-          dispatch: {
-            ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
-            ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+          temporal: {
+            namespace: config.namespace,
+            taskQueue: config.taskQueue,
+            uiUrl: 'http://127.0.0.1:8233',
+            workflowBundlePath: config.workflowBundlePath,
           },
-        }),
-      );
-      before.push(() => api.close());
-      apiUrl = api.url;
-    }
+        },
+        logger,
+        temporalAddress: config.temporalAddress,
+        db: countQueries(db, storeStats),
+        apiKeys: [config.apiKey],
+        host: '127.0.0.1',
+        workerTuning: { ...config.tuning },
+        eagerStart: config.eagerStart,
+        ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+      }),
+    );
+    before.push(() => service.close());
+    apiUrl = service.api?.url;
   } else {
+    connection = await NativeConnection.connect({ address: config.temporalAddress });
+    client = config.eagerStart
+      ? new Client({ connection, namespace: config.namespace })
+      : await connectClient(config.temporalAddress, config.namespace);
+    const workerConnection = connection;
     worker = await phase('workerCreateMs', () =>
       Worker.create({
-        connection,
+        connection: workerConnection,
         namespace: config.namespace,
         taskQueue: config.taskQueue,
         workflowsPath: require.resolve('./ceiling/workflows'),
@@ -163,6 +150,7 @@ async function main(): Promise<void> {
   let ceilingRuns = 0;
   let profiler: Session | undefined;
   const startCeiling = async (key: string): Promise<void> => {
+    if (!client) throw new Error('the ceiling runs in the ceiling role only');
     await client.workflow.start(ceilingWorkflow, {
       workflowId: key,
       taskQueue: config.taskQueue,
@@ -234,8 +222,8 @@ async function main(): Promise<void> {
       worker?.shutdown();
       await workerRun?.catch(() => undefined);
       for (const close of after) await close();
-      await clientConnection?.close();
-      await connection.close();
+      if (client && client.connection !== (connection as unknown)) await client.connection.close();
+      await connection?.close();
       setImmediate(() => process.exit(0));
       return null;
     },

@@ -231,7 +231,7 @@ export function assertAddressAllowed(address: string, policy: TargetPolicy, host
  * Throws TargetRefusedError when the URL itself is not allowed: scheme, credentials, fragment,
  * length, port, or a literal address the policy forbids. Needs no DNS.
  */
-export function checkTargetUrl(raw: string, policy: TargetPolicy): URL {
+export function assertUrlAllowed(raw: string, policy: TargetPolicy): URL {
   if (raw.length > MAX_URL_LENGTH) throw new TargetRefusedError(`must be at most ${MAX_URL_LENGTH} characters`);
   let url: URL;
   try {
@@ -296,8 +296,8 @@ export async function resolveHost(hostname: string, policy: TargetPolicy): Promi
  * The check made when a URL is saved: the URL rules, then every address its host name resolves
  * to (one forbidden address is enough to refuse it). Insecure mode skips the resolution.
  */
-export async function checkTarget(raw: string, policy: TargetPolicy): Promise<URL> {
-  const url = checkTargetUrl(raw, policy);
+export async function assertTargetAllowed(raw: string, policy: TargetPolicy): Promise<URL> {
+  const url = assertUrlAllowed(raw, policy);
   const host = bareHost(url.hostname);
   if (policy.allowInsecure || isIP(host)) return url;
   for (const { address } of await resolveHost(host, policy)) assertAddressAllowed(address, policy, host);

@@ -6,24 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { startApiServer } from './api/server';
+import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
+import { startDevServer } from '../devtools/temporal-dev-server';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger } from './logger';
-import { createStore } from './store';
-import { openDb } from './store/db';
-import { migrate } from './store/migrations';
-import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
+import { startService, type Service, type ServiceRole } from './service';
+import { openStoreDb } from './store';
 import { connectClient, registerSearchAttributes } from './temporal/connection';
-import { startDevServer } from '../devtools/temporal-dev-server';
-import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
-import { createDeliveryWorker } from './worker';
 
-type Mode = 'all' | 'api' | 'worker';
-
-function parseMode(arg: string | undefined): Mode {
+function parseMode(arg: string | undefined): ServiceRole {
   if (arg === undefined || arg === 'all') return 'all';
   if (arg === 'api' || arg === 'worker') return arg;
   throw new ConfigError(`unknown mode '${arg}': use all, api or worker`);
@@ -66,12 +59,7 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
   return devServer.address;
 }
 
-async function run(
-  mode: Mode,
-  config: Config,
-  logger: Logger,
-  closers: Closer[],
-): Promise<{ workerRun?: Promise<void> }> {
+async function run(mode: ServiceRole, config: Config, logger: Logger, closers: Closer[]): Promise<Service> {
   if (mode !== 'all' && (!config.temporal.address || !config.databaseUrl)) {
     throw new ConfigError(`'${mode}' mode runs against shared servers: set TEMPORAL_ADDRESS and DATABASE_URL`);
   }
@@ -80,73 +68,26 @@ async function run(
       'WEBHOOKS_ALLOW_INSECURE_TARGETS=true: http:// and private-network targets are allowed. Never use this in production.',
     );
   }
-  const address = config.temporal.address ?? (await startEmbeddedTemporal(config, logger, closers));
+  const temporalAddress = config.temporal.address ?? (await startEmbeddedTemporal(config, logger, closers));
 
-  const db = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'store') });
+  const db = await openStoreDb(
+    { databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'store') },
+    logger,
+  );
   closers.push(() => db.close());
-  const applied = await migrate(db);
-  if (applied.length > 0) logger.info({ applied }, 'store migrated');
-  const store = createStore(db);
 
-  const client = await connectClient(address, config.temporal.namespace);
-  closers.push(() => client.connection.close());
-  const registered = await registerSearchAttributes(client);
+  const client = await connectClient(temporalAddress, config.temporal.namespace);
+  const registered = await registerSearchAttributes(client).finally(() => client.connection.close());
   if (registered.length > 0) logger.info({ registered }, 'search attributes registered');
 
-  const targets = {
-    allowInsecure: config.allowInsecureTargets,
-    allowedCidrs: config.allowedTargetCidrs,
-    allowedPorts: config.allowedTargetPorts,
-  };
-  let workerRun: Promise<void> | undefined;
-  // With the worker in this process, delivery workflows start eagerly: Temporal hands each one's
-  // first task straight back to this worker instead of queueing it for a poll (halves the time
-  // from POST to the receiver, docs/benchmarks.md). Eager start needs the worker's connection.
-  let eagerClient: Client | undefined;
-  if (mode !== 'api') {
-    const connection = await NativeConnection.connect({ address });
-    eagerClient = new Client({ connection, namespace: config.temporal.namespace });
-    const worker = await createDeliveryWorker({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      store,
-      logger,
-      targets,
-      // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.
-      shutdownGraceMs: config.attemptTimeoutMs + 5_000,
-      ...(config.temporal.workflowBundlePath
-        ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } }
-        : {}),
-    });
-    workerRun = worker.run();
-    closers.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun?.catch(() => undefined);
-      await connection.close();
-    });
-    logger.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
-  }
+  let apiKeys: readonly string[] = [];
   if (mode !== 'worker') {
-    const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : mode === 'all' ? [embeddedApiKey(config.dataDir)] : [];
+    apiKeys = config.apiKeys.length > 0 ? config.apiKeys : mode === 'all' ? [embeddedApiKey(config.dataDir)] : [];
     if (apiKeys.length === 0) throw new ConfigError('WEBHOOKS_API_KEYS is empty: the API would refuse every request');
-    const api = await startApiServer({
-      client,
-      store,
-      logger,
-      port: config.port,
-      apiKeys,
-      taskQueue: config.temporal.taskQueue,
-      attemptTimeoutMs: config.attemptTimeoutMs,
-      maxBodyBytes: config.maxBodyBytes,
-      temporalUiUrl: config.temporal.uiUrl,
-      targets,
-      ...(eagerClient ? { dispatch: { client: eagerClient, eagerStart: true } } : {}),
-    });
-    closers.push(() => api.close());
-    logger.info({ url: api.url, openapi: `${api.url}/openapi.json` }, 'API listening');
   }
-  return workerRun ? { workerRun } : {};
+  const service = await startService({ role: mode, settings: config, logger, temporalAddress, db, apiKeys });
+  closers.push(service.close);
+  return service;
 }
 
 async function main(): Promise<void> {

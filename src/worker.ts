@@ -1,7 +1,7 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import type { Store } from './store';
-import { checkTargetUrl, type TargetPolicy } from '../core/targets';
+import type { TargetPolicy } from '../core/targets';
+import type { DeliveryRecords } from '../activities/delivery-records';
 import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
@@ -11,7 +11,7 @@ export interface DeliveryWorkerDeps {
   readonly connection: NativeConnection;
   readonly namespace: string;
   readonly taskQueue: string;
-  readonly store: Store;
+  readonly deliveries: DeliveryRecords;
   readonly logger: Logger;
   readonly targets: TargetPolicy;
   /** CA certificates (PEM) trusted besides the usual roots; operators use NODE_EXTRA_CA_CERTS. @default none */
@@ -47,12 +47,10 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     targetConnector({ policy: deps.targets, ...(deps.extraCa !== undefined ? { extraCa: deps.extraCa } : {}) }),
   );
   const activities = createActivities({
-    deliveries: deps.store.deliveries,
+    deliveries: deps.deliveries,
     http,
     logger: deps.logger,
-    checkTarget: async (url) => {
-      checkTargetUrl(url, deps.targets);
-    },
+    targets: deps.targets,
   });
   return Worker.create({
     connection: deps.connection,

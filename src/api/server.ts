@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { checkTarget, TargetRefusedError, type TargetPolicy } from '../../core/targets';
+import { assertTargetAllowed, TargetRefusedError, type TargetPolicy } from '../../core/targets';
 import { ValidationError } from '../errors';
 import { storeIsReachable, type Store } from '../store';
 import { temporalIsReachable } from '../temporal/connection';
@@ -55,7 +55,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     temporalUi: { baseUrl: deps.temporalUiUrl, namespace: client.options.namespace },
     validateTarget: async (url, path) => {
       try {
-        await checkTarget(url, deps.targets);
+        await assertTargetAllowed(url, deps.targets);
       } catch (error) {
         if (error instanceof TargetRefusedError)
           throw new ValidationError(`invalid ${path}`, [{ path, message: error.message }]);

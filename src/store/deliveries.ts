@@ -1,11 +1,4 @@
-import type {
-  Attempt,
-  AttemptContext,
-  AttemptRecord,
-  Delivery,
-  DeliveryPlan,
-  DeliveryStatus,
-} from '../../core/model';
+import type { Attempt, AttemptContext, AttemptRecord, Delivery, DeliveryPlan, DeliveryStatus } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
 import { decodeCursor, toPage, type Page } from './pagination';

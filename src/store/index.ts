@@ -1,5 +1,7 @@
 import { ApiKeyStore } from './api-keys';
-import type { Db } from './db';
+import type { Logger } from 'pino';
+import { openDb, type Db } from './db';
+import { migrate } from './migrations';
 import { DeliveryStore } from './deliveries';
 import { EventStore } from './events';
 import { EventTypeStore } from './event-types';
@@ -34,4 +36,20 @@ export async function storeIsReachable(db: Db): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Opens the configured database (PostgreSQL, or PGlite in a folder) and brings its schema up to date. */
+export async function openStoreDb(
+  options: { databaseUrl: string | undefined; pgliteDir: string | undefined },
+  logger?: Logger,
+): Promise<Db> {
+  const db = await openDb(options);
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) logger?.info({ applied }, 'store migrated');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
 }

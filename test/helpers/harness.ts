@@ -6,16 +6,16 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../../core/targets';
-import { startApiServer, type ApiServer } from '../../src/api/server';
+import type { ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
-import { createStore, type Store } from '../../src/store';
+import { startService, type ServiceSettings } from '../../src/service';
+import type { Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
 import { openPglite } from '../../src/store/pglite';
 import { migrate } from '../../src/store/migrations';
-import { createDeliveryWorker } from '../../src/worker';
 
 let bundle: Promise<{ code: string }> | undefined;
 
@@ -37,7 +37,7 @@ export interface HarnessOptions {
   readonly db?: Db;
   /** Per-attempt timeout, ms. @default 2000 */
   readonly attemptTimeoutMs?: number;
-  /** Start a worker. @default true */
+  /** Start a worker in the same process (the API then starts deliveries eagerly, as `npm start` does). @default true */
   readonly worker?: boolean;
   readonly workerTuning?: Partial<WorkerOptions>;
   readonly logger?: Logger;
@@ -63,63 +63,52 @@ export interface Harness {
   readonly taskQueue: string;
   /** Calls the API with the admin key (or the given headers). */
   call<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer<T>>;
-  startWorker(): Promise<void>;
-  stopWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startHarness(options: HarnessOptions): Promise<Harness> {
-  const logger = options.logger ?? createLogger('silent');
-  const db = options.db ?? (await openPglite(undefined));
-  await migrate(db);
-  const store = createStore(db);
-  const taskQueue = `test-${randomUUID()}`;
-  const apiKey = `test-key-${randomUUID()}`;
-  const attemptTimeoutMs = options.attemptTimeoutMs ?? 2_000;
-  const client = options.env.client;
-  const targets = options.targets ?? { allowInsecure: true };
-
-  let worker: Worker | undefined;
-  let running: Promise<void> | undefined;
-  const startWorker = async (): Promise<void> => {
-    worker = await createDeliveryWorker({
-      connection: options.env.nativeConnection,
+/** The service's settings for a test: loopback, a task queue of its own, short attempts. */
+function testSettings(taskQueue: string, options: HarnessOptions): ServiceSettings {
+  return {
+    port: 0,
+    allowInsecureTargets: true,
+    allowedTargetCidrs: [],
+    allowedTargetPorts: [],
+    attemptTimeoutMs: options.attemptTimeoutMs ?? 2_000,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    temporal: {
       namespace: options.env.namespace ?? 'default',
       taskQueue,
-      store,
-      logger,
-      targets,
-      ...(options.extraCa !== undefined ? { extraCa: options.extraCa } : {}),
-      workflowBundle: await workflowBundle(),
-      ...(options.workerTuning ? { tuning: options.workerTuning } : {}),
-    });
-    running = worker.run();
+      uiUrl: 'http://localhost:8233',
+      workflowBundlePath: undefined,
+    },
   };
-  const stopWorker = async (): Promise<void> => {
-    if (worker?.getState() === 'RUNNING') worker.shutdown();
-    await running;
-    worker = undefined;
-  };
-  if (options.worker !== false) await startWorker();
+}
 
-  const api = await startApiServer({
-    client,
-    store,
-    logger,
-    port: 0,
-    host: '127.0.0.1',
+/** The service as `startService` wires it for production, against the test's Temporal server. */
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const db = options.db ?? (await openPglite(undefined));
+  await migrate(db);
+  const taskQueue = `test-${randomUUID()}`;
+  const apiKey = `test-key-${randomUUID()}`;
+  const service = await startService({
+    role: options.worker === false ? 'api' : 'all',
+    settings: testSettings(taskQueue, options),
+    logger: options.logger ?? createLogger('silent'),
+    temporalAddress: options.env.address,
+    db,
     apiKeys: [apiKey],
-    taskQueue,
-    attemptTimeoutMs,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    temporalUiUrl: 'http://localhost:8233',
-    targets,
+    host: '127.0.0.1',
+    targets: options.targets ?? { allowInsecure: true },
+    ...(options.extraCa !== undefined ? { extraCa: options.extraCa } : {}),
+    ...(options.worker === false ? {} : { workflowBundle: await workflowBundle() }),
+    ...(options.workerTuning ? { workerTuning: options.workerTuning } : {}),
   });
+  const api = service.api as ApiServer;
 
   return {
-    store,
+    store: service.store,
     api,
-    client,
+    client: service.client,
     apiKey,
     taskQueue,
     async call(method, path, body, headers) {
@@ -141,11 +130,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }
       return { status: response.status, body: parsed as never, headers: response.headers };
     },
-    startWorker,
-    stopWorker,
     async close() {
-      await api.close();
-      await stopWorker();
+      await service.close();
       if (!options.db) await db.close();
     },
   };

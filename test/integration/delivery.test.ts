@@ -250,7 +250,7 @@ test('an attempt run again after its 2xx was recorded answers with that success;
       deliveries: h.store.deliveries,
       http,
       logger: createLogger('silent'),
-      checkTarget: async () => undefined,
+      targets: { allowInsecure: true },
     });
     const again = await new MockActivityEnvironment({ isLocal: true }).run(postWebhook, {
       deliveryId: id,

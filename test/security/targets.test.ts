@@ -10,8 +10,8 @@ import { Agent, request } from 'undici';
 import { guardedLookup, targetConnector } from '../../activities/connect';
 import {
   addressRefusal,
-  checkTarget,
-  checkTargetUrl,
+  assertTargetAllowed,
+  assertUrlAllowed,
   embeddedIPv4,
   ipv6Bytes,
   parseCidr,
@@ -167,24 +167,24 @@ describe('URLs with literal addresses', () => {
     ['https://10.0.0.1:8080/hook', /private/],
     ['https://%31%32%37.0.0.1/hook', /loopback/], // percent-encoded host
   ])('%s is refused', async (url, reason) => {
-    expect(await refusalOf(() => checkTargetUrl(url, strict))).toMatch(reason);
-    expect(await refusalOf(() => checkTarget(url, strict))).toMatch(reason);
+    expect(await refusalOf(() => assertUrlAllowed(url, strict))).toMatch(reason);
+    expect(await refusalOf(() => assertTargetAllowed(url, strict))).toMatch(reason);
   });
 
   test('http:// is refused with the guard on, and credentials always', async () => {
-    expect(await refusalOf(() => checkTargetUrl('http://hooks.example.com/', strict))).toMatch(/must use https:\/\//);
-    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', strict))).toBe(
+    expect(await refusalOf(() => assertUrlAllowed('http://hooks.example.com/', strict))).toMatch(/must use https:\/\//);
+    expect(await refusalOf(() => assertUrlAllowed('https://user:pass@hooks.example.com/', strict))).toBe(
       'must not contain credentials',
     );
-    expect(await refusalOf(() => checkTargetUrl('https://user:pass@hooks.example.com/', { allowInsecure: true }))).toBe(
+    expect(await refusalOf(() => assertUrlAllowed('https://user:pass@hooks.example.com/', { allowInsecure: true }))).toBe(
       'must not contain credentials',
     );
   });
 
   test('insecure mode (tests, local demos) allows http:// and loopback', async () => {
-    expect(checkTargetUrl('http://127.0.0.1:4000/hook', { allowInsecure: true }).port).toBe('4000');
+    expect(assertUrlAllowed('http://127.0.0.1:4000/hook', { allowInsecure: true }).port).toBe('4000');
     await expect(
-      checkTarget('http://localhost:4000/hook', { allowInsecure: true, resolve: stubResolver({}) }),
+      assertTargetAllowed('http://localhost:4000/hook', { allowInsecure: true, resolve: stubResolver({}) }),
     ).resolves.toBeInstanceOf(URL);
   });
 });
@@ -203,7 +203,7 @@ describe('host names, resolved by a stub', () => {
   const policy: TargetPolicy = { allowInsecure: false, resolve };
 
   test('a name with public addresses only is accepted', async () => {
-    await expect(checkTarget('https://hooks.example.com/in', policy)).resolves.toBeInstanceOf(URL);
+    await expect(assertTargetAllowed('https://hooks.example.com/in', policy)).resolves.toBeInstanceOf(URL);
   });
 
   test.each([
@@ -215,7 +215,7 @@ describe('host names, resolved by a stub', () => {
     ['empty.attacker.test', /has no address/],
     ['nowhere.attacker.test', /could not be resolved \(ENOTFOUND\)/],
   ])('%s is refused', async (host, reason) => {
-    expect(await refusalOf(() => checkTarget(`https://${host}/hook`, policy))).toMatch(reason);
+    expect(await refusalOf(() => assertTargetAllowed(`https://${host}/hook`, policy))).toMatch(reason);
   });
 
   test('a resolver that never answers is cut by the resolve timeout', async () => {
@@ -225,7 +225,7 @@ describe('host names, resolved by a stub', () => {
       resolve: () => new Promise(() => undefined),
       resolveTimeoutMs: 200,
     };
-    expect(await refusalOf(() => checkTarget('https://slow.attacker.test/', hanging))).toMatch(
+    expect(await refusalOf(() => assertTargetAllowed('https://slow.attacker.test/', hanging))).toMatch(
       /did not resolve within 200 ms/,
     );
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -233,12 +233,12 @@ describe('host names, resolved by a stub', () => {
 
   test('WEBHOOKS_ALLOWED_TARGET_CIDRS opens chosen ranges, and only those', async () => {
     const opened: TargetPolicy = { allowInsecure: false, resolve, allowedCidrs: ['10.20.0.0/16', 'fd12::/16'] };
-    await expect(checkTarget('https://internal.corp.test/hook', opened)).resolves.toBeInstanceOf(URL);
+    await expect(assertTargetAllowed('https://internal.corp.test/hook', opened)).resolves.toBeInstanceOf(URL);
     expect(addressRefusal('fd12::1', opened)).toBeUndefined();
     expect(addressRefusal('::ffff:10.20.3.4', opened)).toBeUndefined();
     expect(addressRefusal('10.21.0.1', opened)).toMatch(/private/);
     expect(addressRefusal('127.0.0.1', opened)).toMatch(/loopback/);
-    expect(await refusalOf(() => checkTarget('https://mixed.attacker.test/hook', opened))).toMatch(/10\.0\.0\.5/);
+    expect(await refusalOf(() => assertTargetAllowed('https://mixed.attacker.test/hook', opened))).toMatch(/10\.0\.0\.5/);
   });
 
   test('parseCidr accepts addresses and prefixes, nothing else', () => {
@@ -251,13 +251,13 @@ describe('host names, resolved by a stub', () => {
 
   test('WEBHOOKS_ALLOWED_TARGET_PORTS limits ports; the scheme default port counts', async () => {
     const ports: TargetPolicy = { allowInsecure: false, resolve, allowedPorts: [443, 8443] };
-    await expect(checkTarget('https://hooks.example.com/in', ports)).resolves.toBeInstanceOf(URL);
-    await expect(checkTarget('https://hooks.example.com:8443/in', ports)).resolves.toBeInstanceOf(URL);
-    expect(await refusalOf(() => checkTarget('https://hooks.example.com:22/in', ports))).toMatch(
+    await expect(assertTargetAllowed('https://hooks.example.com/in', ports)).resolves.toBeInstanceOf(URL);
+    await expect(assertTargetAllowed('https://hooks.example.com:8443/in', ports)).resolves.toBeInstanceOf(URL);
+    expect(await refusalOf(() => assertTargetAllowed('https://hooks.example.com:22/in', ports))).toMatch(
       /port 22 is not allowed/,
     );
     // Without a list, any port is allowed: the address rules are what keep internal services out.
-    await expect(checkTarget('https://hooks.example.com:22/in', policy)).resolves.toBeInstanceOf(URL);
+    await expect(assertTargetAllowed('https://hooks.example.com:22/in', policy)).resolves.toBeInstanceOf(URL);
   });
 });
 

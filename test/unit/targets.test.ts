@@ -1,11 +1,11 @@
-import { checkTargetUrl, MAX_URL_LENGTH, TargetRefusedError } from '../../core/targets';
+import { assertUrlAllowed, MAX_URL_LENGTH, TargetRefusedError } from '../../core/targets';
 
 const strict = { allowInsecure: false };
 const insecure = { allowInsecure: true };
 
 function refusal(url: string, policy = strict): string {
   try {
-    checkTargetUrl(url, policy);
+    assertUrlAllowed(url, policy);
   } catch (error) {
     expect(error).toBeInstanceOf(TargetRefusedError);
     return (error as Error).message;
@@ -13,14 +13,14 @@ function refusal(url: string, policy = strict): string {
   throw new Error(`expected ${url} to be refused`);
 }
 
-describe('checkTargetUrl', () => {
+describe('assertUrlAllowed', () => {
   test('https:// URLs are accepted', () => {
-    expect(checkTargetUrl('https://hooks.example.com/in?x=1', strict).hostname).toBe('hooks.example.com');
+    expect(assertUrlAllowed('https://hooks.example.com/in?x=1', strict).hostname).toBe('hooks.example.com');
   });
 
   test('http:// is refused unless insecure targets are allowed', () => {
     expect(refusal('http://hooks.example.com/in')).toMatch(/must use https:\/\/.*WEBHOOKS_ALLOW_INSECURE_TARGETS/);
-    expect(checkTargetUrl('http://127.0.0.1:4000/', insecure).port).toBe('4000');
+    expect(assertUrlAllowed('http://127.0.0.1:4000/', insecure).port).toBe('4000');
   });
 
   test.each(['ftp://example.com/', 'file:///etc/passwd', 'javascript:alert(1)', 'data:text/plain,hi'])(
