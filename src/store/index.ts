@@ -1,7 +1,9 @@
 import { ApiKeyStore } from './api-keys';
 import type { Logger } from 'pino';
-import { openDb, type Db } from './db';
+import type { Db } from './db';
 import { migrate } from './migrations';
+import { openPostgres } from './pg';
+import { openPglite } from './pglite';
 import { DeliveryStore } from './deliveries';
 import { EventStore } from './events';
 import { EventTypeStore } from './event-types';
@@ -38,12 +40,12 @@ export async function storeIsReachable(db: Db): Promise<boolean> {
   }
 }
 
-/** Opens the configured database (PostgreSQL, or PGlite in a folder) and brings its schema up to date. */
+/** Opens the configured database (PostgreSQL when a URL is given, else PGlite in a folder) and brings its schema up to date. */
 export async function openStoreDb(
   options: { databaseUrl: string | undefined; pgliteDir: string | undefined },
   logger?: Logger,
 ): Promise<Db> {
-  const db = await openDb(options);
+  const db = options.databaseUrl ? await openPostgres(options.databaseUrl) : await openPglite(options.pgliteDir);
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger?.info({ applied }, 'store migrated');

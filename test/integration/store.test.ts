@@ -589,7 +589,6 @@ describe.each(backends)('store on %s', (_name, open) => {
         url: 'https://hooks.example.com/in',
         headers: { 'x-n': '0' },
         secret: await store.subscriptions.getSecret(sub.id),
-        retryPolicy: DEFAULT_RETRY_POLICY,
         subscriptionActive: true,
         event: {
           id: ingested.event.id,
@@ -605,12 +604,10 @@ describe.each(backends)('store on %s', (_name, open) => {
       await store.subscriptions.update(sub.id, {
         url: 'https://fixed.example.com/in',
         headers: { 'x-fixed': 'yes' },
-        retryPolicy: withDefaults({ maximumAttempts: 2 }),
       });
       expect(await store.deliveries.attemptContext(id)).toMatchObject({
         url: 'https://fixed.example.com/in',
         headers: { 'x-fixed': 'yes' },
-        retryPolicy: withDefaults({ maximumAttempts: 2 }),
         subscriptionActive: true,
       });
 
@@ -641,7 +638,6 @@ describe.each(backends)('store on %s', (_name, open) => {
         secret: callbackSecret,
         headers: {},
         subscriptionActive: true,
-        retryPolicy: DEFAULT_RETRY_POLICY,
       });
     });
 

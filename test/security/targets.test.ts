@@ -176,9 +176,9 @@ describe('URLs with literal addresses', () => {
     expect(await refusalOf(() => assertUrlAllowed('https://user:pass@hooks.example.com/', strict))).toBe(
       'must not contain credentials',
     );
-    expect(await refusalOf(() => assertUrlAllowed('https://user:pass@hooks.example.com/', { allowInsecure: true }))).toBe(
-      'must not contain credentials',
-    );
+    expect(
+      await refusalOf(() => assertUrlAllowed('https://user:pass@hooks.example.com/', { allowInsecure: true })),
+    ).toBe('must not contain credentials');
   });
 
   test('insecure mode (tests, local demos) allows http:// and loopback', async () => {
@@ -238,7 +238,9 @@ describe('host names, resolved by a stub', () => {
     expect(addressRefusal('::ffff:10.20.3.4', opened)).toBeUndefined();
     expect(addressRefusal('10.21.0.1', opened)).toMatch(/private/);
     expect(addressRefusal('127.0.0.1', opened)).toMatch(/loopback/);
-    expect(await refusalOf(() => assertTargetAllowed('https://mixed.attacker.test/hook', opened))).toMatch(/10\.0\.0\.5/);
+    expect(await refusalOf(() => assertTargetAllowed('https://mixed.attacker.test/hook', opened))).toMatch(
+      /10\.0\.0\.5/,
+    );
   });
 
   test('parseCidr accepts addresses and prefixes, nothing else', () => {
