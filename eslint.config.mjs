@@ -13,6 +13,7 @@ export default tseslint.config(
       'coverage/',
       '.scratch/',
       '**/*.js',
+      '**/*.cjs',
       '**/*.mjs',
     ],
   },
