@@ -12,19 +12,43 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-function encodeRandom(length: number): string {
-  const bytes = randomBytes(length);
+/** 80 bits as 16 Crockford base-32 characters. */
+function encode80(value: bigint): string {
   let out = '';
-  for (const byte of bytes) out += CROCKFORD[byte % 32];
+  let rest = value;
+  for (let i = 0; i < 16; i += 1) {
+    out = CROCKFORD[Number(rest % 32n)] + out;
+    rest /= 32n;
+  }
   return out;
+}
+
+/** The time and random part of the last id made in this process. */
+let last = { ms: -1, random: 0n };
+
+/**
+ * The time and random part of the next id. Within one millisecond (or if the clock steps back)
+ * the random part grows by a random step, so ids made here sort in the order they were made and
+ * stay unguessable.
+ */
+function nextIdParts(now: number): { ms: number; random: bigint } {
+  const fresh = BigInt(`0x${randomBytes(10).toString('hex')}`);
+  // A new millisecond starts below 2^79, leaving room for 2^39 steps of at most 2^40.
+  last =
+    now > last.ms
+      ? { ms: now, random: fresh >> 1n }
+      : { ms: last.ms, random: last.random + 1n + (fresh & 0xffffffffffn) };
+  return last;
 }
 
 /**
  * A new id such as `sub_01jabcdefg…`: the prefix names the resource, the time part makes ids sort
- * in creation order (cursor pagination relies on it), the random part makes them unguessable.
+ * in creation order (cursor pagination relies on it; ids made by one process in the same
+ * millisecond sort in order too), the random part makes them unguessable.
  */
 export function newId(prefix: 'sub' | 'evt' | 'dlv' | 'key'): string {
-  return `${prefix}_${encodeTime(Date.now())}${encodeRandom(16)}`;
+  const { ms, random } = nextIdParts(Date.now());
+  return `${prefix}_${encodeTime(ms)}${encode80(random)}`;
 }
 
 /**

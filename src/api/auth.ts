@@ -104,7 +104,7 @@ export function requireAdmin(req: Request): void {
     throw new ForbiddenError('this API key is scoped to an account; an admin key is needed');
 }
 
-/** True when the caller may see a resource of this account (null: vendor level, admin only). */
-export function canSee(principal: Principal, accountId: string | null): boolean {
-  return principal.kind === 'admin' || accountId === principal.accountId;
+/** The account an account key acts for (what it may see: src/store/visibility.ts); undefined for an admin key. */
+export function accountOf(principal: Principal): string | undefined {
+  return principal.kind === 'account' ? principal.accountId : undefined;
 }

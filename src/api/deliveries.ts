@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
 import { temporalUiUrl } from '../temporal/ui-url';
-import { principalOf, type Principal } from './auth';
+import { accountOf, principalOf, type Principal } from './auth';
 import { route } from './route';
 import { listOf, pageQuery, resourceId } from './schemas';
 
@@ -74,19 +74,11 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     createdAt: delivery.createdAt.toISOString(),
     updatedAt: delivery.updatedAt.toISOString(),
   });
-  /**
-   * An account key sees its events' deliveries to its own subscriptions and callbacks, not those
-   * to vendor-level subscriptions; anything else is as unknown as a missing id.
-   */
-  const visible = async (delivery: Delivery, principal: Principal): Promise<boolean> => {
-    if (principal.kind === 'admin') return true;
-    if (delivery.accountId !== principal.accountId) return false;
-    if (delivery.subscriptionId === null) return true;
-    return (await store.subscriptions.get(delivery.subscriptionId))?.accountId === principal.accountId;
-  };
   const find = async (id: string, principal: Principal): Promise<Delivery> => {
-    const delivery = resourceId.safeParse(id).success ? await store.deliveries.get(id) : undefined;
-    if (!delivery || !(await visible(delivery, principal))) throw new NotFoundError('delivery', id);
+    const delivery = resourceId.safeParse(id).success
+      ? await store.deliveries.get(id, accountOf(principal))
+      : undefined;
+    if (!delivery) throw new NotFoundError('delivery', id);
     return delivery;
   };
   const show = async (id: string, principal: Principal): Promise<z.infer<typeof deliveryView>> => {
@@ -105,9 +97,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       response: listOf(deliveryView),
       handler: async ({ query, req }) => {
         const principal = principalOf(req);
-        const page = await store.deliveries.list(
-          principal.kind === 'account' ? { ...query, visibleTo: principal.accountId } : query,
-        );
+        const page = await store.deliveries.list({ ...query, visibleTo: accountOf(principal) });
         const attempts = await store.deliveries.attemptsOf(page.items.map((delivery) => delivery.id));
         return {
           data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])),

@@ -5,11 +5,16 @@ import { newId } from '../../core/ids';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
-import { stableStringify } from '../util/stable-json';
+import { configure } from 'safe-stable-stringify';
 import { generateSecret } from '../../core/signing';
-import { canSee, principalOf } from './auth';
+import { accountOf, principalOf } from './auth';
 import { route } from './route';
 import { identifier } from './schemas';
+
+/** JSON with keys sorted at every level: the same event posted with its keys reordered has the same fingerprint. */
+const canonicalJson = configure({ deterministic: true, bigint: false, circularValue: Error }) as (
+  value: object,
+) => string;
 
 const createEvent = z.strictObject({
   type: identifier('type'),
@@ -110,7 +115,7 @@ export function eventRoutes(deps: EventRouteDeps) {
         const accountId = principal.kind === 'account' ? principal.accountId : (body.accountId ?? null);
         const callbackUrl = body.callbackUrl ?? null;
         const fingerprint = createHash('sha256')
-          .update(stableStringify({ type: body.type, accountId, data: body.data, callbackUrl }))
+          .update(canonicalJson({ type: body.type, accountId, data: body.data, callbackUrl }))
           .digest('hex');
         const callbackSecret = callbackUrl ? generateSecret() : null;
         const ingested = await store.events.ingest(
@@ -135,20 +140,17 @@ export function eventRoutes(deps: EventRouteDeps) {
       response: eventView,
       errors: [404],
       handler: async ({ params, req }) => {
-        const principal = principalOf(req);
+        const visibleTo = accountOf(principalOf(req));
         // Event ids are identifiers; anything else (a NUL, say) is no event and must not reach the store.
         const event = identifier('id').safeParse(params.id).success
-          ? await store.events.get(params.id as string)
+          ? await store.events.get(params.id as string, visibleTo)
           : undefined;
-        if (!event || !canSee(principal, event.accountId)) throw new NotFoundError('event', params.id as string);
+        if (!event) throw new NotFoundError('event', params.id as string);
         return {
           ...presentEvent(event),
           data: event.data,
           callbackUrl: event.callbackUrl,
-          deliveries: await store.events.deliveryCounts(
-            event.id,
-            principal.kind === 'account' ? principal.accountId : undefined,
-          ),
+          deliveries: await store.events.deliveryCounts(event.id, visibleTo),
         };
       },
     }),

@@ -10,7 +10,7 @@ import {
   type DeliveryRetryPolicy,
 } from '../../core/retry-policy';
 import { generateSecret, isValidSecret } from '../../core/signing';
-import { canSee, principalOf, type Principal } from './auth';
+import { accountOf, principalOf, type Principal } from './auth';
 import { route } from './route';
 import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
 
@@ -144,10 +144,6 @@ const rotateSecret = z.strictObject({
     }),
 });
 
-/** The account an account key acts for, or undefined for an admin key. */
-const ownAccount = (principal: Principal): string | undefined =>
-  principal.kind === 'account' ? principal.accountId : undefined;
-
 const listQuery = z.strictObject({
   eventType: z.string().max(128).optional(),
   accountId: z.string().max(128).optional(),
@@ -218,8 +214,10 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
   const { store } = deps;
   /** Another account's subscription is as unknown as a missing one: ids leak nothing. */
   const find = async (id: string, principal: Principal): Promise<Subscription> => {
-    const subscription = resourceId.safeParse(id).success ? await store.subscriptions.get(id) : undefined;
-    if (!subscription || !canSee(principal, subscription.accountId)) throw new NotFoundError('subscription', id);
+    const subscription = resourceId.safeParse(id).success
+      ? await store.subscriptions.get(id, accountOf(principal))
+      : undefined;
+    if (!subscription) throw new NotFoundError('subscription', id);
     return subscription;
   };
   return [
@@ -234,7 +232,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       errors: [403],
       handler: async ({ body, req }) => {
         // An account key creates subscriptions of its own account only (never vendor level).
-        const own = ownAccount(principalOf(req));
+        const own = accountOf(principalOf(req));
         if (own !== undefined && body.accountId !== undefined && body.accountId !== own) {
           throw new ForbiddenError("an account key can only create its own account's subscriptions", [
             { path: 'accountId', message: 'must be the account of this API key' },
@@ -266,10 +264,10 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: listOf(subscriptionView),
       handler: async ({ query, req }) => {
-        const own = ownAccount(principalOf(req));
+        const own = accountOf(principalOf(req));
         if (own !== undefined && query.accountId !== undefined && query.accountId !== own)
           return { data: [], nextCursor: null };
-        const page = await store.subscriptions.list(own === undefined ? query : { ...query, accountId: own });
+        const page = await store.subscriptions.list({ ...query, visibleTo: own });
         return { data: page.items.map(presentSubscription), nextCursor: page.nextCursor };
       },
     }),

@@ -1,6 +1,7 @@
 import type { Attempt, AttemptContext, AttemptRecord, Delivery, DeliveryPlan, DeliveryStatus } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
+import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, toPage, type Page } from './pagination';
 
 interface DeliveryRow {
@@ -76,21 +77,21 @@ export interface DeliveryFilter {
   readonly subscriptionId?: string | undefined;
   readonly status?: DeliveryStatus | undefined;
   readonly accountId?: string | undefined;
-  /** Only what an account key may see: its events' deliveries to its own subscriptions and callbacks. */
-  readonly visibleTo?: string | undefined;
+  /** Only what this account may see (src/store/visibility.ts). @default everything */
+  readonly visibleTo?: VisibleTo;
   readonly cursor?: string | undefined;
   readonly limit: number;
 }
 
-/** SQL condition: the delivery is visible to the account in parameter $n (see DeliveryFilter.visibleTo). */
-export const visibleToAccount = (n: number): string =>
-  `(account_id = $${n} AND (subscription_id IS NULL OR subscription_id IN (SELECT id FROM subscriptions WHERE account_id = $${n})))`;
-
 export class DeliveryStore {
   constructor(private readonly db: Queryable) {}
 
-  async get(id: string): Promise<Delivery | undefined> {
-    const rows = await this.db.query<DeliveryRow>('SELECT * FROM deliveries WHERE id = $1', [id]);
+  /** The delivery, if it exists and the account (when given) may see it. */
+  async get(id: string, visibleTo?: VisibleTo): Promise<Delivery | undefined> {
+    const rows = await this.db.query<DeliveryRow>(
+      `SELECT * FROM deliveries WHERE id = $1${andVisible(visibleTo, deliveryVisibleTo, 2)}`,
+      withVisibleTo([id], visibleTo),
+    );
     return rows[0] && toDelivery(rows[0]);
   }
 
@@ -125,7 +126,7 @@ export class DeliveryStore {
     if (filter.accountId !== undefined) add('account_id', '=', filter.accountId);
     if (filter.visibleTo !== undefined) {
       params.push(filter.visibleTo);
-      where.push(visibleToAccount(params.length));
+      where.push(deliveryVisibleTo(params.length));
     }
     const before = decodeCursor(filter.cursor);
     if (before !== undefined) add('id', '<', before);

@@ -3,7 +3,9 @@ import { deliveryWorkflowId, newId } from '../../core/ids';
 import { ConflictError } from '../errors';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';
-import { PLAN_SELECT, toPlan, visibleToAccount, type PlanRow } from './deliveries';
+import { PLAN_SELECT, toPlan, type PlanRow } from './deliveries';
+import { matchesEvent } from './subscriptions';
+import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 
 interface EventRow {
   id: string;
@@ -63,8 +65,7 @@ export const INLINE_FANOUT_LIMIT = 100;
 export const FANOUT_CHUNK = 500;
 
 /** Active subscriptions matching the event type ($1) and account ($2). */
-const MATCHES = `active AND (event_types @> ARRAY[$1]::text[] OR event_types @> ARRAY['*'])
-       AND (account_id IS NULL OR account_id = $2)`;
+const MATCHES = matchesEvent(1, 2);
 
 export type DeliveryCounts = Record<DeliveryStatus | 'total', number>;
 
@@ -169,16 +170,21 @@ export class EventStore {
     return { event: toEvent(existing), created: false, deliveryCount: counted[0]?.n ?? 0, plans: [], expanding: false };
   }
 
-  async get(id: string): Promise<WebhookEvent | undefined> {
-    const rows = await this.db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`, [id]);
+  /** The event, if it exists and the account (when given) may see it. */
+  async get(id: string, visibleTo?: VisibleTo): Promise<WebhookEvent | undefined> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1${andVisible(visibleTo, ownedBy, 2)}`,
+      withVisibleTo([id], visibleTo),
+    );
     return rows[0] && toEvent(rows[0]);
   }
 
   /** Counts by status; with `visibleTo`, only the deliveries that account may see. */
-  async deliveryCounts(eventId: string, visibleTo?: string): Promise<DeliveryCounts> {
+  async deliveryCounts(eventId: string, visibleTo?: VisibleTo): Promise<DeliveryCounts> {
     const rows = await this.db.query<{ status: DeliveryStatus; n: number }>(
-      `SELECT status, count(*)::int AS n FROM deliveries WHERE event_id = $1 ${visibleTo !== undefined ? `AND ${visibleToAccount(2)}` : ''} GROUP BY status`,
-      visibleTo !== undefined ? [eventId, visibleTo] : [eventId],
+      `SELECT status, count(*)::int AS n FROM deliveries
+       WHERE event_id = $1${andVisible(visibleTo, deliveryVisibleTo, 2)} GROUP BY status`,
+      withVisibleTo([eventId], visibleTo),
     );
     const counts = Object.fromEntries([...DELIVERY_STATUSES, 'total'].map((status) => [status, 0])) as DeliveryCounts;
     for (const row of rows) {

@@ -2,6 +2,7 @@ import { ALL_EVENT_TYPES, type Subscription } from '../../core/model';
 import { newId } from '../../core/ids';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
+import { andVisible, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, toPage, type Page } from './pagination';
 
 interface SubscriptionRow {
@@ -35,6 +36,14 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
 const PUBLIC_COLUMNS =
   'id, url, event_types, account_id, active, description, headers, retry_policy, created_at, updated_at';
 
+/** SQL condition: the subscription takes events of the type in parameter $n, by name or through '*'. */
+export const takesEventType = (n: number): string =>
+  `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`;
+
+/** SQL condition: an active subscription that matches an event of type $n and account $m (its own, or any for a vendor-level one). */
+export const matchesEvent = (n: number, m: number): string =>
+  `active AND ${takesEventType(n)} AND (account_id IS NULL OR account_id = $${m})`;
+
 export interface NewSubscription {
   readonly url: string;
   readonly eventTypes: readonly string[];
@@ -52,6 +61,8 @@ export interface SubscriptionFilter {
   readonly eventType?: string | undefined;
   readonly accountId?: string | undefined;
   readonly active?: boolean | undefined;
+  /** Only what this account may see (src/store/visibility.ts). @default everything */
+  readonly visibleTo?: VisibleTo;
   readonly cursor?: string | undefined;
   readonly limit: number;
 }
@@ -78,10 +89,12 @@ export class SubscriptionStore {
     return toSubscription(rows[0] as SubscriptionRow);
   }
 
-  async get(id: string): Promise<Subscription | undefined> {
-    const rows = await this.db.query<SubscriptionRow>(`SELECT ${PUBLIC_COLUMNS} FROM subscriptions WHERE id = $1`, [
-      id,
-    ]);
+  /** The subscription, if it exists and the account (when given) may see it. */
+  async get(id: string, visibleTo?: VisibleTo): Promise<Subscription | undefined> {
+    const rows = await this.db.query<SubscriptionRow>(
+      `SELECT ${PUBLIC_COLUMNS} FROM subscriptions WHERE id = $1${andVisible(visibleTo, ownedBy, 2)}`,
+      withVisibleTo([id], visibleTo),
+    );
     return rows[0] && toSubscription(rows[0]);
   }
 
@@ -119,12 +132,9 @@ export class SubscriptionStore {
       params.push(value);
       where.push(clause(params.length));
     };
-    if (filter.eventType !== undefined)
-      add(
-        (n) => `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`,
-        filter.eventType,
-      );
+    if (filter.eventType !== undefined) add(takesEventType, filter.eventType);
     if (filter.accountId !== undefined) add((n) => `account_id = $${n}`, filter.accountId);
+    if (filter.visibleTo !== undefined) add(ownedBy, filter.visibleTo);
     if (filter.active !== undefined) add((n) => `active = $${n}`, filter.active);
     const after = decodeCursor(filter.cursor);
     if (after !== undefined) add((n) => `id > $${n}`, after);
