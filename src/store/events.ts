@@ -101,7 +101,7 @@ export class EventStore {
         ],
       );
       const row = inserted[0];
-      if (!row) return this.replay(tx, input);
+      if (!row) return this.ingestedBefore(tx, input);
       const event = toEvent(row);
       const matches = await tx.query<MatchRow>(
         `SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
@@ -156,7 +156,8 @@ export class EventStore {
     });
   }
 
-  private async replay(tx: Queryable, input: NewEvent): Promise<Ingested> {
+  /** The answer for an id ingested before: the same event again (nothing written), or a conflict. */
+  private async ingestedBefore(tx: Queryable, input: NewEvent): Promise<Ingested> {
     const rows = await tx.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`, [input.id]);
     const existing = rows[0] as EventRow;
     if (existing.fingerprint !== input.fingerprint) {

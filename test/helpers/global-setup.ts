@@ -5,7 +5,8 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TOOLS_DIR, findTemporalCli, findTemporalTestServer } from '../../devtools/temporal-cli';
+import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../../devtools/temporal-cli';
+import { findTemporalTestServer } from './temporal-test-server';
 import { writeWorkflowBundle } from '../../src/temporal/workflow-bundle';
 import { findPostgresBin, startPostgres, type TestPostgres } from './postgres';
 
