@@ -1,11 +1,27 @@
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 
-/** `npm run bundle`: the script that writes the bundle, run as a child process below. */
-const BUNDLE_SCRIPT = path.join(__dirname, '../../scripts/build-workflow-bundle.ts');
+/** `.ts` when this runs from source (tsx, jest), `.js` when it runs compiled, from dist/. */
+const OWN_EXTENSION = path.extname(__filename);
+
+/**
+ * `npm run bundle`: the script that writes the bundle, run as a child process below. From source
+ * it is the `.ts` file (tsx's loader carries over to the child); in a build, the compiled copy
+ * tsconfig.build.json puts in dist/scripts/.
+ */
+const BUNDLE_SCRIPT = path.join(__dirname, '../../scripts', `build-workflow-bundle${OWN_EXTENSION}`);
+
+/**
+ * The bundle `npm run build` writes next to the compiled code (dist/workflow-bundle.js), built
+ * from the same sources in the same step. Only a compiled service uses it: from source, a bundle
+ * left in dist/ may be older than workflows/.
+ */
+export const BUILT_WORKFLOW_BUNDLE =
+  OWN_EXTENSION === '.js' ? path.join(__dirname, '../../workflow-bundle.js') : undefined;
 
 /** The SDK's bundler logs every step at info; only its problems matter here. */
 const quietBundlerLogger = {
@@ -50,8 +66,16 @@ export function writeWorkflowBundleInChildProcess(outFile: string): Promise<void
   });
 }
 
-/** Bundles workflows/ in a short-lived child process (see above) and returns the code. */
+/**
+ * The workflow code of a worker given no bundle (TEMPORAL_WORKFLOW_BUNDLE unset). A compiled
+ * service loads the bundle `npm run build` wrote next to it ({@link BUILT_WORKFLOW_BUNDLE}), so it
+ * starts in about a second; otherwise workflows/ is bundled in a short-lived child process (see
+ * above).
+ */
 export async function bundleInChildProcess(): Promise<{ code: string }> {
+  if (BUILT_WORKFLOW_BUNDLE !== undefined && existsSync(BUILT_WORKFLOW_BUNDLE)) {
+    return { code: await readFile(BUILT_WORKFLOW_BUNDLE, 'utf8') };
+  }
   const dir = await mkdtemp(path.join(tmpdir(), 'workflow-bundle-'));
   const outFile = path.join(dir, 'workflow-bundle.js');
   try {
