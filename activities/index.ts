@@ -1,15 +1,19 @@
+import type { Client } from '@temporalio/client';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from './delivery-records';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
+import { createRequestCancellation } from './request-cancellation';
 
 export interface ActivityDeps {
   readonly deliveries: DeliveryRecords;
   readonly http: Dispatcher;
   readonly logger: Logger;
   readonly targets: TargetPolicy;
+  /** A client of the worker's Temporal connection, for a workflow's request to cancel itself. */
+  readonly client: Client;
 }
 
 /** The activities the worker registers, wired to their dependencies. */
@@ -17,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     postWebhook: createPostWebhook(deps),
     recordOutcome: createRecordOutcome(deps),
+    requestCancellation: createRequestCancellation(deps),
   };
 }
 

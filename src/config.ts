@@ -14,6 +14,14 @@ const booleanFlag = z
 const envSchema = z.object({
   /** HTTP port of the API. @default 3000 */
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /**
+   * HTTP port of `GET /healthz` in `worker` mode (a worker serves no API); unset: none, so several
+   * workers can share a host. @default unset
+   */
+  WORKER_HEALTH_PORT: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.coerce.number().int().min(0).max(65535).optional(),
+  ),
   /** Address of an existing Temporal frontend; unset means "start the embedded dev server". */
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   /** Temporal namespace. @default "default" */
@@ -86,6 +94,8 @@ const envSchema = z.object({
 
 export interface Config {
   readonly port: number;
+  /** Port of the worker's health endpoint (`worker` mode only); undefined: none. */
+  readonly workerHealthPort: number | undefined;
   readonly temporal: {
     /** Undefined: start the embedded dev server. */
     readonly address: string | undefined;
@@ -126,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   return Object.freeze({
     port: e.PORT,
+    workerHealthPort: e.WORKER_HEALTH_PORT,
     temporal: Object.freeze({
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -1,10 +1,13 @@
 /**
  * Entry point. `npm start` runs everything in one process with embedded defaults (a Temporal dev
  * server and a PGlite store under DATA_DIR); `npm run api` and `npm run worker` run the two halves
- * separately against TEMPORAL_ADDRESS and DATABASE_URL.
+ * separately against TEMPORAL_ADDRESS and DATABASE_URL. In `worker` mode, WORKER_HEALTH_PORT adds a
+ * `GET /healthz` for container health checks (the API has its own).
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
@@ -13,8 +16,8 @@ import { startDevServer } from '../devtools/temporal-dev-server';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
-import { openStoreDb } from './store';
-import { connectClient, registerSearchAttributes } from './temporal/connection';
+import { openStoreDb, storeIsReachable } from './store';
+import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
 
 function parseMode(arg: string | undefined): ServiceRole {
   if (arg === undefined || arg === 'all') return 'all';
@@ -59,6 +62,49 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
   return devServer.address;
 }
 
+/** Where a worker process is in its life, as its health endpoint reports it. */
+type WorkerState = 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * `GET /healthz` of a worker process: 200 `{status: 'ok', worker: 'running', checks}` while the
+ * worker runs and Temporal and the store answer, else 503 (also while it starts, and while it
+ * drains attempts in flight after SIGTERM). Returns its closer.
+ */
+async function serveWorkerHealth(
+  port: number,
+  current: () => { state: WorkerState; service: Service | undefined },
+  logger: Logger,
+): Promise<Closer> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/healthz') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found"}}');
+      return;
+    }
+    const { state, service } = current();
+    const probe =
+      state === 'running' && service
+        ? Promise.all([temporalIsReachable(service.client), storeIsReachable(service.store.db)])
+        : Promise.resolve([false, false]);
+    void probe.then(([temporal, store]) => {
+      const healthy = state === 'running' && temporal && store;
+      res
+        .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: healthy ? 'ok' : 'unavailable', worker: state, checks: { temporal, store } }));
+    });
+  });
+  server.listen(port);
+  await once(server, 'listening');
+  const address = server.address();
+  logger.info(
+    { port: typeof address === 'object' && address ? address.port : port },
+    'worker health endpoint listening',
+  );
+  return async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+}
+
 async function run(mode: ServiceRole, config: Config, logger: Logger, closers: Closer[]): Promise<Service> {
   if (mode !== 'all' && (!config.temporal.address || !config.databaseUrl)) {
     throw new ConfigError(`'${mode}' mode runs against shared servers: set TEMPORAL_ADDRESS and DATABASE_URL`);
@@ -94,22 +140,37 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const closers: Closer[] = [];
+  let workerState: WorkerState = 'starting';
+  let service: Service | undefined;
+  /** The worker's health endpoint closes last, so it reports 'stopping' while attempts drain. */
+  let closeHealth: Closer | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason: string): Promise<void> =>
     (stopping ??= (async () => {
       logger.info({ reason }, 'shutting down');
+      if (workerState !== 'stopped') workerState = 'stopping';
       for (const close of closers.reverse()) {
         await close().catch((error: unknown) => logger.warn({ err: error }, 'error while shutting down'));
       }
+      await closeHealth?.().catch((error: unknown) => logger.warn({ err: error }, 'error while shutting down'));
     })());
   process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
   process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
   try {
-    const { workerRun } = await run(parseMode(process.argv[2]), config, logger, closers);
+    const mode = parseMode(process.argv[2]);
+    if (mode === 'worker' && config.workerHealthPort !== undefined) {
+      closeHealth = await serveWorkerHealth(config.workerHealthPort, () => ({ state: workerState, service }), logger);
+    }
+    service = await run(mode, config, logger, closers);
+    workerState = 'running';
     // A worker that stops on its own (e.g. a fatal error) takes the process down with it.
-    await workerRun?.then(
-      () => stop('worker stopped'),
+    await service.workerRun?.then(
+      () => {
+        workerState = 'stopped';
+        return stop('worker stopped');
+      },
       async (error: unknown) => {
+        workerState = 'stopped';
         logger.error({ err: error }, 'worker failed');
         await stop('worker failed');
         process.exitCode = 1;

@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
@@ -51,6 +52,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     http,
     logger: deps.logger,
     targets: deps.targets,
+    client: new Client({ connection: deps.connection, namespace: deps.namespace }),
   });
   return Worker.create({
     connection: deps.connection,

@@ -2,8 +2,11 @@ import { RetryState } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  condition,
+  continueAsNew,
   isCancellation,
   patched,
   proxyActivities,
@@ -12,11 +15,22 @@ import {
   sleep,
   TimeoutFailure,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
 import type { DeliveryStatus } from '../core/model';
 import { DELIVERY_STATUS } from '../core/search-attributes';
-import { cancelSignal, resendSignal, statusQuery, type DeliveryState, type DeliveryWorkflowInput } from './messages';
+import {
+  cancelSignal,
+  cancelUpdate,
+  DELIVERY_FAILURE_TYPES,
+  resendSignal,
+  resendUpdate,
+  statusQuery,
+  type DeliveryFailureType,
+  type DeliveryState,
+  type DeliveryWorkflowInput,
+} from './messages';
 import { FINAL_FAILURE_TYPES, nextAttemptAt, toTemporalRetryPolicy } from '../core/retry-policy';
 
 /** Room for the activity to record its attempt after the request's own deadline. */
@@ -29,11 +43,20 @@ const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
  * patch above, so a new delivery records one patch (each adds a search attribute write).
  */
 const FIRST_ATTEMPT_LOCAL = 'first-attempt-local';
+/**
+ * Since this patch, Temporal's own status tells the outcome: a failed delivery ends its workflow
+ * as Failed (its failure type says why), a cancelled one as Canceled; only those write their
+ * status (search attribute and store), a delivered one leaves that to its attempt. Long runs of
+ * resends continue as new. It implies the patches above.
+ */
+const NATIVE_OUTCOME = 'native-outcome';
+/** A run that took this many resends continues as new, so its history stays short whatever operators do. */
+const RESENDS_PER_RUN = 100;
 /** A cancel reaches an attempt in flight within about 80% of this (the SDK's heartbeat throttle). */
 const ATTEMPT_HEARTBEAT_TIMEOUT_MS = 3_000;
 const WINDOW_CLOSED = 'no attempt left in the retry window';
 
-const { recordOutcome } = proxyLocalActivities<Activities>({
+const { recordOutcome, requestCancellation } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
@@ -75,20 +98,30 @@ function attemptInput(input: DeliveryWorkflowInput, attemptsBefore: number): Pos
   };
 }
 
+/** How a run of attempts ended: the delivery's status, why, and for a failure its type. */
+interface Ending {
+  readonly status: DeliveryStatus;
+  readonly reason: string | null;
+  readonly failureType?: DeliveryFailureType;
+}
+
+const DELIVERED: Ending = { status: 'succeeded', reason: null };
+const CANCELLED_BY_OPERATOR: Ending = { status: 'cancelled', reason: 'cancelled by an operator' };
+
 /** No attempt fits in the retry window any more; names the last attempt's failure when there is one. */
-function windowClosed(lastAttempt: unknown): { status: DeliveryStatus; reason: string } {
+function windowClosed(lastAttempt: unknown): Ending {
   return {
     status: 'failed',
     reason: lastAttempt instanceof Error ? `${WINDOW_CLOSED}; last attempt: ${lastAttempt.message}` : WINDOW_CLOSED,
+    failureType: DELIVERY_FAILURE_TYPES.retryWindowClosed,
   };
 }
 
 /** The end of a run whose first attempt failed retryably with no attempt left: attempts used up, or the window closed. */
-function attemptsUsedUp(
-  policy: DeliveryWorkflowInput['retryPolicy'],
-  lastAttempt: ApplicationFailure,
-): { status: DeliveryStatus; reason: string } {
-  return policy.maximumAttempts === 1 ? { status: 'failed', reason: lastAttempt.message } : windowClosed(lastAttempt);
+function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: ApplicationFailure): Ending {
+  return policy.maximumAttempts === 1
+    ? { status: 'failed', reason: lastAttempt.message, failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted }
+    : windowClosed(lastAttempt);
 }
 
 /**
@@ -117,12 +150,12 @@ async function runAttempts(
   input: DeliveryWorkflowInput,
   windowEndsAt: number,
   firstAttemptLocal: boolean,
-): Promise<{ status: DeliveryStatus; reason: string | null }> {
+): Promise<Ending> {
   let attemptsBefore = 0;
   if (firstAttemptLocal) {
     try {
       await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input, 0));
-      return { status: 'succeeded', reason: null };
+      return DELIVERED;
     } catch (error) {
       if (isCancellation(error)) throw error;
       // A local activity's failure may come wrapped or bare.
@@ -141,11 +174,11 @@ async function runAttempts(
   const remainingMs = windowEndsAt - Date.now();
   if (remainingMs <= 0) return windowClosed(undefined);
   await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input, attemptsBefore));
-  return { status: 'succeeded', reason: null };
+  return DELIVERED;
 }
 
-/** What ended the attempts: the receiver's refusal, the subscription's removal, or time. */
-function finalStatus(error: unknown): { status: DeliveryStatus; reason: string } {
+/** What ended the attempts: the receiver's refusal, the target's, the subscription's removal, or time. */
+function finalStatus(error: unknown): Ending {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.subscriptionGone) {
     return { status: 'cancelled', reason: cause.message };
@@ -153,18 +186,64 @@ function finalStatus(error: unknown): { status: DeliveryStatus; reason: string }
   if (cause instanceof TimeoutFailure) return windowClosed(cause.cause);
   // The next backoff would end past the window: Temporal gives up at once, with the last attempt's failure.
   if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) return windowClosed(cause);
-  return { status: 'failed', reason: cause instanceof Error ? cause.message : String(cause) };
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.targetRefused) {
+    return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.targetRefused };
+  }
+  if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.receiverRejected) {
+    return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.receiverRejected };
+  }
+  return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted };
+}
+
+/** Refuses an operator's update once the delivery has ended: the caller gets the reason. */
+function assertPending(state: DeliveryState, action: 'cancel' | 'resend'): void {
+  if (state.status !== 'pending') {
+    throw ApplicationFailure.nonRetryable(`cannot ${action}: the delivery already ${state.status}`, 'DeliveryEnded');
+  }
+}
+
+/**
+ * How a run ends since NATIVE_OUTCOME: delivered → Completed (the attempt recorded it); failed
+ * → Failed, with the failure's type and reason; cancelled → Canceled, which needs a
+ * cancellation request: Temporal's own (kept in `cancellation`), or one this run asks for.
+ */
+async function endNatively(
+  input: DeliveryWorkflowInput,
+  state: DeliveryState,
+  ending: Ending,
+  cancellation: unknown,
+): Promise<DeliveryState> {
+  if (state.status === 'succeeded') return state;
+  await CancellationScope.nonCancellable(async () => {
+    upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
+    await recordOutcome({ deliveryId: input.deliveryId, status: state.status });
+  });
+  if (state.status === 'failed') {
+    throw ApplicationFailure.create({
+      message: state.reason ?? 'delivery failed',
+      type: ending.failureType ?? DELIVERY_FAILURE_TYPES.attemptsExhausted,
+      nonRetryable: true,
+      details: [state],
+    });
+  }
+  if (cancellation !== undefined) throw cancellation;
+  await CancellationScope.nonCancellable(() => requestCancellation());
+  // The request comes back as this workflow's own cancellation, which ends it as Canceled.
+  return await CancellationScope.current().cancelRequested;
 }
 
 /**
  * One delivery of one event to one subscription. Runs the postWebhook activity under the
  * subscription's retry policy until the receiver answers 2xx, refuses for good, or the window
- * closes. `cancel` (or a Temporal cancellation) stops it; `resend` skips the remaining backoff.
+ * closes. `cancel` (update, signal, or a Temporal cancellation) stops it; `resend` skips the
+ * remaining backoff.
  */
 export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryState> {
-  const windowStartedAt = Date.now();
+  const nativeOutcome = patched(NATIVE_OUTCOME);
+  const firstAttemptLocal = nativeOutcome || patched(FIRST_ATTEMPT_LOCAL);
+  const windowStartedAt = input.windowStartedAt ?? Date.now();
   const windowEndsAt = windowStartedAt + input.retryPolicy.maxDurationMs;
-  const firstAttemptLocal = patched(FIRST_ATTEMPT_LOCAL);
   const state: DeliveryState = {
     deliveryId: input.deliveryId,
     eventId: input.eventId,
@@ -172,51 +251,74 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     status: 'pending',
     windowStartedAt: new Date(windowStartedAt).toISOString(),
     windowEndsAt: new Date(windowEndsAt).toISOString(),
-    resends: 0,
+    resends: input.resendsBefore ?? 0,
     reason: null,
   };
+  let ending: Ending = DELIVERED;
   let attempts: CancellationScope | undefined;
   let cancelRequested = false;
   let resendRequested = false;
+  let resendsThisRun = 0;
+  /** Temporal's own cancellation of this workflow, when that is what stopped it. */
+  let cancellation: unknown;
 
-  setHandler(statusQuery, () => state);
-  setHandler(cancelSignal, () => {
+  const cancel = (): void => {
     cancelRequested = true;
     attempts?.cancel();
-  });
-  setHandler(resendSignal, () => {
-    if (state.status !== 'pending') return;
+  };
+  const resend = (): void => {
     resendRequested = true;
     state.resends += 1;
+    resendsThisRun += 1;
     attempts?.cancel();
+  };
+  setHandler(statusQuery, () => state);
+  setHandler(cancelSignal, cancel);
+  setHandler(resendSignal, () => {
+    if (state.status === 'pending') resend();
   });
+  setHandler(cancelUpdate, cancel, { validator: () => assertPending(state, 'cancel') });
+  setHandler(resendUpdate, resend, { validator: () => assertPending(state, 'resend') });
 
   while (state.status === 'pending') {
     resendRequested = false;
     if (cancelRequested) {
-      Object.assign(state, { status: 'cancelled', reason: 'cancelled by an operator' });
+      ending = CANCELLED_BY_OPERATOR;
+      Object.assign(state, { status: ending.status, reason: ending.reason });
       break;
     }
     const remainingMs = windowEndsAt - Date.now();
     if (remainingMs <= 0) {
-      Object.assign(state, windowClosed(undefined));
+      ending = windowClosed(undefined);
+      Object.assign(state, { status: ending.status, reason: ending.reason });
       break;
     }
     attempts = new CancellationScope();
     try {
-      Object.assign(state, await attempts.run(() => runAttempts(input, windowEndsAt, firstAttemptLocal)));
+      ending = await attempts.run(() => runAttempts(input, windowEndsAt, firstAttemptLocal));
+      Object.assign(state, { status: ending.status, reason: ending.reason });
     } catch (error) {
       // Anything else is a bug here, not the receiver's doing: fail the workflow task so that a
       // fixed worker resumes the delivery, instead of recording a false outcome.
       if (!(error instanceof ActivityFailure) && !isCancellation(error)) throw error;
       if (cancelRequested || (isCancellation(error) && !resendRequested)) {
-        Object.assign(state, { status: 'cancelled', reason: 'cancelled by an operator' });
+        if (!cancelRequested) cancellation = error;
+        ending = CANCELLED_BY_OPERATOR;
+        Object.assign(state, { status: ending.status, reason: ending.reason });
       } else if (!resendRequested) {
-        Object.assign(state, finalStatus(error));
+        ending = finalStatus(error);
+        Object.assign(state, { status: ending.status, reason: ending.reason });
+      }
+    }
+    if (nativeOutcome && state.status === 'pending' && !cancelRequested) {
+      if (resendsThisRun >= RESENDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof deliveryWorkflow>({ ...input, windowStartedAt, resendsBefore: state.resends });
       }
     }
   }
 
+  if (nativeOutcome) return endNatively(input, state, ending, cancellation);
   await CancellationScope.nonCancellable(async () => {
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
     if (state.status === 'succeeded' && (firstAttemptLocal || patched(SUCCESS_RECORDED_BY_ATTEMPT))) return;

@@ -2,7 +2,7 @@
  * The messages a delivery workflow handles: the one place that names them. The API, the workflow,
  * the tests and an operator signalling from the Temporal UI all use these names.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DeliveryRetryPolicy } from '../core/retry-policy';
 import type { DeliveryStatus } from '../core/model';
 
@@ -11,6 +11,32 @@ export const cancelSignal = defineSignal('cancel');
 
 /** Make a new attempt now, skipping the remaining backoff. */
 export const resendSignal = defineSignal('resend');
+
+/**
+ * Stop the delivery, as the cancel signal does, but answered: refused (with the reason) once the
+ * delivery has ended. The API cancels through this update.
+ */
+export const cancelUpdate = defineUpdate<void>('cancel');
+
+/** Make a new attempt now, as the resend signal does; refused once the delivery has ended. */
+export const resendUpdate = defineUpdate<void>('resend');
+
+/**
+ * Why a delivery failed: the type of the failure its workflow ends with (the Temporal UI's
+ * Failures tab and `ExecutionStatus = "Failed"` find them).
+ */
+export const DELIVERY_FAILURE_TYPES = Object.freeze({
+  /** The receiver refused it for good (most 4xx). */
+  receiverRejected: 'ReceiverRejected',
+  /** The target is not allowed (the target rules). */
+  targetRefused: 'TargetRefused',
+  /** No attempt fits in the retry window any more. */
+  retryWindowClosed: 'RetryWindowClosed',
+  /** The retry policy's maximumAttempts were made. */
+  attemptsExhausted: 'AttemptsExhausted',
+});
+
+export type DeliveryFailureType = (typeof DELIVERY_FAILURE_TYPES)[keyof typeof DELIVERY_FAILURE_TYPES];
 
 /** Where the delivery stands. */
 export const statusQuery = defineQuery<DeliveryState>('status');
@@ -22,6 +48,10 @@ export interface DeliveryWorkflowInput {
   readonly retryPolicy: DeliveryRetryPolicy;
   /** Deadline of one attempt, ms. */
   readonly attemptTimeoutMs: number;
+  /** When the retry window opened (ms since the epoch), carried over when a run continues as new. @default now */
+  readonly windowStartedAt?: number;
+  /** Resends taken by the runs this one continues. @default 0 */
+  readonly resendsBefore?: number;
 }
 
 export interface DeliveryState {

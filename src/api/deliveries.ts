@@ -137,7 +137,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
         'Attempt now: skips the backoff of a pending delivery, or delivers a finished one again with a fresh 48 h window',
       status: 202,
       response: deliveryView,
-      errors: [404, 503],
+      errors: [404, 409, 503],
       handler: async ({ params, req }) => {
         const principal = principalOf(req);
         await deps.control.resend(await find(params.id as string, principal));

@@ -9,6 +9,7 @@ import { storeIsReachable, type Store } from '../store';
 import { temporalIsReachable } from '../temporal/connection';
 import { DeliveryControl } from '../temporal/delivery-control';
 import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
+import { DeliveryReconciler } from '../temporal/reconciler';
 import { createApp } from './app';
 
 export interface ApiServerDeps {
@@ -24,7 +25,10 @@ export interface ApiServerDeps {
   readonly maxBodyBytes: number;
   readonly temporalUiUrl: string;
   readonly targets: TargetPolicy;
-  /** Start the outbox relay that retries undispatched events. @default true */
+  /**
+   * Run the background loops: the outbox relay that retries undispatched events, and the
+   * reconciler that repairs rows whose workflow closed without saying so. @default true
+   */
   readonly relay?: boolean;
   /**
    * Dispatcher settings (see DispatcherOptions); `client` replaces `client` for starting
@@ -45,6 +49,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
   const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings, ...deps.dispatch });
   const control = new DeliveryControl({ client, store, logger, ...settings });
+  const reconciler = new DeliveryReconciler({ client, deliveries: store.deliveries, logger });
   const app = createApp({
     store,
     dispatcher,
@@ -69,7 +74,10 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   });
   const server = deps.host === undefined ? app.listen(deps.port) : app.listen(deps.port, deps.host);
   await once(server, 'listening');
-  if (deps.relay !== false) dispatcher.startRelay();
+  if (deps.relay !== false) {
+    dispatcher.startRelay();
+    reconciler.start();
+  }
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${deps.host ?? '127.0.0.1'}:${port}`,
@@ -79,6 +87,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dispatcher.stop();
+      await reconciler.stop();
       await control.stop();
     },
   };

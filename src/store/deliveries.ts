@@ -223,6 +223,34 @@ export class DeliveryStore {
     );
   }
 
+  /**
+   * The pending deliveries among these workflow ids, each with its version (its updated_at as
+   * text), against which the reconciler repairs it.
+   */
+  async pendingOf(workflowIds: readonly string[]): Promise<Array<{ id: string; workflowId: string; version: string }>> {
+    if (workflowIds.length === 0) return [];
+    const rows = await this.db.query<{ id: string; workflow_id: string; version: string }>(
+      `SELECT id, workflow_id, updated_at::text AS version FROM deliveries
+       WHERE workflow_id = ANY($1::text[]) AND status = 'pending'`,
+      [workflowIds],
+    );
+    return rows.map((row) => ({ id: row.id, workflowId: row.workflow_id, version: row.version }));
+  }
+
+  /**
+   * Ends a pending delivery whose workflow has closed without saying so, unless the row changed
+   * since the reconciler read `version` (an attempt, or a resend that started a new run).
+   * True when it was written.
+   */
+  async endIfUnchanged(deliveryId: string, status: DeliveryStatus, version: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE deliveries SET status = $2, next_attempt_at = NULL, updated_at = now()
+       WHERE id = $1 AND status = 'pending' AND updated_at::text = $3 RETURNING id`,
+      [deliveryId, status, version],
+    );
+    return rows.length > 0;
+  }
+
   /** Workflow ids of a subscription's pending deliveries, to cancel them when it is deleted or deactivated. */
   async pendingWorkflowIds(subscriptionId: string): Promise<string[]> {
     const rows = await this.db.query<{ workflow_id: string }>(

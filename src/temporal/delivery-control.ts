@@ -1,13 +1,14 @@
 import { WorkflowIdReusePolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../core/model';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import type { Store } from '../store';
 import { forEachLimited } from '../util/concurrency';
 import { deliveryWorkflow } from '../../workflows';
-import { cancelSignal, resendSignal } from '../../workflows/messages';
+import { cancelSignal, cancelUpdate, resendUpdate, statusQuery, type DeliveryState } from '../../workflows/messages';
 import { deliveryStartOptions } from './delivery-start';
+import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
 export interface DeliveryControlOptions {
   readonly client: Client;
@@ -19,7 +20,12 @@ export interface DeliveryControlOptions {
   readonly settleTimeoutMs?: number;
 }
 
-/** Operator actions on deliveries, carried out as signals to their workflows. */
+/**
+ * Operator actions on deliveries. The workflow decides: cancel and resend are Workflow Updates
+ * whose validators refuse them once the delivery has ended, and the API answers with that
+ * decision. The store's row is the workflow's to write, except that a new run of a finished
+ * delivery is marked pending before it starts.
+ */
 export class DeliveryControl {
   private readonly settleTimeoutMs: number;
   /** Aborted on stop: a call still retrying when the connection closes would throw from a timer. */
@@ -37,55 +43,58 @@ export class DeliveryControl {
   }
 
   /**
-   * Stops a pending delivery and waits (bounded) until its workflow has recorded it. A delivery
-   * whose workflow was not started yet (still in the outbox) is started only to end as cancelled,
-   * so no later dispatch can deliver it.
+   * Stops a pending delivery (an attempt in flight is aborted) and waits, bounded, until its
+   * workflow has ended it. Cancelling a cancelled delivery is accepted again; a succeeded or
+   * failed one is a conflict. A delivery whose workflow is not started yet (still in the outbox)
+   * is started only to end as cancelled, so no later dispatch can deliver it.
    */
   async cancel(delivery: Delivery): Promise<void> {
-    if (delivery.status === 'cancelled') return;
-    if (delivery.status !== 'pending') {
-      throw new ConflictError(`delivery '${delivery.id}' already ${delivery.status}`, [
-        { path: 'status', message: `is ${delivery.status}` },
-      ]);
-    }
-    const options = await this.startOptions(delivery, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+    const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
-      const handle = await this.options.client.workflow.signalWithStart(deliveryWorkflow, {
-        ...options,
-        signal: cancelSignal,
-        signalArgs: [],
-      });
-      await this.settle(handle);
+      await this.update(handle, cancelUpdate);
     } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw toUnavailable(error);
-      // The workflow had already finished: the store catches up when it records the outcome.
+      if (error instanceof WorkflowUpdateFailedError) {
+        const ended = await this.endedStatus(handle);
+        if (ended === 'cancelled') return;
+        throw refused(error, ended);
+      }
+      if (!(error instanceof WorkflowNotFoundError)) throw toUnavailable(error);
+      const closed = await this.closedStatus(handle);
+      if (closed === 'cancelled') return;
+      if (closed !== undefined) throw refused(undefined, closed);
+      await this.startToCancel(delivery);
     }
+    await this.settle(handle);
   }
 
   /**
-   * A new attempt now. Pending: skips the remaining backoff. Finished: delivers again with a fresh
-   * retry window, as a new run of the same workflow id.
+   * A new attempt now. Pending: the workflow skips its remaining backoff. Ended: a new run of the
+   * same workflow id delivers again with a fresh retry window, once the ended run has closed (so
+   * every write of the old run comes before the new run's).
    */
   async resend(delivery: Delivery): Promise<void> {
-    if (delivery.status === 'pending') {
-      const options = await this.startOptions(delivery, WorkflowIdReusePolicy.REJECT_DUPLICATE);
-      await this.options.client.workflow
-        .signalWithStart(deliveryWorkflow, { ...options, signal: resendSignal, signalArgs: [] })
-        .catch((error: unknown) => {
-          throw toUnavailable(error);
-        });
+    const handle = this.options.client.workflow.getHandle(delivery.workflowId);
+    try {
+      await this.update(handle, resendUpdate);
       return;
+    } catch (error) {
+      if (!(error instanceof WorkflowUpdateFailedError) && !(error instanceof WorkflowNotFoundError)) {
+        throw toUnavailable(error);
+      }
+    }
+    if (!(await this.settle(handle))) {
+      throw new ConflictError(`delivery '${delivery.id}' is still ending; resend it again in a moment`, [
+        { path: 'status', message: 'is ending' },
+      ]);
     }
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
     // Pending before the new run starts, so the run's own outcome is the last write.
     await this.options.store.deliveries.setStatus(delivery.id, 'pending');
     try {
-      await this.options.client.workflow.signalWithStart(deliveryWorkflow, {
-        ...options,
-        signal: resendSignal,
-        signalArgs: [],
-      });
+      await this.options.client.workflow.start(deliveryWorkflow, options);
     } catch (error) {
+      // Another resend started the new run first: this one is answered by it.
+      if (error instanceof WorkflowExecutionAlreadyStartedError) return;
       await this.options.store.deliveries.setStatus(delivery.id, delivery.status).catch(() => undefined);
       throw toUnavailable(error);
     }
@@ -98,7 +107,7 @@ export class DeliveryControl {
       await forEachLimited(workflowIds, 16, async (workflowId) => {
         await this.options.client.workflow
           .getHandle(workflowId)
-          .signal(cancelSignal)
+          .cancel()
           .catch((error: unknown) => {
             // Not started yet: its first attempt finds the subscription gone and ends cancelled.
             if (!(error instanceof WorkflowNotFoundError)) throw error;
@@ -128,24 +137,94 @@ export class DeliveryControl {
    * time is up rather than left polling: a poll still retrying when the connection closes would
    * throw from a timer, out of reach of any handler.
    */
-  private async settle(handle: WorkflowHandle): Promise<void> {
+  private async settle(handle: WorkflowHandle): Promise<boolean> {
     const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
+    let closed = false;
     await this.tracked(
       this.options.client
         .withAbortSignal(signal, () => handle.result())
         .then(
           () => undefined,
-          () => undefined,
-        ),
+          // A run that ended Failed or Canceled rejects; one never started is as good as closed.
+          (error: unknown) => {
+            if (error instanceof WorkflowFailedError || error instanceof WorkflowNotFoundError) closed = true;
+          },
+        )
+        .then(() => {
+          closed ||= !signal.aborted;
+        }),
     );
+    return closed;
+  }
+
+  /**
+   * Sends an update and waits for the workflow's answer, at most settleTimeoutMs: with no worker
+   * to run the validator, the caller gets a 503 rather than a request that hangs.
+   */
+  private async update(handle: WorkflowHandle, update: typeof cancelUpdate | typeof resendUpdate): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
+    await this.tracked(this.options.client.withAbortSignal(signal, () => handle.executeUpdate(update)));
+  }
+
+  /**
+   * How a closed workflow ended the delivery, from Temporal's status (a run from before
+   * Temporal's status told the outcome completes with it); undefined while it runs or when it
+   * was never started.
+   */
+  private async closedStatus(handle: WorkflowHandle): Promise<Delivery['status'] | undefined> {
+    let status: string;
+    try {
+      status = (await handle.describe()).status.name;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw toUnavailable(error);
+    }
+    if (status !== 'COMPLETED') return DELIVERY_STATUS_OF_CLOSED_RUN[status];
+    const result = (await handle.result().catch(() => undefined)) as DeliveryState | undefined;
+    return result?.status ?? 'succeeded';
+  }
+
+  /** The status of a delivery whose workflow refused an update because it has ended. */
+  private async endedStatus(handle: WorkflowHandle): Promise<Delivery['status']> {
+    const state = await handle.query(statusQuery).catch(() => undefined);
+    return state?.status ?? (await this.closedStatus(handle)) ?? 'pending';
+  }
+
+  /** Starts a delivery still in the outbox with the cancel signal, so it ends cancelled at once. */
+  private async startToCancel(delivery: Delivery): Promise<void> {
+    const options = await this.startOptions(delivery, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+    try {
+      await this.options.client.workflow.signalWithStart(deliveryWorkflow, {
+        ...options,
+        signal: cancelSignal,
+        signalArgs: [],
+      });
+    } catch (error) {
+      // Started meanwhile (the dispatcher), and ended before the cancel reached it.
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        const closed = await this.closedStatus(this.options.client.workflow.getHandle(delivery.workflowId));
+        if (closed !== undefined && closed !== 'cancelled') throw refused(undefined, closed);
+        return;
+      }
+      throw toUnavailable(error);
+    }
   }
 
   /** Keeps `work` in sight of stop() until it ends. */
-  private tracked(work: Promise<void>): Promise<void> {
-    const done = work.finally(() => this.background.delete(done));
-    this.background.add(done);
-    return done;
+  private tracked<T>(work: Promise<T>): Promise<T> {
+    const settled: Promise<void> = work.then(
+      () => void this.background.delete(settled),
+      () => void this.background.delete(settled),
+    );
+    this.background.add(settled);
+    return work;
   }
+}
+
+/** The 409 for an operator action on a delivery that has ended, with the workflow's reason. */
+function refused(error: WorkflowUpdateFailedError | undefined, status: Delivery['status']): ConflictError {
+  const reason = error?.cause?.message ?? `the delivery already ${status}`;
+  return new ConflictError(reason, [{ path: 'status', message: `is ${status}` }]);
 }
 
 function toUnavailable(error: unknown): Error {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { DeliveryPlan } from '../../core/model';
 import type { EventStore } from '../store/events';
 import { forEachLimited } from '../util/concurrency';
+import { runPeriodically, type Periodic } from '../util/periodic';
 import { deliveryWorkflow } from '../../workflows';
 import { deliveryStartOptions } from './delivery-start';
 
@@ -46,8 +47,7 @@ export class DeliveryDispatcher {
   private readonly startConcurrency: number;
   private readonly relayIntervalMs: number;
   private readonly retryDelayMs: number;
-  private relayTimer: NodeJS.Timeout | undefined;
-  private relayRun: Promise<void> | undefined;
+  private relay: Periodic | undefined;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: DispatcherOptions) {
@@ -116,27 +116,17 @@ export class DeliveryDispatcher {
   }
 
   startRelay(): void {
-    const tick = (): void => {
-      let full = false;
-      this.relayRun = this.relayOnce()
-        .then((claimed) => {
-          full = claimed >= RELAY_BATCH;
-        })
-        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'))
-        .finally(() => {
-          // A full pass means more are waiting: go on at once.
-          if (this.relayTimer) this.relayTimer = setTimeout(tick, full ? 0 : this.relayIntervalMs);
-        });
-    };
-    this.relayTimer = setTimeout(tick, this.relayIntervalMs);
+    this.relay = runPeriodically(
+      // A full pass means more are waiting: go on at once.
+      async () => (await this.relayOnce()) >= RELAY_BATCH,
+      this.relayIntervalMs,
+      (error) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'),
+    );
   }
 
   /** Stops the relay and waits for dispatches in progress. */
   async stop(): Promise<void> {
-    const timer = this.relayTimer;
-    this.relayTimer = undefined;
-    clearTimeout(timer);
-    await this.relayRun;
+    await this.relay?.stop();
     await Promise.all(this.inFlight);
   }
 }

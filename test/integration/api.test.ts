@@ -8,6 +8,7 @@ import { apiRoutes, type AppDeps } from '../../src/api/app';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
 import { newId } from '../../core/ids';
+import { UnavailableError } from '../../src/errors';
 import { DeliveryControl } from '../../src/temporal/delivery-control';
 import { startHarness, type ApiAnswer, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';
@@ -832,12 +833,15 @@ test('stopping delivery control ends a cancel still waiting on its workflow, so 
     attemptTimeoutMs: 1_000,
     settleTimeoutMs: 60_000,
   });
-  // No worker runs: the cancelled workflow never finishes, so the cancel waits out its settle time…
-  const cancelling = control.cancel(delivery!);
+  // No worker runs: no validator answers the cancel update, so the cancel waits out its settle time…
+  const cancelling = control.cancel(delivery!).then(
+    () => 'answered',
+    (error: unknown) => error,
+  );
   await new Promise((resolve) => setTimeout(resolve, 500));
   const stoppedAt = Date.now();
   await control.stop();
-  await cancelling;
-  // …unless stopped.
+  // …unless stopped: then it ends at once, as a 503 (the service is going away).
+  expect(await cancelling).toBeInstanceOf(UnavailableError);
   expect(Date.now() - stoppedAt).toBeLessThan(5_000);
 });

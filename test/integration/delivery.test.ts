@@ -4,7 +4,7 @@
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Agent } from 'undici';
 import { Webhook } from 'standardwebhooks';
-import { createActivities } from '../../activities';
+import { createPostWebhook } from '../../activities/post-webhook';
 import { createLogger } from '../../src/logger';
 import { cancelSignal, resendSignal, statusQuery } from '../../workflows/messages';
 import { withDefaults } from '../../core/retry-policy';
@@ -246,7 +246,7 @@ test('an attempt run again after its 2xx was recorded answers with that success;
   // The same attempt again, as after a workflow task timed out while the local attempt ran.
   const http = new Agent();
   try {
-    const { postWebhook } = createActivities({
+    const postWebhook = createPostWebhook({
       deliveries: h.store.deliveries,
       http,
       logger: createLogger('silent'),
