@@ -1,0 +1,201 @@
+/**
+ * SIGTERM as a container runtime sends it (`docker stop`, a Kubernetes pod deletion): straight to
+ * the worker process, which is node itself (the image's exec-form ENTRYPOINT; here `src/main.ts
+ * worker` started by node directly with the production flags, test/helpers/worker-process.ts).
+ * An attempt is in flight when the signal arrives, at a receiver that takes 2 s to answer: the
+ * attempt finishes instead of being aborted, the receiver's 200 is read, the delivery is recorded as
+ * succeeded, and the process exits 0 within the shutdown grace period (attempt timeout + 5 s).
+ * The API runs in this process, on the same PostgreSQL database.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Client as PgClient } from 'pg';
+import type { Db } from '../../src/store/db';
+import { openPostgres } from '../../src/store/pg';
+import { startHarness, type Harness } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
+import { createTestTemporal } from '../helpers/temporal-env';
+import { waitFor } from '../helpers/wait';
+import { spawnWorker, waitUntilPolling, type WorkerProcess } from '../helpers/worker-process';
+
+const serverUrl = process.env.TEST_DATABASE_URL;
+if (!serverUrl && process.env.CI) {
+  throw new Error('TEST_DATABASE_URL is not set; CI must run sigterm.test.ts against a real PostgreSQL.');
+}
+if (!serverUrl) console.warn('sigterm.test.ts: TEST_DATABASE_URL is unset (no PostgreSQL), so it is SKIPPED.');
+const describeWithPostgres = serverUrl ? describe : describe.skip;
+
+/** The worker's attempt timeout; its shutdown grace is this plus 5 s (src/service.ts). */
+const ATTEMPT_TIMEOUT_MS = 5_000;
+const SHUTDOWN_GRACE_MS = ATTEMPT_TIMEOUT_MS + 5_000;
+/** How long the receiver holds each request before answering 200. */
+const HOLD_MS = 2_000;
+
+/** Runs one statement on the test server's maintenance database. */
+async function admin(sql: string): Promise<void> {
+  const client = new PgClient({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** One request as the receiver saw it: when it came, and whether its answer went out whole. */
+interface Held {
+  readonly receivedAt: number;
+  /** Settles once the 200 is written in full (true) or the connection is cut first (false). */
+  readonly answered: Promise<boolean>;
+  answeredAt?: number;
+}
+
+/** A loopback receiver that holds every request HOLD_MS, then answers 200. */
+async function startSlowReceiver(): Promise<{ url: string; requests: Held[]; close(): Promise<void> }> {
+  const requests: Held[] = [];
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    const held: Held = {
+      receivedAt: Date.now(),
+      answered: new Promise<boolean>((resolve) => {
+        res.once('finish', () => {
+          held.answeredAt = Date.now();
+          resolve(true);
+        });
+        res.once('close', () => resolve(res.writableFinished));
+      }),
+    };
+    requests.push(held);
+    const timer = setTimeout(() => {
+      if (!res.destroyed) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    }, HOLD_MS);
+    res.once('close', () => clearTimeout(timer));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/webhook`,
+    requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** GET the worker's health endpoint: its status and body, or undefined while nothing answers. */
+async function workerHealth(port: number): Promise<{ status: number; body: any } | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return { status: response.status, body: await response.json() };
+  } catch {
+    return undefined;
+  }
+}
+
+describeWithPostgres('SIGTERM to a worker process with an attempt in flight', () => {
+  const database = `sigterm_${randomBytes(6).toString('hex')}`;
+  let env: TestWorkflowEnvironment;
+  let db: Db;
+  let h: Harness;
+  let databaseUrl: string;
+  let worker: WorkerProcess | undefined;
+  let receiver: Awaited<ReturnType<typeof startSlowReceiver>> | undefined;
+
+  beforeAll(async () => {
+    await admin(`CREATE DATABASE ${database}`);
+    const url = new URL(serverUrl!);
+    url.pathname = `/${database}`;
+    databaseUrl = url.toString();
+    db = await openPostgres(databaseUrl);
+    env = await createTestTemporal();
+    h = await startHarness({ env, db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
+  }, 60_000);
+
+  afterAll(async () => {
+    await worker?.kill('SIGKILL');
+    await receiver?.close();
+    await h?.close();
+    await env?.teardown();
+    await db?.close();
+    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  test('the attempt finishes, the delivery is recorded as succeeded, and the process exits 0 within the grace', async () => {
+    const healthPort = await freePort();
+    worker = spawnWorker({
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+      TEMPORAL_TASK_QUEUE: h.taskQueue,
+      DATABASE_URL: databaseUrl,
+      WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
+      WEBHOOKS_ATTEMPT_TIMEOUT_MS: String(ATTEMPT_TIMEOUT_MS),
+      WORKER_HEALTH_PORT: String(healthPort),
+      LOG_LEVEL: 'warn',
+    });
+    const running = worker;
+    await waitUntilPolling(h.client, h.taskQueue, running);
+    // The health endpoint a container health check probes: ready once the worker runs.
+    const ready = await waitFor(async () => {
+      const health = await workerHealth(healthPort);
+      return health?.status === 200 ? health : undefined;
+    }, 'the worker health endpoint to answer 200');
+    expect(ready.body).toEqual({ status: 'ok', worker: 'running', checks: { temporal: true, store: true } });
+
+    receiver = await startSlowReceiver();
+    expect((await h.call('POST', '/v1/event-types', { id: 'order.sigterm', description: 'x' })).status).toBe(201);
+    const sub = await h.call('POST', '/v1/subscriptions', { url: receiver.url, eventTypes: ['order.sigterm'] });
+    expect(sub.status).toBe(201);
+    const event = await h.call('POST', '/v1/events', { type: 'order.sigterm', data: { orderId: 1 } });
+    expect(event.status).toBe(202);
+
+    const held = await waitFor(() => receiver!.requests[0], 'the attempt to reach the receiver', 20_000, 10);
+    const signalledAt = Date.now();
+    process.kill(running.pid, 'SIGTERM');
+
+    // While the attempt drains, the worker reports itself stopping (503), not healthy.
+    let exitedEarly = false;
+    void running.exited.then(() => (exitedEarly = true));
+    const draining = await waitFor(async () => {
+      const health = await workerHealth(healthPort);
+      if (health && health.status !== 200) return health;
+      return exitedEarly ? ('exited' as const) : undefined;
+    }, 'the worker health endpoint to report the drain');
+
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      running.exited,
+      new Promise<'still running'>((resolve) => {
+        timer = setTimeout(() => resolve('still running'), SHUTDOWN_GRACE_MS + 5_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const exitedAt = Date.now();
+    if (exit === 'still running') throw new Error(`the worker did not exit after SIGTERM:\n${running.output()}`);
+
+    // The receiver's answer went out whole: the attempt was let finish, not aborted.
+    expect(await held.answered).toBe(true);
+    expect(held.answeredAt! - held.receivedAt).toBeGreaterThanOrEqual(HOLD_MS - 50);
+    expect(held.answeredAt!).toBeLessThanOrEqual(exitedAt);
+    expect(receiver.requests).toHaveLength(1);
+
+    // A clean exit, within the grace period.
+    expect({ exit, output: exit.code === 0 ? '' : running.output() }).toEqual({
+      exit: { code: 0, signal: null },
+      output: '',
+    });
+    expect(exitedAt - signalledAt).toBeLessThan(SHUTDOWN_GRACE_MS);
+    expect(draining).toMatchObject({ status: 503, body: { status: 'unavailable', worker: 'stopping' } });
+
+    // The worker recorded the attempt and the success before it exited.
+    const deliveries = await h.call('GET', `/v1/deliveries?eventId=${event.body.id}`);
+    expect(deliveries.status).toBe(200);
+    expect(deliveries.body.data).toHaveLength(1);
+    const [delivery] = deliveries.body.data;
+    expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+    expect(delivery.attempts.map((attempt: any) => [attempt.attempt, attempt.statusCode])).toEqual([[1, 200]]);
+  }, 90_000);
+});
