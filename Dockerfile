@@ -1,25 +1,45 @@
-# Image for both the API (`npm run api`, the default) and the worker (`npm run worker`).
-# TypeScript runs through tsx; the only build step bundles the workflow code, so workers start
-# without bundling it themselves.
-FROM node:20-slim
+# One image for both halves of the service: `api` (the default command) and `worker`.
+#
+#   docker build -t webhook-delivery .
+#   docker run … webhook-delivery            # the API on port 3000
+#   docker run … webhook-delivery worker     # the worker; GET /healthz on port 3001
+#
+# node is PID 1 (exec-form ENTRYPOINT, no npm or shell in between), so `docker stop` and
+# Kubernetes' SIGTERM reach the service itself: the worker lets attempts in flight finish (up to
+# the attempt timeout + 5 s) and exits 0. Give the container a stop grace period longer than that
+# (docker-compose.yml: 40 s).
 
+# --- build: compile TypeScript and bundle the workflow code (npm run build) ---
+FROM node:20-slim AS build
 WORKDIR /app
-
-# Dependencies first, so source changes reuse this layer. Full install on purpose: tsconfig.json
-# extends @tsconfig/node20, a dev dependency that tsx reads at run time.
 COPY package.json package-lock.json ./
-RUN npm ci && npm cache clean --force
-
-COPY tsconfig.json ./
-COPY src ./src
-COPY workflows ./workflows
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY core ./core
+COPY devtools ./devtools
 COPY activities ./activities
+COPY workflows ./workflows
+COPY src ./src
 COPY scripts/build-workflow-bundle.ts ./scripts/
-RUN npx tsx scripts/build-workflow-bundle.ts dist/workflow-bundle.js
-ENV TEMPORAL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+RUN npm run build
 
-# After `npm ci`: with NODE_ENV=production it would skip dev dependencies.
+# --- runtime: production dependencies and dist/ only ---
+FROM node:20-slim AS runtime
 ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+
+# glibc's malloc arenas, as `npm start`, `npm run api` and `npm run worker` set them (README, "Configuration").
+ENV MALLOC_ARENA_MAX=2
+# The bundle `npm run build` wrote; named explicitly so that a missing one fails the start.
+ENV TEMPORAL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+# The worker's health endpoint (worker mode only; the API serves its own on PORT).
+ENV PORT=3000 WORKER_HEALTH_PORT=3001
+
 USER node
-EXPOSE 3000
-CMD ["npm", "run", "api"]
+EXPOSE 3000 3001
+# The node flags of the npm scripts (README, "Configuration"); the command picks the mode.
+ENTRYPOINT ["node", "--heap-growing-percent=20", "dist/src/main.js"]
+CMD ["api"]
