@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Delivery } from '../core/model';
@@ -92,6 +93,32 @@ async function recordedSuccess(deliveries: DeliveryRecords, delivery: Delivery):
 }
 
 /**
+ * One JSON line per attempt: info when delivered, warn when the receiver failed it (its doing,
+ * not ours: no stack trace). Faults of our own throw and are logged by the worker.
+ */
+function logAttempt(
+  logger: Logger,
+  line: {
+    deliveryId: string;
+    eventType: string;
+    attempt: number;
+    outcome: Outcome;
+    statusCode: number | undefined;
+    durationMs: number;
+  },
+): void {
+  const { outcome, ...fields } = line;
+  if (outcome.kind === 'delivered') {
+    logger.info({ ...fields, outcome: outcome.kind }, 'webhook delivered');
+    return;
+  }
+  logger.warn(
+    { ...fields, outcome: outcome.kind, reason: outcome.reason },
+    outcome.kind === 'retry' ? 'webhook attempt failed; will retry' : 'webhook refused; no retry',
+  );
+}
+
+/**
  * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
  * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on
  * 2xx; throws a non-retryable failure when the receiver refuses for good; throws a retryable one
@@ -104,10 +131,12 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     if (!target) throw new Error(`delivery ${input.deliveryId} is not in the store`);
     if (target.delivery.status === 'succeeded') return recordedSuccess(deps.deliveries, target.delivery);
     if (!target.subscriptionActive) {
-      throw ApplicationFailure.nonRetryable(
-        'the subscription was deleted or deactivated',
-        FINAL_FAILURE_TYPES.subscriptionGone,
-      );
+      throw ApplicationFailure.create({
+        message: 'the subscription was deleted or deactivated',
+        type: FINAL_FAILURE_TYPES.subscriptionGone,
+        nonRetryable: true,
+        category: ApplicationFailureCategory.BENIGN,
+      });
     }
 
     const startedAt = new Date();
@@ -166,33 +195,36 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       nextAttemptAt: next === null ? null : new Date(next),
       delivered: outcome.kind === 'delivered',
     });
-    deps.logger.info(
-      {
-        deliveryId: input.deliveryId,
-        attempt,
-        statusCode: response?.statusCode,
-        outcome: outcome.kind,
-        durationMs: now - startedAt.getTime(),
-      },
-      'webhook attempt',
-    );
+    const durationMs = now - startedAt.getTime();
+    logAttempt(deps.logger, {
+      deliveryId: input.deliveryId,
+      eventType: target.event.type,
+      attempt,
+      outcome,
+      statusCode: response?.statusCode,
+      durationMs,
+    });
+    // What the Temporal UI shows of a failed attempt (its failure message): what happened, which attempt, how long.
+    const message = `${outcome.kind === 'delivered' ? '' : outcome.reason} (attempt ${attempt}, ${durationMs} ms)`;
 
     switch (outcome.kind) {
       case 'delivered':
         return { statusCode: response?.statusCode ?? 0, durationMs: now - startedAt.getTime(), attempt };
       case 'reject':
         throw ApplicationFailure.create({
-          message: outcome.reason,
+          message,
           type: refused ? FINAL_FAILURE_TYPES.targetRefused : FINAL_FAILURE_TYPES.receiverRejected,
           nonRetryable: true,
+          category: ApplicationFailureCategory.BENIGN,
         });
       case 'retry': {
         const details: RetryDetails = { nextAttemptAt: next };
         throw ApplicationFailure.create({
-          message: outcome.reason,
+          message,
           type: 'AttemptFailed',
           nextRetryDelay: outcome.retryAfterMs,
           details: [details],
+          category: ApplicationFailureCategory.BENIGN,
         });
       }
     }

@@ -13,9 +13,9 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
-import { createLogger } from '../src/logger';
+import { createLogger, installSdkLogging } from '../src/logger';
 import { startService } from '../src/service';
 import { openStoreDb } from '../src/store';
 import type { Db, Queryable } from '../src/store/db';
@@ -78,10 +78,8 @@ async function main(): Promise<void> {
   };
 
   const logger = createLogger(config.logLevel, pino.destination({ dest: config.logFile, sync: false, mkdir: true }));
-  // The SDK's own warnings (e.g. an activity that timed out under load) go to the log file.
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => logger.warn({ source: 'temporal-sdk', ...entry.meta }, entry.message)),
-  });
+  // The SDK's own lines (e.g. an activity that timed out under load) go to the log file, as in production.
+  installSdkLogging(logger);
   /** Closed before the worker stops (the service) and after it (the store). */
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];

@@ -1,3 +1,4 @@
+import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
 import pino, { type Logger } from 'pino';
 
 /**
@@ -20,6 +21,69 @@ const REDACTED_PATHS = [
   '*.callbackSecret',
 ];
 
+/** Pretty-printed lines (pino-pretty, a development dependency) when a person watches a terminal. */
+function terminalDestination(): pino.DestinationStream | undefined {
+  if (!process.stdout.isTTY) return undefined;
+  try {
+    require.resolve('pino-pretty');
+  } catch {
+    return undefined;
+  }
+  return pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'source' } });
+}
+
+/**
+ * The service's logger: JSON lines on stdout (pretty-printed on a terminal when pino-pretty is
+ * installed), or into `destination`.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: undefined }, destination);
+  return pino(
+    { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: undefined },
+    destination ?? terminalDestination(),
+  );
+}
+
+/** pino's level names → the SDK's. */
+const SDK_LEVEL: Readonly<Record<string, LogLevel>> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'ERROR',
+  silent: 'ERROR',
+};
+
+/** A failure the receiver caused, marked benign where it is thrown: a routine line, not a warning with a stack. */
+function isBenign(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { category?: unknown }).category === 'BENIGN';
+}
+
+/** One SDK log entry as a pino line, `source: "temporal-sdk"`; an error's stack only when it is ours. */
+function forwardSdkEntry(logger: Logger, entry: LogEntry): void {
+  const { error, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
+  let level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  const fields: Record<string, unknown> = { source: 'temporal-sdk', ...meta };
+  if (error !== undefined && isBenign(error)) {
+    // e.g. "Workflow failed" for a delivery the receiver refused: the outcome, in one line.
+    const failure = error as { message?: unknown; type?: unknown };
+    Object.assign(fields, { failure: { type: failure.type, message: failure.message } });
+    if (level === 'warn') level = 'info';
+  } else if (error !== undefined) {
+    fields.err = error;
+  }
+  logger[level](fields, entry.message);
+}
+
+/**
+ * Sends the Temporal SDK's logs, the worker's and its native core's, through `logger` as JSON
+ * lines at its level, instead of the SDK's own multi-line output. Call it once, before the first
+ * Temporal connection.
+ */
+export function installSdkLogging(logger: Logger): void {
+  const level = SDK_LEVEL[logger.level] ?? 'INFO';
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => forwardSdkEntry(logger, entry)),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level, other: 'WARN' }), forward: {} } },
+  });
 }

@@ -14,7 +14,7 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { startDevServer } from '../devtools/temporal-dev-server';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createLogger } from './logger';
+import { createLogger, installSdkLogging } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
 import { openStoreDb, storeIsReachable } from './store';
 import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
@@ -139,6 +139,7 @@ async function run(mode: ServiceRole, config: Config, logger: Logger, closers: C
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  installSdkLogging(logger);
   const closers: Closer[] = [];
   let workerState: WorkerState = 'starting';
   let service: Service | undefined;

@@ -1,4 +1,4 @@
-import { RetryState } from '@temporalio/common';
+import { ApplicationFailureCategory, RetryState } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -225,6 +225,8 @@ async function endNatively(
       type: ending.failureType ?? DELIVERY_FAILURE_TYPES.attemptsExhausted,
       nonRetryable: true,
       details: [state],
+      // The receiver's doing, not a fault of ours: logged as a line, not a stack trace.
+      category: ApplicationFailureCategory.BENIGN,
     });
   }
   if (cancellation !== undefined) throw cancellation;

@@ -3,12 +3,13 @@
  * and activities (PGlite store) against a loopback receiver that always answers 500, with two days
  * of workflow time skipped in a few seconds.
  */
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DELIVERY_STATUS } from '../../core/search-attributes';
 import type { deliveryWorkflow } from '../../workflows';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery, type DeliveryState } from '../../workflows/messages';
 import { DEFAULT_RETRY_POLICY, MAX_DELIVERY_WINDOW_MS, nextAttemptAt } from '../../core/retry-policy';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, TestReceiver } from '../helpers/receiver';
@@ -84,11 +85,17 @@ test('a receiver that always answers 500 is retried under the default policy unt
   const plannedBy47h = planned.filter((offset) => offset <= 47 * HOUR_MS).length;
   expect(Math.abs(receiver.requests.length - plannedBy47h)).toBeLessThanOrEqual(1);
 
-  const result = await handle.result();
-  expect(result).toMatchObject({
-    status: 'failed',
-    reason: expect.stringMatching(/^no attempt left in the retry window; last attempt: receiver answered HTTP 500/),
-  });
+  // The delivery ends its workflow as Failed, RetryWindowClosed, with its final state as the failure's detail.
+  const failure = await handle.result().then(
+    () => undefined,
+    (error: unknown) => (error instanceof WorkflowFailedError ? error.cause : undefined),
+  );
+  expect(failure).toBeInstanceOf(ApplicationFailure);
+  const { type, message, details } = failure as ApplicationFailure;
+  expect(type).toBe('RetryWindowClosed');
+  expect(message).toMatch(/^no attempt left in the retry window; last attempt: receiver answered HTTP 500/);
+  const result = details?.[0] as DeliveryState;
+  expect(result).toMatchObject({ status: 'failed', reason: message });
   expect(Date.parse(result.windowEndsAt) - Date.parse(result.windowStartedAt)).toBe(MAX_DELIVERY_WINDOW_MS);
   expect(Math.abs(receiver.requests.length - planned.length)).toBeLessThanOrEqual(1);
 
