@@ -40,6 +40,13 @@ export const RETRY_POLICY_LIMITS = Object.freeze({
 });
 
 /**
+ * Most attempts a policy may plan in its window. A 1 s fixed interval for 48 h would make
+ * ~170,000 attempts (rows, and load on a receiver that is down); 2,000 allows an attempt a
+ * minute for a day, or every second for half an hour.
+ */
+export const MAX_PLANNED_ATTEMPTS = 2_000;
+
+/**
  * Failure types an attempt throws that end the delivery at once: the receiver refused the
  * request (most 4xx), the target is not allowed, or the subscription is gone.
  */
@@ -91,4 +98,19 @@ export function nextAttemptAt(args: {
   if (policy.maximumAttempts !== null && attempt >= policy.maximumAttempts) return null;
   const at = now + (retryAfterMs ?? backoffAfterAttempt(policy, attempt));
   return at < windowEndsAt ? at : null;
+}
+
+/**
+ * How many attempts the policy makes in its window when every attempt fails and no Retry-After
+ * stretches the waits; counting stops at `limit + 1`.
+ */
+export function plannedAttempts(policy: DeliveryRetryPolicy, limit = MAX_PLANNED_ATTEMPTS): number {
+  let attempts = 1;
+  let at: number | null = 0;
+  while (attempts <= limit) {
+    at = nextAttemptAt({ policy, attempt: attempts, now: at, windowEndsAt: policy.maxDurationMs });
+    if (at === null) break;
+    attempts += 1;
+  }
+  return attempts;
 }

@@ -6,6 +6,8 @@ import type { Store } from '../store';
 import {
   DEFAULT_RETRY_POLICY,
   MAX_DELIVERY_WINDOW_MS,
+  MAX_PLANNED_ATTEMPTS,
+  plannedAttempts,
   RETRY_POLICY_LIMITS,
   type DeliveryRetryPolicy,
 } from '../../core/retry-policy';
@@ -97,6 +99,12 @@ export function resolveRetryPolicy(
     problems.push({
       path: 'retryPolicy.maxDuration',
       message: `must be between ${formatDuration(minDurationMs)} and 48h`,
+    });
+  }
+  if (problems.length === 0 && plannedAttempts(policy) > MAX_PLANNED_ATTEMPTS) {
+    problems.push({
+      path: 'retryPolicy',
+      message: `would make more than ${MAX_PLANNED_ATTEMPTS} attempts in ${formatDuration(policy.maxDurationMs)}; lengthen initialInterval or maximumInterval, raise backoffCoefficient, or set maximumAttempts or a shorter maxDuration`,
     });
   }
   if (problems.length > 0) throw new ValidationError('invalid retry policy', problems);

@@ -376,6 +376,11 @@ describe('subscriptions', () => {
         ['retryPolicy.backoffCoefficient'],
       ],
       [
+        'a retryPolicy that would make ~170,000 attempts (every second for 48 h)',
+        { ...VALID_SUBSCRIPTION, retryPolicy: { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' } },
+        ['retryPolicy'],
+      ],
+      [
         'retryPolicy.maximumAttempts of 0',
         { ...VALID_SUBSCRIPTION, retryPolicy: { maximumAttempts: 0 } },
         ['retryPolicy.maximumAttempts'],

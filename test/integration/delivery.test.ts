@@ -12,13 +12,11 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
+import { FAST_RETRY } from '../helpers/retry-policies';
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
 const receivers: TestReceiver[] = [];
-
-/** Fast retries so that retry paths finish in seconds. */
-const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 
 beforeAll(async () => {
   env = await createTestTemporal();

@@ -14,9 +14,8 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { always, TestReceiver, type Script } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
+import { FAST_RETRY } from '../helpers/retry-policies';
 
-/** The shortest retry the API allows, at a fixed interval. */
-const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 /** A delivery that fails its first attempt and then waits an hour: pending for the whole test. */
 const SLOW_RETRY = { initialInterval: '1h', backoffCoefficient: 1, maximumInterval: '1h' };
 

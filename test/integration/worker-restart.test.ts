@@ -15,6 +15,7 @@ import { sequence, TestReceiver, type Reply } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { spawnWorker, waitUntilPolling, type WorkerProcess } from '../helpers/worker-process';
+import { FAST_RETRY } from '../helpers/retry-policies';
 
 const serverUrl = process.env.TEST_DATABASE_URL;
 if (!serverUrl && process.env.CI) {
@@ -23,8 +24,6 @@ if (!serverUrl && process.env.CI) {
 if (!serverUrl) console.warn('worker-restart.test.ts: TEST_DATABASE_URL is unset (no PostgreSQL), so it is SKIPPED.');
 const describeWithPostgres = serverUrl ? describe : describe.skip;
 
-/** The shortest retry the API allows, at a fixed interval. */
-const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 /** Long enough that a hanging attempt is still in flight when the test kills its worker. */
 const ATTEMPT_TIMEOUT_MS = 15_000;
 

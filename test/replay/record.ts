@@ -25,12 +25,11 @@ import { createTestTemporal, createTimeSkippingTemporal } from '../helpers/tempo
 import { waitFor } from '../helpers/wait';
 import { HISTORIES_DIR } from './histories';
 import { SHAPES, type Shape } from './shapes';
+import { FAST_RETRY } from '../helpers/retry-policies';
 
 const execFileAsync = promisify(execFile);
 /** Which workflow code wrote the histories: none for the first, a patch's name after. */
 const GENERATION = process.env.REPLAY_GENERATION;
-/** Retries every second, so that retry shapes record in seconds. */
-const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 /** Long enough that a delivery is still waiting to retry when the recorder acts on it. */
 const SLOW_RETRY = { initialInterval: '1h' };
 

@@ -12,6 +12,7 @@ import { always, sequence, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { capturingLogger } from './support';
+import { FAST_RETRY } from '../helpers/retry-policies';
 
 /** Everything the Temporal SDK logs in this process (worker, activities), kept for the leak check. */
 const sdkLog: string[] = [];
@@ -26,8 +27,6 @@ try {
   // A runtime was installed before this file ran: its logs are then not checked here.
   sdkLogCaptured = false;
 }
-
-const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 
 let env: TestWorkflowEnvironment;
 let h: Harness;

@@ -3,7 +3,9 @@ import {
   DEFAULT_RETRY_POLICY,
   FINAL_FAILURE_TYPES,
   MAX_DELIVERY_WINDOW_MS,
+  MAX_PLANNED_ATTEMPTS,
   nextAttemptAt,
+  plannedAttempts,
   toTemporalRetryPolicy,
   withDefaults,
   type DeliveryRetryPolicy,
@@ -89,6 +91,20 @@ describe('toTemporalRetryPolicy', () => {
       backoffCoefficient: 1,
       maximumAttempts: 15,
     });
+  });
+});
+
+describe('plannedAttempts', () => {
+  test('the default policy plans about 56 attempts in 48 h', () => {
+    expect(plannedAttempts(DEFAULT_RETRY_POLICY)).toBeGreaterThan(50);
+    expect(plannedAttempts(DEFAULT_RETRY_POLICY)).toBeLessThan(60);
+  });
+
+  test('maximumAttempts caps the count; a fixed 1 s interval for 48 h stops counting past the limit', () => {
+    expect(plannedAttempts(withDefaults({ maximumAttempts: 3, initialIntervalMs: 1_000 }))).toBe(3);
+    const everySecond = withDefaults({ initialIntervalMs: 1_000, backoffCoefficient: 1, maximumIntervalMs: 1_000 });
+    expect(plannedAttempts(everySecond)).toBe(MAX_PLANNED_ATTEMPTS + 1);
+    expect(plannedAttempts({ ...everySecond, maxDurationMs: 30 * 60_000 })).toBeLessThanOrEqual(MAX_PLANNED_ATTEMPTS);
   });
 });
 

@@ -10,11 +10,11 @@ import type { FaultWindow } from './ledger';
 import { callApi } from './publisher';
 import { freePort, ServiceProcess } from './processes';
 import type { CountingReceiver } from './receiver';
+// Retries every second, so that retry paths finish within the scenario.
+import { FAST_RETRY } from '../../helpers/retry-policies';
 
 export const EVENT_TYPE = 'fault.event';
 
-/** Retries every second, so that retry paths finish within the scenario. */
-export const FAST_RETRY = { initialInterval: '1s', backoffCoefficient: 1, maximumInterval: '1s' };
 
 export interface DeploymentOptions {
   /** Short scenario key: names the database, queue, subscriptions and logs. */
