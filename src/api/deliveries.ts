@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DELIVERY_STATUSES, type Attempt, type Delivery } from '../../core/model';
 import { NotFoundError } from '../errors';
+import { decodeNumberCursor } from '../store/pagination';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
 import { temporalUiUrl } from '../temporal/ui-url';
@@ -14,6 +15,13 @@ const listQuery = z.strictObject({
   status: z.enum(DELIVERY_STATUSES).optional(),
   ...pageQuery,
 });
+
+/**
+ * Attempts a delivery read or list embeds: the most recent ones. A delivery retried for 48 h may
+ * have made hundreds; `attemptCount` counts them all, and GET /v1/deliveries/:id/attempts pages
+ * through them.
+ */
+const EMBEDDED_ATTEMPTS = 20;
 
 const attemptView = z.object({
   attempt: z.number().int(),
@@ -34,7 +42,9 @@ export const deliveryView = z.object({
   status: z.enum(DELIVERY_STATUSES),
   attemptCount: z.number().int(),
   nextAttemptAt: z.iso.datetime().nullable(),
-  attempts: z.array(attemptView),
+  attempts: z.array(attemptView).meta({
+    description: `The last ${EMBEDDED_ATTEMPTS} attempts, oldest first; attemptCount counts all of them, and GET /v1/deliveries/{id}/attempts pages through them.`,
+  }),
   workflowId: z.string(),
   temporalUiUrl: z.string(),
   createdAt: z.iso.datetime(),
@@ -83,7 +93,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
   };
   const show = async (id: string, principal: Principal): Promise<z.infer<typeof deliveryView>> => {
     const delivery = await find(id, principal);
-    const attempts = await store.deliveries.attemptsOf([id]);
+    const attempts = await store.deliveries.recentAttemptsOf([id], EMBEDDED_ATTEMPTS);
     return present(delivery, attempts.get(id) ?? []);
   };
   return [
@@ -98,7 +108,10 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       handler: async ({ query, req }) => {
         const principal = principalOf(req);
         const page = await store.deliveries.list({ ...query, visibleTo: accountOf(principal) });
-        const attempts = await store.deliveries.attemptsOf(page.items.map((delivery) => delivery.id));
+        const attempts = await store.deliveries.recentAttemptsOf(
+          page.items.map((delivery) => delivery.id),
+          EMBEDDED_ATTEMPTS,
+        );
         return {
           data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])),
           nextCursor: page.nextCursor,
@@ -114,6 +127,21 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       response: deliveryView,
       errors: [404],
       handler: ({ params, req }) => show(params.id as string, principalOf(req)),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/deliveries/:id/attempts',
+      tag: 'Deliveries',
+      summary: 'Every attempt of a delivery, oldest first, a page at a time',
+      query: z.strictObject(pageQuery),
+      status: 200,
+      response: listOf(attemptView),
+      errors: [404],
+      handler: async ({ params, query, req }) => {
+        const delivery = await find(params.id as string, principalOf(req));
+        const page = await store.deliveries.attemptsPage(delivery.id, decodeNumberCursor(query.cursor), query.limit);
+        return { data: page.items.map(presentAttempt), nextCursor: page.nextCursor };
+      },
     }),
     route({
       method: 'post',

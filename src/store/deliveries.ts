@@ -2,7 +2,7 @@ import type { Attempt, AttemptContext, AttemptRecord, Delivery, DeliveryPlan, De
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
-import { decodeCursor, toPage, type Page } from './pagination';
+import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
 
 interface DeliveryRow {
   id: string;
@@ -110,6 +110,33 @@ export class DeliveryStore {
     );
     for (const row of rows) byDelivery.get(row.delivery_id)?.push(toAttempt(row));
     return byDelivery;
+  }
+
+  /** The last `perDelivery` attempts of each delivery, oldest first: what delivery lists embed. */
+  async recentAttemptsOf(ids: readonly string[], perDelivery: number): Promise<Map<string, Attempt[]>> {
+    const byDelivery = new Map<string, Attempt[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return byDelivery;
+    const rows = await this.db.query<AttemptRow & { delivery_id: string }>(
+      `SELECT delivery_id, ${ATTEMPT_COLUMNS} FROM (
+         SELECT delivery_id, ${ATTEMPT_COLUMNS},
+                row_number() OVER (PARTITION BY delivery_id ORDER BY attempt DESC) AS recent
+         FROM attempts WHERE delivery_id = ANY($1::text[])
+       ) numbered WHERE recent <= $2 ORDER BY delivery_id, attempt`,
+      [ids, perDelivery],
+    );
+    for (const row of rows) byDelivery.get(row.delivery_id)?.push(toAttempt(row));
+    return byDelivery;
+  }
+
+  /** One page of a delivery's attempts, oldest first, those numbered after `after`. */
+  async attemptsPage(deliveryId: string, after: number, limit: number): Promise<Page<Attempt>> {
+    const rows = await this.db.query<AttemptRow>(
+      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = $1 AND attempt > $2 ORDER BY attempt LIMIT $3`,
+      [deliveryId, after, limit + 1],
+    );
+    const items = rows.slice(0, limit).map(toAttempt);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeNumberCursor(last.attempt) : null };
   }
 
   /** Newest first. */

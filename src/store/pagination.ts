@@ -28,3 +28,19 @@ export function toPage<T extends { id: string }>(rows: T[], limit: number): Page
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
 }
+
+/** A cursor over a numbered sequence (a delivery's attempts): the number of the last item seen. */
+export function encodeNumberCursor(last: number): string {
+  return Buffer.from(`n:${last}`, 'utf8').toString('base64url');
+}
+
+export function decodeNumberCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  const match = /^n:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) {
+    throw new ValidationError('invalid cursor', [
+      { path: 'query.cursor', message: 'is not a cursor this API returned' },
+    ]);
+  }
+  return Number(match[1]);
+}

@@ -732,6 +732,48 @@ describe('deliveries', () => {
     expectError(await h.call('GET', `/v1/deliveries?${query}`), 422, 'validation_failed', paths);
   });
 
+  test('reads embed the last 20 attempts; /attempts pages through every one', async () => {
+    const type = await freshType();
+    await createSubscription({ eventTypes: [type] });
+    const event = (await h.call('POST', '/v1/events', { type, data: {} })).body;
+    const { id } = (await h.call('GET', `/v1/deliveries?eventId=${event.id}`)).body.data[0];
+    for (let n = 1; n <= 25; n += 1) {
+      await h.store.deliveries.recordAttempt(id, {
+        startedAt: new Date(),
+        durationMs: n,
+        statusCode: 500,
+        error: 'receiver answered HTTP 500',
+        responseBody: null,
+        url: VALID_SUBSCRIPTION.url,
+        nextAttemptAt: null,
+      });
+    }
+    const numbers = (attempts: Array<{ attempt: number }>): number[] => attempts.map((a) => a.attempt);
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    const read = (await h.call('GET', `/v1/deliveries/${id}`)).body;
+    expect(read.attemptCount).toBe(25);
+    expect(numbers(read.attempts)).toEqual(range(6, 25));
+    const listed = (await h.call('GET', `/v1/deliveries?eventId=${event.id}`)).body.data[0];
+    expect(numbers(listed.attempts)).toEqual(range(6, 25));
+
+    const pages: number[][] = [];
+    let cursor: string | null = null;
+    do {
+      const page: ApiAnswer = await h.call(
+        'GET',
+        `/v1/deliveries/${id}/attempts?limit=10${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      pages.push(numbers(page.body.data));
+      cursor = page.body.nextCursor;
+    } while (cursor !== null);
+    expect(pages).toEqual([range(1, 10), range(11, 20), range(21, 25)]);
+    expectError(await h.call('GET', `/v1/deliveries/${id}/attempts?cursor=abc`), 422, 'validation_failed', [
+      'query.cursor',
+    ]);
+    expectError(await h.call('GET', `/v1/deliveries/${newId('dlv')}/attempts`), 404, 'not_found');
+  });
+
   test('get, cancel and resend of an unknown id → 404', async () => {
     for (const id of [newId('dlv'), 'nope']) {
       expectError(await h.call('GET', `/v1/deliveries/${id}`), 404, 'not_found');
