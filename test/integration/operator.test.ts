@@ -10,6 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from '../../src/temporal/run-status';
+import { statusQuery } from '../../workflows/messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { always, TestReceiver, type Script } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
@@ -211,3 +212,23 @@ test('a delivery whose workflow is terminated from the CLI has its row repaired 
   // One reconciler pass every 5 s, plus visibility's lag.
   expect(Date.now() - terminatedAt).toBeLessThan(20_000);
 });
+
+test('a delivery resent 250 times continues as new every 100 resends, so no run grows long', async () => {
+  const { delivery, receiver } = await deliver(always(500), SLOW_RETRY);
+  await receiver.waitForRequests(1);
+  const { id, workflowId } = await delivery;
+  const statuses: number[] = [];
+  for (let n = 0; n < 250; n += 1) statuses.push((await h.call('POST', `/v1/deliveries/${id}/resend`)).status);
+  expect(statuses.filter((status) => status !== 202)).toEqual([]);
+
+  const runs: Array<{ runId: string; status: string; historyLength: number }> = [];
+  for await (const run of h.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+    runs.push({ runId: run.runId, status: run.status.name, historyLength: run.historyLength });
+  }
+  expect(runs).toHaveLength(3);
+  expect(runs.filter((run) => run.status === 'CONTINUED_AS_NEW')).toHaveLength(2);
+  // Each run: its resends' attempts and timers, far below Temporal's 10,240-event warning.
+  for (const run of runs) expect(run.historyLength).toBeLessThan(2_000);
+  const state = await h.client.workflow.getHandle(workflowId).query(statusQuery);
+  expect(state).toMatchObject({ status: 'pending', resends: 250 });
+}, 120_000);
