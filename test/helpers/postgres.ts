@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client as PgClient } from 'pg';
+import type { Db } from '../../src/store/db';
+import { openPostgres } from '../../src/store/pg';
 import { freePort } from './ports';
 
 const execFileAsync = promisify(execFile);
@@ -176,4 +180,55 @@ async function systemId(flag: '-u' | '-g'): Promise<number> {
         'run scripts/install-postgres.sh (the Debian package creates it).',
     );
   }
+}
+
+/** A database of its own on the run's PostgreSQL server, so a test file never sees another's rows. */
+export interface TestDatabase {
+  /** Its connection string, for processes the test starts. */
+  readonly url: string;
+  /** An open connection pool to it. */
+  readonly db: Db;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+/** Runs one statement on the server's maintenance database. */
+async function onServer(serverUrl: string, sql: string): Promise<void> {
+  const client = new PgClient({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates `<prefix>_<random>` on the server at TEST_DATABASE_URL (global-setup.ts starts it). */
+export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set: no PostgreSQL server for this run');
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await onServer(serverUrl, `CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const db = await openPostgres(url.toString());
+  return {
+    url: url.toString(),
+    db,
+    async drop() {
+      await db.close();
+      await onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+/**
+ * `describe` for a suite that needs the run's PostgreSQL server: without one it is skipped, with
+ * a warning, on a developer's machine, and an error in CI.
+ */
+export function describeWithPostgres(file: string): jest.Describe {
+  if (process.env.TEST_DATABASE_URL) return describe;
+  if (process.env.CI) throw new Error(`TEST_DATABASE_URL is not set; CI must run ${file} against a real PostgreSQL.`);
+  console.warn(`${file}: TEST_DATABASE_URL is unset (no PostgreSQL), so it is SKIPPED.`);
+  return describe.skip;
 }

@@ -7,43 +7,28 @@
  * succeeded, and the process exits 0 within the shutdown grace period (attempt timeout + 5 s).
  * The API runs in this process, on the same PostgreSQL database.
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Client as PgClient } from 'pg';
-import type { Db } from '../../src/store/db';
-import { openPostgres } from '../../src/store/pg';
+import {
+  createTestDatabase,
+  describeWithPostgres as describeWithPostgresServer,
+  type TestDatabase,
+} from '../helpers/postgres';
 import { startHarness, type Harness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { spawnWorker, waitUntilPolling, type WorkerProcess } from '../helpers/worker-process';
 
-const serverUrl = process.env.TEST_DATABASE_URL;
-if (!serverUrl && process.env.CI) {
-  throw new Error('TEST_DATABASE_URL is not set; CI must run sigterm.test.ts against a real PostgreSQL.');
-}
-if (!serverUrl) console.warn('sigterm.test.ts: TEST_DATABASE_URL is unset (no PostgreSQL), so it is SKIPPED.');
-const describeWithPostgres = serverUrl ? describe : describe.skip;
+const describeWithPostgres = describeWithPostgresServer('sigterm.test.ts');
 
 /** The worker's attempt timeout; its shutdown grace is this plus 5 s (src/service.ts). */
 const ATTEMPT_TIMEOUT_MS = 5_000;
 const SHUTDOWN_GRACE_MS = ATTEMPT_TIMEOUT_MS + 5_000;
 /** How long the receiver holds each request before answering 200. */
 const HOLD_MS = 2_000;
-
-/** Runs one statement on the test server's maintenance database. */
-async function admin(sql: string): Promise<void> {
-  const client = new PgClient({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 /** One request as the receiver saw it: when it came, and whether its answer went out whole. */
 interface Held {
@@ -98,22 +83,16 @@ async function workerHealth(port: number): Promise<{ status: number; body: any }
 }
 
 describeWithPostgres('SIGTERM to a worker process with an attempt in flight', () => {
-  const database = `sigterm_${randomBytes(6).toString('hex')}`;
+  let database: TestDatabase;
   let env: TestWorkflowEnvironment;
-  let db: Db;
   let h: Harness;
-  let databaseUrl: string;
   let worker: WorkerProcess | undefined;
   let receiver: Awaited<ReturnType<typeof startSlowReceiver>> | undefined;
 
   beforeAll(async () => {
-    await admin(`CREATE DATABASE ${database}`);
-    const url = new URL(serverUrl!);
-    url.pathname = `/${database}`;
-    databaseUrl = url.toString();
-    db = await openPostgres(databaseUrl);
+    database = await createTestDatabase('sigterm');
     env = await createTestTemporal();
-    h = await startHarness({ env, db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
+    h = await startHarness({ env, db: database.db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
   }, 60_000);
 
   afterAll(async () => {
@@ -121,8 +100,7 @@ describeWithPostgres('SIGTERM to a worker process with an attempt in flight', ()
     await receiver?.close();
     await h?.close();
     await env?.teardown();
-    await db?.close();
-    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await database?.drop();
   });
 
   test('the attempt finishes, the delivery is recorded as succeeded, and the process exits 0 within the grace', async () => {
@@ -131,7 +109,7 @@ describeWithPostgres('SIGTERM to a worker process with an attempt in flight', ()
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_NAMESPACE: env.namespace ?? 'default',
       TEMPORAL_TASK_QUEUE: h.taskQueue,
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: database.url,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
       WEBHOOKS_ATTEMPT_TIMEOUT_MS: String(ATTEMPT_TIMEOUT_MS),
       WORKER_HEALTH_PORT: String(healthPort),

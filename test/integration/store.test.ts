@@ -3,18 +3,16 @@
  * (a fresh database on the server global-setup.ts starts, dropped afterwards).
  */
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import type { DeliveryStatus } from '../../core/model';
-import { newId } from '../../core/ids';
+import { deliveryWorkflowId, newId } from '../../core/ids';
 import { ConflictError, ValidationError } from '../../src/errors';
 import { createStore, type Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
 import type { NewEvent } from '../../src/store/events';
 import { migrate } from '../../src/store/migrations';
-import { openPostgres } from '../../src/store/pg';
+import { createTestDatabase } from '../helpers/postgres';
 import { openPglite } from '../../src/store/pglite';
 import type { NewSubscription } from '../../src/store/subscriptions';
-import { deliveryWorkflowId } from '../../core/ids';
 import { DEFAULT_RETRY_POLICY, withDefaults } from '../../core/retry-policy';
 
 interface Backend {
@@ -30,30 +28,8 @@ async function pgliteBackend(): Promise<Backend> {
 
 /** A database of its own on the test server, so runs never see each other's rows. */
 async function postgresBackend(): Promise<Backend> {
-  const serverUrl = process.env.TEST_DATABASE_URL;
-  if (!serverUrl)
-    throw new Error('TEST_DATABASE_URL is not set; CI must run the store suite against a real PostgreSQL.');
-  const name = `store_test_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string): Promise<void> => {
-    const client = new Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const db = await openPostgres(url.toString());
-  return {
-    db,
-    dispose: async () => {
-      await db.close();
-      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    },
-  };
+  const database = await createTestDatabase('store_test');
+  return { db: database.db, dispose: () => database.drop() };
 }
 
 const backends: Array<[string, () => Promise<Backend>]> = [['PGlite', pgliteBackend]];

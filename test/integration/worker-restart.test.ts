@@ -4,11 +4,12 @@
  * database and a real Temporal dev server. Deliveries still complete, and the receiver gets
  * exactly one 2xx each.
  */
-import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Client as PgClient } from 'pg';
-import type { Db } from '../../src/store/db';
-import { openPostgres } from '../../src/store/pg';
+import {
+  createTestDatabase,
+  describeWithPostgres as describeWithPostgresServer,
+  type TestDatabase,
+} from '../helpers/postgres';
 import type { deliveryWorkflow } from '../../workflows';
 import { startHarness, type Harness } from '../helpers/harness';
 import { sequence, TestReceiver, type Reply } from '../helpers/receiver';
@@ -17,32 +18,14 @@ import { waitFor } from '../helpers/wait';
 import { spawnWorker, waitUntilPolling, type WorkerProcess } from '../helpers/worker-process';
 import { FAST_RETRY } from '../helpers/retry-policies';
 
-const serverUrl = process.env.TEST_DATABASE_URL;
-if (!serverUrl && process.env.CI) {
-  throw new Error('TEST_DATABASE_URL is not set; CI must run worker-restart.test.ts against a real PostgreSQL.');
-}
-if (!serverUrl) console.warn('worker-restart.test.ts: TEST_DATABASE_URL is unset (no PostgreSQL), so it is SKIPPED.');
-const describeWithPostgres = serverUrl ? describe : describe.skip;
+const describeWithPostgres = describeWithPostgresServer('worker-restart.test.ts');
 
 /** Long enough that a hanging attempt is still in flight when the test kills its worker. */
 const ATTEMPT_TIMEOUT_MS = 15_000;
 
-/** Runs one statement on the test server's maintenance database. */
-async function admin(sql: string): Promise<void> {
-  const client = new PgClient({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 describeWithPostgres('a worker killed mid-retry and started again', () => {
-  const database = `worker_restart_${randomBytes(6).toString('hex')}`;
-  let databaseUrl: string;
+  let database: TestDatabase;
   let env: TestWorkflowEnvironment;
-  let db: Db;
   let h: Harness;
   let worker: WorkerProcess | undefined;
   const receivers: TestReceiver[] = [];
@@ -53,7 +36,7 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_NAMESPACE: env.namespace ?? 'default',
       TEMPORAL_TASK_QUEUE: h.taskQueue,
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: database.url,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
       LOG_LEVEL: 'warn',
     });
@@ -71,13 +54,9 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
   }
 
   beforeAll(async () => {
-    await admin(`CREATE DATABASE ${database}`);
-    const url = new URL(serverUrl!);
-    url.pathname = `/${database}`;
-    databaseUrl = url.toString();
-    db = await openPostgres(databaseUrl);
+    database = await createTestDatabase('worker_restart');
     env = await createTestTemporal();
-    h = await startHarness({ env, db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
+    h = await startHarness({ env, db: database.db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
   }, 60_000);
 
   afterAll(async () => {
@@ -85,8 +64,7 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     await Promise.all(receivers.map((receiver) => receiver.close()));
     await h?.close();
     await env?.teardown();
-    await db?.close();
-    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await database?.drop();
   });
 
   /** A receiver answering `replies` in turn, subscribed to an event type of its own, and one event of that type. */
@@ -150,6 +128,7 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
       initialInterval: '4s',
       backoffCoefficient: 1,
       maximumInterval: '4s',
+      maxDuration: '1h',
     });
     await waitFor(
       async () => ((await h.call('GET', `/v1/deliveries/${a.deliveryId}`)).body.attemptCount === 1 ? true : undefined),
