@@ -105,16 +105,18 @@ function logAttempt(
     outcome: Outcome;
     statusCode: number | undefined;
     durationMs: number;
+    nextAttemptAt: number | null;
   },
 ): void {
-  const { outcome, ...fields } = line;
+  const { outcome, nextAttemptAt: next, ...fields } = line;
   if (outcome.kind === 'delivered') {
     logger.info({ ...fields, outcome: outcome.kind }, 'webhook delivered');
     return;
   }
+  const nextAttemptAt = next === null ? null : new Date(next).toISOString();
   logger.warn(
-    { ...fields, outcome: outcome.kind, reason: outcome.reason },
-    outcome.kind === 'retry' ? 'webhook attempt failed; will retry' : 'webhook refused; no retry',
+    { ...fields, outcome: outcome.kind, reason: outcome.reason, nextAttemptAt },
+    outcome.kind === 'retry' ? 'webhook attempt failed' : 'webhook refused',
   );
 }
 
@@ -203,6 +205,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       outcome,
       statusCode: response?.statusCode,
       durationMs,
+      nextAttemptAt: next,
     });
     // What the Temporal UI shows of a failed attempt (its failure message): what happened, which attempt, how long.
     const message = `${outcome.kind === 'delivered' ? '' : outcome.reason} (attempt ${attempt}, ${durationMs} ms)`;

@@ -54,9 +54,17 @@ const SDK_LEVEL: Readonly<Record<string, LogLevel>> = {
   silent: 'ERROR',
 };
 
-/** A failure the receiver caused, marked benign where it is thrown: a routine line, not a warning with a stack. */
-function isBenign(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { category?: unknown }).category === 'BENIGN';
+/**
+ * A failure the receiver caused, not a fault of ours: a routine line, not a warning with a stack.
+ * Activities mark theirs benign where they throw them. A delivery workflow that fails is always
+ * a delivery's outcome (its own faults fail the workflow task instead, and keep their stack); its
+ * failure reaches this logger from the workflow thread as a plain Error, so it is told by the
+ * log entry, not by the error.
+ */
+function isReceiversDoing(entry: LogEntry, error: unknown): boolean {
+  if (typeof error === 'object' && error !== null && (error as { category?: unknown }).category === 'BENIGN')
+    return true;
+  return entry.message === 'Workflow failed' && entry.meta?.workflowType === 'deliveryWorkflow';
 }
 
 /** One SDK log entry as a pino line, `source: "temporal-sdk"`; an error's stack only when it is ours. */
@@ -64,10 +72,9 @@ function forwardSdkEntry(logger: Logger, entry: LogEntry): void {
   const { error, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
   let level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
   const fields: Record<string, unknown> = { source: 'temporal-sdk', ...meta };
-  if (error !== undefined && isBenign(error)) {
+  if (error !== undefined && isReceiversDoing(entry, error)) {
     // e.g. "Workflow failed" for a delivery the receiver refused: the outcome, in one line.
-    const failure = error as { message?: unknown; type?: unknown };
-    Object.assign(fields, { failure: { type: failure.type, message: failure.message } });
+    fields.failure = { message: (error as { message?: unknown }).message };
     if (level === 'warn') level = 'info';
   } else if (error !== undefined) {
     fields.err = error;

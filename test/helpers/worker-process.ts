@@ -34,8 +34,14 @@ export interface WorkerProcess {
   kill(signal: NodeJS.Signals): Promise<WorkerExit>;
 }
 
-/** Starts `src/main.ts worker` with `env` on top of this process's environment. */
-export function spawnWorker(env: Readonly<Record<string, string>>): WorkerProcess {
+/**
+ * Starts `src/main.ts worker` with `env` on top of this process's environment; `onLine` sees
+ * every line it prints, stdout and stderr.
+ */
+export function spawnWorker(
+  env: Readonly<Record<string, string>>,
+  onLine: (line: string) => void = () => undefined,
+): WorkerProcess {
   const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts', 'worker'], {
     cwd: PROJECT_ROOT,
     env: { ...SERVICE_ENV_DEFAULTS, ...process.env, ...env },
@@ -44,17 +50,21 @@ export function spawnWorker(env: Readonly<Record<string, string>>): WorkerProces
   if (child.pid === undefined) throw new Error('could not spawn the worker process');
   live.add(child);
   const lines: string[] = [];
-  const keep = (chunk: Buffer): void => {
-    lines.push(
-      ...chunk
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line.trim() !== ''),
-    );
-    lines.splice(0, Math.max(0, lines.length - OUTPUT_LINES));
+  /** Splits one stream into whole lines, holding a line's start until its end arrives. */
+  const lineReader = (): ((chunk: Buffer) => void) => {
+    let partial = '';
+    return (chunk) => {
+      const complete = (partial + chunk.toString('utf8')).split('\n');
+      partial = complete.pop() ?? '';
+      for (const line of complete.filter((candidate) => candidate.trim() !== '')) {
+        lines.push(line);
+        onLine(line);
+      }
+      lines.splice(0, Math.max(0, lines.length - OUTPUT_LINES));
+    };
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout.on('data', lineReader());
+  child.stderr.on('data', lineReader());
   const exited = new Promise<WorkerExit>((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
