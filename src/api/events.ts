@@ -118,12 +118,13 @@ export function eventRoutes(deps: EventRouteDeps) {
           .update(canonicalJson({ type: body.type, accountId, data: body.data, callbackUrl }))
           .digest('hex');
         const callbackSecret = callbackUrl ? generateSecret() : null;
+        const claimMs = deps.dispatcher.claimForNewEvent;
         const ingested = await store.events.ingest(
           { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
-          deps.dispatcher.claimMs,
+          claimMs,
         );
         if (ingested.plans.length > 0 || ingested.expanding)
-          deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding);
+          deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding, claimMs > 0);
         return {
           ...presentEvent(ingested.event),
           deliveryCount: ingested.deliveryCount,

@@ -7,6 +7,7 @@ import { forEachLimited } from '../util/concurrency';
 import { runPeriodically, type Periodic } from '../util/periodic';
 import { deliveryWorkflow } from '../../workflows';
 import { deliveryStartOptions } from './delivery-start';
+import { StartGate, type StartGateOptions } from './start-gate';
 
 export interface DispatcherOptions {
   readonly client: Client;
@@ -29,18 +30,30 @@ export interface DispatcherOptions {
   readonly relayIntervalMs?: number;
   /** Wait before the relay retries a dispatch that failed, ms. @default 2000 */
   readonly retryDelayMs?: number;
+  /** The adaptive bound on workflow starts in flight (see StartGate). @default its defaults */
+  readonly startGate?: StartGateOptions;
 }
 
 /** Events one relay pass claims. */
 const RELAY_BATCH = 20;
 /** Events one relay pass dispatches at once. */
 const RELAY_CONCURRENCY = 8;
+/**
+ * Starts that may wait at the gate, per start it lets through, before new events are left in the
+ * outbox for the relay instead of queueing in memory.
+ */
+const WAITING_PER_PLACE = 4;
 
 /**
  * Starts delivery workflows for ingested events. The event row is the outbox: it stays
  * undispatched until every workflow has started, and the relay retries any event whose claim
  * lapsed (the process died, or Temporal was unreachable). Starting twice is harmless: the
  * workflow id is deterministic and a duplicate start is rejected.
+ *
+ * Backpressure: every start passes the StartGate, which lets through as many as Temporal answers
+ * promptly. When more wait than it lets through, new events stay in the outbox (backlogged) and
+ * the relay dispatches the backlog oldest first, across API processes, until it is empty; the
+ * 202 is as fast as ever, and memory holds no queue.
  */
 export class DeliveryDispatcher {
   readonly claimMs: number;
@@ -49,21 +62,35 @@ export class DeliveryDispatcher {
   private readonly retryDelayMs: number;
   private relay: Periodic | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly gate: StartGate;
+  /** True while events wait in the outbox: new ones join that queue instead of overtaking it. */
+  private backlogged = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.startConcurrency = options.startConcurrency ?? 32;
     this.claimMs = options.claimMs ?? 30_000;
     this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
+    this.gate = new StartGate(options.startGate);
+  }
+
+  /**
+   * How long the process that ingests a new event claims its dispatch, ms: 0 while backlogged,
+   * so the relay takes it in its turn.
+   */
+  get claimForNewEvent(): number {
+    return this.backlogged ? 0 : this.claimMs;
   }
 
   /** Starts one delivery workflow; resolves when Temporal has it (or already had it). */
   async startDelivery(plan: DeliveryPlan): Promise<void> {
     const options = deliveryStartOptions(plan, this.options, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
-      await this.options.client.workflow.start(
-        deliveryWorkflow,
-        this.options.eagerStart ? { ...options, requestEagerStart: true } : options,
+      await this.gate.run(() =>
+        this.options.client.workflow.start(
+          deliveryWorkflow,
+          this.options.eagerStart ? { ...options, requestEagerStart: true } : options,
+        ),
       );
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
@@ -95,9 +122,30 @@ export class DeliveryDispatcher {
     }
   }
 
-  /** Dispatches in the background; the caller has already answered its client. */
-  dispatchSoon(eventId: string, plans: readonly DeliveryPlan[], expanding = false): void {
-    const run = this.dispatch(eventId, plans, expanding).finally(() => this.inFlight.delete(run));
+  /**
+   * Dispatches in the background; the caller has already answered its client. While backlogged
+   * the event stays in the outbox (its claim given back, if it was `claimed` at ingest) and the
+   * relay dispatches it in its turn.
+   */
+  dispatchSoon(eventId: string, plans: readonly DeliveryPlan[], expanding = false, claimed = true): void {
+    if (!this.backlogged && this.gate.waiting > this.gate.bound * WAITING_PER_PLACE) {
+      this.backlogged = true;
+      this.options.logger.info(
+        { startsInFlight: this.gate.bound },
+        'workflow starts saturated: new events wait in the outbox',
+      );
+    }
+    if (this.backlogged) {
+      if (claimed) this.track(this.options.events.releaseClaim(eventId, 0));
+      this.relay?.wake();
+      return;
+    }
+    this.track(this.dispatch(eventId, plans, expanding));
+  }
+
+  /** Keeps background work in sight of stop(). */
+  private track(work: Promise<void>): void {
+    const run = work.finally(() => this.inFlight.delete(run));
     this.inFlight.add(run);
   }
 
@@ -112,6 +160,11 @@ export class DeliveryDispatcher {
       // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
       await this.dispatch(eventId, await this.options.events.pendingPlans(eventId), true);
     });
+    // A pass that found less than it could take has emptied the outbox: new events go straight out again.
+    if (ids.length < limit && this.backlogged) {
+      this.backlogged = false;
+      this.options.logger.info('outbox drained: new events are dispatched at once again');
+    }
     return ids.length;
   }
 

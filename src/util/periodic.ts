@@ -1,5 +1,7 @@
 /** A background loop: one pass at a time, the next `intervalMs` after the last ends, or at once when it asks. */
 export interface Periodic {
+  /** Runs the next pass now, unless one is running (it is followed at once if it asks). */
+  wake(): void;
   /** Stops the loop and waits for a pass in progress. */
   stop(): Promise<void>;
 }
@@ -17,6 +19,7 @@ export function runPeriodically(
   let running: Promise<void> | undefined;
   let stopped = false;
   const tick = (): void => {
+    timer = undefined;
     let more = false;
     running = pass()
       .then((result) => {
@@ -24,11 +27,17 @@ export function runPeriodically(
       })
       .catch(onError)
       .finally(() => {
+        running = undefined;
         if (!stopped) timer = setTimeout(tick, more ? 0 : intervalMs);
       });
   };
   timer = setTimeout(tick, intervalMs);
   return {
+    wake() {
+      if (stopped || running || timer === undefined) return;
+      clearTimeout(timer);
+      tick();
+    },
     async stop() {
       stopped = true;
       clearTimeout(timer);
