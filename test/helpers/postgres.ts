@@ -76,16 +76,18 @@ export async function startPostgres(): Promise<TestPostgres> {
     ]);
     const port = await freePort();
     await appendFile(path.join(dataDir, 'postgresql.conf'), serverSettings(port, baseDir));
-    await runner.run(pgCtl, [
-      '--pgdata',
-      dataDir,
-      '--log',
-      logFile,
-      '--wait',
-      '--timeout',
-      String(START_TIMEOUT_S),
-      'start',
-    ]);
+    const start = (): Promise<unknown> =>
+      runner.run(pgCtl, [
+        '--pgdata',
+        dataDir,
+        '--log',
+        logFile,
+        '--wait',
+        '--timeout',
+        String(START_TIMEOUT_S),
+        'start',
+      ]);
+    await start();
     const isRunning = (): Promise<boolean> =>
       runner.run(pgCtl, ['--pgdata', dataDir, 'status']).then(
         () => true,
@@ -94,17 +96,9 @@ export async function startPostgres(): Promise<TestPostgres> {
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       halt: () => runner.run(pgCtl, ['--pgdata', dataDir, '--mode', 'fast', '--wait', 'stop']),
-      restart: () =>
-        runner.run(pgCtl, [
-          '--pgdata',
-          dataDir,
-          '--log',
-          logFile,
-          '--wait',
-          '--timeout',
-          String(START_TIMEOUT_S),
-          'start',
-        ]),
+      restart: async () => {
+        await start();
+      },
       stop: async () => {
         try {
           // A halted server has nothing to stop.

@@ -1,11 +1,13 @@
 /**
- * SIGTERM as a container runtime sends it (`docker stop`, a Kubernetes pod deletion): straight to
- * the worker process, which is node itself (the image's exec-form ENTRYPOINT; here `src/main.ts
- * worker` started by node directly with the production flags, test/helpers/worker-process.ts).
- * An attempt is in flight when the signal arrives, at a receiver that takes 2 s to answer: the
- * attempt finishes instead of being aborted, the receiver's 200 is read, the delivery is recorded as
- * succeeded, and the process exits 0 within the shutdown grace period (attempt timeout + 5 s).
+ * The worker as production runs it: `src/main.ts worker` started by node directly with the
+ * production flags (test/helpers/worker-process.ts), as the image's exec-form ENTRYPOINT does.
  * The API runs in this process, on the same PostgreSQL database.
+ * - SIGTERM as a container runtime sends it (`docker stop`, a Kubernetes pod deletion): an
+ *   attempt is in flight, at a receiver that takes 2 s to answer; the attempt finishes instead of
+ *   being aborted, the receiver's 200 is read, the delivery is recorded as succeeded, and the
+ *   process exits 0 within the shutdown grace period (attempt timeout + 5 s).
+ * - Its log at LOG_LEVEL=info, for a receiver that always answers 500, three attempts: one JSON
+ *   line per attempt, no stack trace for a receiver's failure, the SDK's own lines in the same JSON.
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -18,11 +20,13 @@ import {
 } from '../helpers/postgres';
 import { startHarness, type Harness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
+import { always, TestReceiver } from '../helpers/receiver';
+import { FAST_RETRY } from '../helpers/retry-policies';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { spawnWorker, waitUntilPolling, type WorkerProcess } from '../helpers/worker-process';
 
-const describeWithPostgres = describeWithPostgresServer('sigterm.test.ts');
+const describeWithPostgres = describeWithPostgresServer('worker-process.test.ts');
 
 /** The worker's attempt timeout; its shutdown grace is this plus 5 s (src/service.ts). */
 const ATTEMPT_TIMEOUT_MS = 5_000;
@@ -82,15 +86,16 @@ async function workerHealth(port: number): Promise<{ status: number; body: any }
   }
 }
 
-describeWithPostgres('SIGTERM to a worker process with an attempt in flight', () => {
+describeWithPostgres('a worker process, as `npm run worker` runs it', () => {
   let database: TestDatabase;
   let env: TestWorkflowEnvironment;
   let h: Harness;
   let worker: WorkerProcess | undefined;
   let receiver: Awaited<ReturnType<typeof startSlowReceiver>> | undefined;
+  const receivers: TestReceiver[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase('sigterm');
+    database = await createTestDatabase('worker_process');
     env = await createTestTemporal();
     h = await startHarness({ env, db: database.db, worker: false, attemptTimeoutMs: ATTEMPT_TIMEOUT_MS });
   }, 60_000);
@@ -98,12 +103,13 @@ describeWithPostgres('SIGTERM to a worker process with an attempt in flight', ()
   afterAll(async () => {
     await worker?.kill('SIGKILL');
     await receiver?.close();
+    await Promise.all(receivers.map((each) => each.close()));
     await h?.close();
     await env?.teardown();
     await database?.drop();
   });
 
-  test('the attempt finishes, the delivery is recorded as succeeded, and the process exits 0 within the grace', async () => {
+  test('SIGTERM with an attempt in flight: the attempt finishes, the delivery is recorded as succeeded, and the process exits 0 within the grace', async () => {
     const healthPort = await freePort();
     worker = spawnWorker({
       TEMPORAL_ADDRESS: env.address,
@@ -175,5 +181,70 @@ describeWithPostgres('SIGTERM to a worker process with an attempt in flight', ()
     const [delivery] = deliveries.body.data;
     expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1 });
     expect(delivery.attempts.map((attempt: any) => [attempt.attempt, attempt.statusCode])).toEqual([[1, 200]]);
+  }, 90_000);
+
+  test('its log: one JSON line per attempt, no stack trace, nothing but JSON lines', async () => {
+    const lines: string[] = [];
+    const logged = spawnWorker(
+      {
+        TEMPORAL_ADDRESS: env.address,
+        TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+        TEMPORAL_TASK_QUEUE: h.taskQueue,
+        DATABASE_URL: database.url,
+        WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
+        LOG_LEVEL: 'info',
+      },
+      (line) => lines.push(line),
+    );
+    // The first test's worker is gone; this one polls the same task queue.
+    worker = logged;
+    await waitUntilPolling(h.client, h.taskQueue, logged);
+    const receiver = await TestReceiver.start(always(500));
+    receivers.push(receiver);
+    expect((await h.call('POST', '/v1/event-types', { id: 'order.logged' })).status).toBe(201);
+    const sub = await h.call('POST', '/v1/subscriptions', {
+      url: receiver.url,
+      eventTypes: ['order.logged'],
+      retryPolicy: { ...FAST_RETRY, maximumAttempts: 3 },
+    });
+    expect(sub.status).toBe(201);
+    const event = await h.call('POST', '/v1/events', { type: 'order.logged', data: {} });
+    const delivery = await waitFor(
+      async () => {
+        const listed = (await h.call('GET', `/v1/deliveries?eventId=${event.body.id}`)).body.data?.[0];
+        return listed?.status === 'failed' ? listed : undefined;
+      },
+      'the delivery to fail',
+      30_000,
+    );
+    // The workflow's end is logged by the worker after the row is written: wait for that line.
+    const parsed = await waitFor(
+      () => {
+        const all = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+        return all.some((entry) => entry.workflowId === delivery.workflowId && entry.msg === 'Workflow failed')
+          ? all
+          : undefined;
+      },
+      'the worker to log the end of the delivery',
+      10_000,
+    );
+
+    const attempts = parsed.filter((entry) => entry.deliveryId === delivery.id);
+    expect(attempts.map((entry) => [entry.msg, entry.attempt, entry.statusCode])).toEqual([
+      ['webhook attempt failed', 1, 500],
+      ['webhook attempt failed', 2, 500],
+      ['webhook attempt failed', 3, 500],
+    ]);
+    expect(attempts.map((entry) => entry.level)).toEqual([40, 40, 40]);
+    expect(attempts[0]).toMatchObject({ eventType: 'order.logged', reason: 'receiver answered HTTP 500' });
+    expect(attempts[2]).toMatchObject({ nextAttemptAt: null });
+    // Of the SDK's own lines, one says the delivery ended, at info, with its failure in one field.
+    const sdk = parsed.filter((entry) => entry.workflowId === delivery.workflowId);
+    expect(sdk.map((entry) => entry.msg)).toEqual(['Workflow failed']);
+    expect(sdk[0]).toMatchObject({
+      level: 30,
+      failure: { message: expect.stringMatching(/^receiver answered HTTP 500 \(attempt 3, /) },
+    });
+    expect(lines.filter((line) => /"stack"|\\n\s+at /.test(line))).toEqual([]);
   }, 90_000);
 });
