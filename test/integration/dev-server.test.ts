@@ -57,7 +57,8 @@ test('starts headless on a SQLite file in a new folder, with its namespace and s
 });
 
 test('refuses to start on a port another process holds, before starting anything', async () => {
-  const squatter = createServer();
+  // Another program on the port. It hangs up on every connection, so that closing it waits for none.
+  const squatter = createServer((socket) => socket.destroy());
   squatter.listen(0, '127.0.0.1');
   await once(squatter, 'listening');
   try {
