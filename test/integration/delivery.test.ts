@@ -132,7 +132,10 @@ test('404 fails after exactly one attempt', async () => {
   const event = await publish({});
   const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // The run has closed (Failed): no attempt of it can come after this, so one request is all.
+  const handle = h.client.workflow.getHandle(delivery.workflowId);
+  await expect(handle.result()).rejects.toThrow();
+  expect((await handle.describe()).status.name).toBe('FAILED');
   expect(r.requests).toHaveLength(1);
 });
 
@@ -166,11 +169,11 @@ test('account scoping, wildcard subscriptions and inactive subscriptions', async
   const wildcard = await receiver();
   const inactive = await receiver();
   const residents = { eventTypes: ['resident.updated'] };
-  await subscribe(vendor.url, residents);
-  await subscribe(acme.url, { ...residents, accountId: 'acme' });
+  const vendorSub = await subscribe(vendor.url, residents);
+  const acmeSub = await subscribe(acme.url, { ...residents, accountId: 'acme' });
   await subscribe(other.url, { ...residents, accountId: 'other' });
-  await subscribe(wildcard.url, { eventTypes: ['*'], accountId: 'acme' });
-  await subscribe(inactive.url, { ...residents, active: false });
+  const wildcardSub = await subscribe(wildcard.url, { eventTypes: ['*'], accountId: 'acme' });
+  const inactiveSub = await subscribe(inactive.url, { ...residents, active: false });
 
   const forAcme = await publish({ type: 'resident.updated', accountId: 'acme' });
   // Vendor level, another type: only subscribers of every type would match, and the wildcard one is acme's.
@@ -184,14 +187,25 @@ test('account scoping, wildcard subscriptions and inactive subscriptions', async
   expect(matched.body.deliveries).toMatchObject({ total: 3 });
   expect(moved.deliveryCount).toBe(0);
   expect(movedForAcme.deliveryCount).toBe(1);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(other.requests).toHaveLength(0);
-  expect(inactive.requests).toHaveLength(0);
+  // A delivery is made only for a delivery row; the other account's and the inactive subscription
+  // got none.
+  const subscribersOf = async (eventId: string): Promise<string[]> =>
+    (await h.call('GET', `/v1/deliveries?eventId=${eventId}`)).body.data.map((d: any) => d.subscriptionId).sort();
+  expect(await subscribersOf(forAcme.id)).toEqual([vendorSub.id, acmeSub.id, wildcardSub.id].sort());
+  expect(await subscribersOf(movedForAcme.id)).toEqual([wildcardSub.id]);
   expect(vendor.requests).toHaveLength(1);
   expect(wildcard.requests.map((req) => JSON.parse(req.body).type).sort()).toEqual([
     'resident.moved',
     'resident.updated',
   ]);
+  // Their receivers work: a marker event each does reach them, and it is all they ever got.
+  const forOther = await publish({ type: 'resident.updated', accountId: 'other' });
+  expect((await h.call('PATCH', `/v1/subscriptions/${inactiveSub.id}`, { active: true })).status).toBe(200);
+  const afterActivation = await publish({ type: 'resident.updated', accountId: 'acme' });
+  await other.waitForRequests(1);
+  await inactive.waitForRequests(1);
+  expect(other.requests.map((req) => req.headers['webhook-id'])).toEqual([forOther.id]);
+  expect(inactive.requests.map((req) => req.headers['webhook-id'])).toEqual([afterActivation.id]);
 });
 
 test('the same event id twice creates no new deliveries; a different body under it is 409', async () => {
