@@ -145,8 +145,11 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     // Nothing is attempted while no worker runs; the work resumes on the new one.
     expect(a.receiver.requests[1]!.receivedAt).toBeGreaterThanOrEqual(restartedAt);
     expect(b.receiver.requests[2]!.receivedAt).toBeGreaterThanOrEqual(restartedAt);
-    // Room for a stray duplicate to show up.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // No stray duplicate can come after this: both runs have closed (no attempt of theirs is left
+    // to make), and the one worker that could still post has stopped, letting what it had in
+    // flight finish first.
+    for (const { workflowId } of [a, b]) await h.client.workflow.getHandle(workflowId).result();
+    await worker!.kill('SIGTERM');
 
     // A, killed between retries: its attempts go on where they stopped.
     expect(deliveryA).toMatchObject({ status: 'succeeded', attemptCount: 3, nextAttemptAt: null });

@@ -253,10 +253,16 @@ describe("what comes back: a receiver's answer", () => {
     }
   });
 
-  /** Starts an HTTP receiver; `sent` counts the body bytes it managed to hand to the socket. */
+  /**
+   * Starts an HTTP receiver; `sent` counts the body bytes it managed to hand to the socket, and
+   * `closed` resolves when its answer's connection closes (after which it cannot send more).
+   */
   async function receiver(answer: (res: ServerResponse, sent: { bytes: number }) => void) {
     const sent = { bytes: 0 };
+    let onClose!: () => void;
+    const closed = new Promise<void>((resolve) => (onClose = resolve));
     const server = createHttpServer((req, res) => {
+      res.once('close', onClose);
       req.resume();
       req.on('end', () => answer(res, sent));
     });
@@ -267,7 +273,18 @@ describe("what comes back: a receiver's answer", () => {
     servers.push(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`, sent };
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`, sent, closed };
+  }
+
+  /** Resolves once the sender has dropped the receiver's connection; fails if it has not within 5 s. */
+  async function dropped(r: { closed: Promise<void> }): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      r.closed,
+      new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('the sender kept the connection open for 5 s')), 5_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   const post = (url: string) =>
@@ -311,7 +328,7 @@ describe("what comes back: a receiver's answer", () => {
     expect(response.statusCode).toBe(200);
     expect(Buffer.byteLength(response.body)).toBeLessThanOrEqual(RESPONSE_BODY_LIMIT_BYTES);
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 500);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await dropped(r);
     // What the receiver could push is bounded by socket buffers, not by what it wanted to send (1 GiB).
     expect(r.sent.bytes).toBeLessThan(32 * 1024 * 1024);
     expect(memory() - before).toBeLessThan(32 * 1024 * 1024);
@@ -325,7 +342,7 @@ describe("what comes back: a receiver's answer", () => {
     const response = await post(r.url);
     expect(response.statusCode).toBe(200);
     expect(response.body).toHaveLength(RESPONSE_BODY_LIMIT_BYTES);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await dropped(r);
     expect(r.sent.bytes).toBeLessThan(32 * 1024 * 1024);
     expect(memory() - before).toBeLessThan(32 * 1024 * 1024);
   });
