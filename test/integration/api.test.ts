@@ -3,6 +3,7 @@
  * `{ error: { code, message, details: [{ path, message }] } }`, 404s and 409s, and that a
  * rejected request writes nothing. No worker runs: deliveries stay pending.
  */
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { apiRoutes, type AppDeps } from '../../src/api/app';
 import { startApiServer, type ApiServer } from '../../src/api/server';
@@ -12,6 +13,9 @@ import { UnavailableError } from '../../src/errors';
 import { DeliveryControl } from '../../src/temporal/delivery-control';
 import { startHarness, type ApiAnswer, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';
+
+/** A gRPC interceptor, as the Temporal client's connection takes them. */
+type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
@@ -872,8 +876,17 @@ test('stopping delivery control ends a cancel still waiting on its workflow, so 
   const event = await h.call('POST', '/v1/events', { type, data: null });
   const listed = await h.call('GET', `/v1/deliveries?eventId=${event.body.id}`);
   const delivery = await h.store.deliveries.get(listed.body.data[0].id);
+  // A client of its own, telling the test when the cancel's update request is on its way.
+  let updateSent!: () => void;
+  const sent = new Promise<void>((resolve) => (updateSent = resolve));
+  const watchUpdates: GrpcInterceptor = (options, nextCall) => {
+    if (options.method_definition.path.endsWith('/UpdateWorkflowExecution')) updateSent();
+    return nextCall(options) as ReturnType<GrpcInterceptor>;
+  };
+  const connection = await Connection.connect({ address: env.address, interceptors: [watchUpdates] });
+  const client = new Client({ connection, namespace: h.client.options.namespace });
   const control = new DeliveryControl({
-    client: h.client,
+    client,
     store: h.store,
     logger: createLogger('silent'),
     taskQueue: h.taskQueue,
@@ -885,10 +898,14 @@ test('stopping delivery control ends a cancel still waiting on its workflow, so 
     () => 'answered',
     (error: unknown) => error,
   );
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const stoppedAt = Date.now();
-  await control.stop();
-  // …unless stopped: then it ends at once, as a 503 (the service is going away).
-  expect(await cancelling).toBeInstanceOf(UnavailableError);
-  expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+  try {
+    await sent;
+    const stoppedAt = Date.now();
+    await control.stop();
+    // …unless stopped: then it ends at once, as a 503 (the service is going away).
+    expect(await cancelling).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+  } finally {
+    await connection.close();
+  }
 });
