@@ -15,7 +15,6 @@ import { FAST_RETRY } from '../../helpers/retry-policies';
 
 export const EVENT_TYPE = 'fault.event';
 
-
 export interface DeploymentOptions {
   /** Short scenario key: names the database, queue, subscriptions and logs. */
   readonly name: string;
