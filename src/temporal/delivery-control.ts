@@ -105,6 +105,8 @@ export class DeliveryControl {
     const run = async (): Promise<void> => {
       const workflowIds = await this.options.store.deliveries.pendingWorkflowIds(subscriptionId);
       await forEachLimited(workflowIds, 16, async (workflowId) => {
+        // Once stopping, a new call would not see the signal fire: make none.
+        this.stopping.signal.throwIfAborted();
         await this.options.client.workflow
           .getHandle(workflowId)
           .cancel()
@@ -142,7 +144,11 @@ export class DeliveryControl {
     let closed = false;
     await this.tracked(
       this.options.client
-        .withAbortSignal(signal, () => handle.result())
+        .withAbortSignal(signal, () => {
+          // A call made once the signal has fired would never see it: refuse it instead.
+          signal.throwIfAborted();
+          return handle.result();
+        })
         .then(
           () => undefined,
           // A run that ended Failed or Canceled rejects; one never started is as good as closed.
@@ -163,7 +169,12 @@ export class DeliveryControl {
    */
   private async update(handle: WorkflowHandle, update: typeof cancelUpdate | typeof resendUpdate): Promise<void> {
     const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
-    await this.tracked(this.options.client.withAbortSignal(signal, () => handle.executeUpdate(update)));
+    await this.tracked(
+      this.options.client.withAbortSignal(signal, () => {
+        signal.throwIfAborted();
+        return handle.executeUpdate(update);
+      }),
+    );
   }
 
   /**
