@@ -3,6 +3,7 @@
  * the project's own finder, on free ports, with a database file in a temporary folder), the
  * service process (API + worker), the loopback receiver and an HTTP client for the API.
  */
+import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,13 +16,11 @@ import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { startDevServer, type DevServer } from '../devtools/temporal-dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
-import { openPglite } from '../src/store/pglite';
-import { migrate } from '../src/store/migrations';
-import { openPostgres } from '../src/store/pg';
 import { freePort } from '../test/helpers/ports';
 import { startPostgres } from '../test/helpers/postgres';
 import type { ServiceConfig, WorkerTuning } from './protocol';
 import { BenchReceiver } from './receiver';
+import { postgresPids, type WatchedProcess } from './memory';
 import { findChildPid, Sampler } from './sampler';
 import { ServiceProcess } from './service-client';
 
@@ -47,7 +46,37 @@ export interface EnvOptions {
   readonly split?: boolean;
   /** Connections from the benchmark to the API. */
   readonly apiConnections: number;
+  /**
+   * Start the Temporal ceiling's process (a bare worker and client), which scenarios 2 and 4 and
+   * the warm-up drive. @default true
+   */
+  readonly ceiling?: boolean;
   readonly log: (line: string) => void;
+}
+
+/** Lines the Temporal dev server logged (at warn and above: it runs with --log-level warn). */
+export interface TemporalLogCounts {
+  /** Lines at level WARN. */
+  readonly warn: number;
+  /** Lines at level ERROR (or FATAL, PANIC). */
+  readonly error: number;
+  /** Lines at no level the pattern knows (e.g. a Go panic's stack). */
+  readonly other: number;
+  /** Lines mentioning "context deadline exceeded", whatever their level. */
+  readonly deadlineExceeded: number;
+  /** Lines mentioning "Slow gRPC call". */
+  readonly slowGrpc: number;
+}
+
+/** The counts of `after` minus those of `before`: what was logged in between. */
+export function temporalLogSince(before: TemporalLogCounts, after: TemporalLogCounts): TemporalLogCounts {
+  return {
+    warn: after.warn - before.warn,
+    error: after.error - before.error,
+    other: after.other - before.other,
+    deadlineExceeded: after.deadlineExceeded - before.deadlineExceeded,
+    slowGrpc: after.slowGrpc - before.slowGrpc,
+  };
 }
 
 export interface ApiAnswer {
@@ -61,21 +90,42 @@ export interface BenchEnv {
   readonly service: ServiceProcess;
   /** Split mode: the API process. */
   readonly apiProcess?: ServiceProcess;
-  /** A bare Temporal worker and client for the ceiling. */
-  readonly ceiling: ServiceProcess;
+  /** A bare Temporal worker and client for the ceiling; undefined when the run does not need it. */
+  readonly ceiling: ServiceProcess | undefined;
   readonly receiver: BenchReceiver;
   /** A Temporal client of the benchmark's own, to read workflow histories. */
   readonly client: Client;
   /** Samples the service process (and the Temporal server, and the machine). */
   readonly sampler: Sampler;
   /** Samples the ceiling process instead of the service. */
-  readonly ceilingSampler: Sampler;
+  readonly ceilingSampler: Sampler | undefined;
   /** Start-up phases, ms. */
   readonly timings: Record<string, number>;
+  /** The service's log files: the one process's (split mode: the worker's), and the API process's. */
+  readonly logFiles: { readonly service: string; readonly api?: string };
+  /** Every process of the run, for memory sampling (see memory.ts), by name. */
+  readonly processes: readonly WatchedProcess[];
+  /** The processes a deployment runs (the service, Temporal, PostgreSQL): not the ceiling or the benchmark. */
+  readonly systemProcessNames: readonly string[];
   /** Error lines the Temporal server has logged so far. */
   temporalErrors(): number;
+  /** Lines the Temporal server has logged so far, by level and by the messages that mean trouble. */
+  temporalLog(): TemporalLogCounts;
   api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer>;
   close(): Promise<void>;
+}
+
+/** Runs create-store.ts in a child process (with this process's TypeScript loader) and waits for it. */
+function createStore(target: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'create-store.ts'), [target], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`creating the store failed (${signal ?? `exit code ${code}`})`)),
+    );
+  });
 }
 
 export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
@@ -90,7 +140,14 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
 
     const temporalLog = createWriteStream(options.temporalLogFile);
     closers.push(() => new Promise<void>((resolve) => temporalLog.end(resolve)));
-    const serverErrors = { count: 0 };
+    const serverLog = { warn: 0, error: 0, other: 0, deadlineExceeded: 0, slowGrpc: 0 };
+    const countLine = (line: string): void => {
+      if (/\blevel=(ERROR|FATAL|PANIC|DPANIC)\b/i.test(line)) serverLog.error += 1;
+      else if (/\blevel=WARN(ING)?\b/i.test(line)) serverLog.warn += 1;
+      else serverLog.other += 1;
+      if (/context deadline exceeded/i.test(line)) serverLog.deadlineExceeded += 1;
+      if (/Slow gRPC call/i.test(line)) serverLog.slowGrpc += 1;
+    };
     const cliPath = await findTemporalCli({
       explicitPath: loadConfig().temporal.cliPath,
       toolsDir: DEFAULT_TOOLS_DIR,
@@ -110,9 +167,12 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       // The server's own warnings go to its log file; the run reports how many there were.
       logger: {
         info: () => undefined,
-        warn: (_obj, msg) => temporalLog.write(`${msg}\n`),
+        warn: (_obj, msg) => {
+          countLine(msg);
+          temporalLog.write(`${msg}\n`);
+        },
         error: (_obj, msg) => {
-          serverErrors.count += 1;
+          countLine(msg);
           temporalLog.write(`${msg}\n`);
         },
       },
@@ -143,25 +203,28 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
     // The ceiling's process starts while the store is created and the service starts: each of
     // them is mostly one thread's work, and this machine has two cores.
     const ceilingT0 = performance.now();
-    const ceilingStarting = ServiceProcess.start(ceilingConfig);
-    ceilingStarting
-      .then(() => (timings.ceilingStartMs = Math.round(performance.now() - ceilingT0)))
-      .catch(() => undefined);
-    closers.push(async () => (await ceilingStarting).stop());
+    const ceilingStarting = options.ceiling === false ? undefined : ServiceProcess.start(ceilingConfig);
+    if (ceilingStarting) {
+      ceilingStarting
+        .then(() => (timings.ceilingStartMs = Math.round(performance.now() - ceilingT0)))
+        .catch(() => undefined);
+      closers.push(async () => (await ceilingStarting).stop());
+    }
 
     // The store is created (initdb, migrations) before the service starts, as after a first
-    // `npm start`: PGlite's one-off initdb would otherwise leave ~400 MB in the service's RSS.
+    // `npm start`: PGlite's one-off initdb would otherwise leave ~400 MB in the service's RSS. It
+    // runs in a child process of its own, so that it stays out of the benchmark's memory too.
     t = performance.now();
     const storeDir = path.join(tmp, 'store');
     let databaseUrl: string | undefined;
+    let postgresPort: number | undefined;
     if (options.split) {
       const postgres = await startPostgres();
       closers.push(() => postgres.stop());
       databaseUrl = postgres.url;
+      postgresPort = Number(new URL(postgres.url).port);
     }
-    const store = databaseUrl ? await openPostgres(databaseUrl) : await openPglite(storeDir);
-    await migrate(store);
-    await store.close();
+    await createStore(databaseUrl ?? storeDir);
     timings.storeCreateMs = Math.round(performance.now() - t);
 
     const serviceConfig: ServiceConfig = {
@@ -226,7 +289,15 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       temporalPid,
       apiProcess && (() => (apiProcess as ServiceProcess).request({ type: 'stats' })),
     );
-    const ceilingSampler = new Sampler(() => ceiling.request({ type: 'stats' }), temporalPid);
+    const ceilingSampler = ceiling && new Sampler(() => ceiling.request({ type: 'stats' }), temporalPid);
+    const processes: WatchedProcess[] = [
+      { name: apiProcess ? 'worker' : 'service', pids: () => [service.pid] },
+      ...(apiProcess ? [{ name: 'API', pids: () => [(apiProcess as ServiceProcess).pid] }] : []),
+      ...(postgresPort !== undefined ? [{ name: 'PostgreSQL', pids: postgresPids(postgresPort) }] : []),
+      { name: 'Temporal', pids: () => (temporalPid === undefined ? [] : [temporalPid]) },
+      ...(ceiling ? [{ name: 'ceiling', pids: () => [ceiling.pid] }] : []),
+      { name: 'benchmark', pids: () => [process.pid] },
+    ];
     return {
       temporalAddress: devServer.address,
       service,
@@ -237,7 +308,14 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       sampler,
       ceilingSampler,
       timings,
-      temporalErrors: () => serverErrors.count,
+      logFiles: {
+        service: options.logFile,
+        ...(apiProcess ? { api: options.logFile.replace(/service\.log$/, 'api.log') } : {}),
+      },
+      processes,
+      systemProcessNames: processes.map((p) => p.name).filter((name) => name !== 'ceiling' && name !== 'benchmark'),
+      temporalErrors: () => serverLog.error,
+      temporalLog: () => ({ ...serverLog }),
       api,
       close,
     };

@@ -1,6 +1,9 @@
 /** Turns a run's results into the printed table, the raw JSON and an SVG chart. */
+import type { BurstResult } from './burst';
+import type { TemporalLogCounts } from './env';
+import type { HistoryCost } from './history-cost';
 import type { FanOutResult, LatencyResult, StormResult, ThroughputResult } from './scenarios';
-import type { Distribution } from './stats';
+import { distribution, type Distribution } from './stats';
 
 export interface Machine {
   readonly cpuModel: string;
@@ -20,15 +23,18 @@ export interface RunResults {
   readonly machine: Machine;
   readonly timings: Record<string, number>;
   /** Resident memory of the service and ceiling processes once started, before any load, MB. */
-  readonly idleRssMb: { readonly service: number; readonly ceiling: number; readonly api?: number };
+  readonly idleRssMb: { readonly service: number; readonly ceiling?: number; readonly api?: number };
   /** Store statements during our sustained run (scenario 3): calls and wall time, by statement. */
   readonly storeStats: Record<string, { calls: number; ms: number }>;
   /** Error lines the Temporal dev server logged during the scenarios. */
   readonly temporalServerErrors: number;
+  /** Every line it logged during the run, by level and by the messages that mean trouble. */
+  readonly temporalServerLog?: TemporalLogCounts;
   readonly throughput: ThroughputResult[];
   readonly latency: LatencyResult[];
   readonly fanOut: FanOutResult[];
   readonly storm?: StormResult;
+  readonly burst?: BurstResult;
   readonly wallMs: number;
 }
 
@@ -97,7 +103,159 @@ export function targets(results: RunResults): TargetCheck[] {
         : '–',
       met: storm && storm.deliveries >= 10_000 ? storm.waiting.serviceRssMbMax <= 300 : undefined,
     },
+    ...burstTargets(results.burst),
   ];
+}
+
+/** Deliveries overtaken by an event accepted over a second later: at most this share, for "oldest first". */
+const OLDEST_FIRST_TOLERANCE = 0.01;
+
+function burstTargets(b: BurstResult | undefined): TargetCheck[] {
+  const share = b ? burstRatio(b) : undefined;
+  const delivered = b ? b.deliveredInBurst + b.deliveredInDrain : 0;
+  const peak = b?.memory.peakSumMb;
+  return [
+    {
+      target: 'burst: deliveries/s ≥ 0.8 × steady-state capacity (same run)',
+      measured:
+        b && share !== undefined
+          ? `${share.toFixed(2)} × (${fmt(b.burstDeliveriesPerSecond, 1)}/s against ${fmt(b.steadyPerSecond, 1)}/s)`
+          : '–',
+      met: share === undefined ? undefined : share >= 0.8,
+    },
+    {
+      target: 'burst: the backlog drains oldest first',
+      measured: b
+        ? `${fmt(b.overtake.over1s)} of ${fmt(delivered)} overtaken by > 1 s; p99 ${ms(b.overtake.p99)} ms, max ${fmt(b.overtake.max / 1000, 1)} s`
+        : '–',
+      met: b && delivered > 0 ? b.overtake.over1s <= delivered * OLDEST_FIRST_TOLERANCE : undefined,
+    },
+    {
+      target: 'burst: no "context deadline exceeded" from the Temporal server',
+      measured: b ? `${fmt(b.temporalLog.deadlineExceeded)} lines` : '–',
+      met: b ? b.temporalLog.deadlineExceeded === 0 : undefined,
+    },
+    {
+      target: 'burst: memory of all processes ≤ 700 MB with 10,000 events waiting',
+      measured:
+        b && peak !== undefined
+          ? `${fmt(peak)} MB PSS (${Object.keys(b.memory.peakMb).join(' + ')}) with at most ${fmt(b.maxBacklog)} waiting`
+          : '–',
+      met: b && peak !== undefined ? (peak > 700 ? false : b.maxBacklog >= 10_000 ? true : undefined) : undefined,
+    },
+  ];
+}
+
+function burstRatio(b: BurstResult): number | undefined {
+  return b.steadyPerSecond && Number.isFinite(b.steadyPerSecond)
+    ? b.burstDeliveriesPerSecond / b.steadyPerSecond
+    : undefined;
+}
+
+/** "8 events, visibility 1 + 1 (+1 at close), 3 Actions (…)": one delivery's cost in one line. */
+export function costLine(cost: HistoryCost): string {
+  const { start, upserts, close } = cost.visibility;
+  const actions = Object.entries(cost.actions)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ');
+  return `${cost.events} history events (${fmt(cost.bytes)} bytes), ${start + upserts} visibility writes (start ${start} + upserts ${upserts})${close ? ' + 1 at close' : ''}, ${cost.actionsTotal} billable Actions (${actions})`;
+}
+
+function formatBurst(b: BurstResult, out: string[]): void {
+  out.push(
+    '',
+    `7. Burst: ${b.producers} producers POST /v1/events as fast as they are answered for ${fmt(b.durationMs / 1000)} s (one subscriber each, no waiting for deliveries), then the drain`,
+  );
+  const refused = Object.entries(b.refused)
+    .map(([status, n]) => `${n}×${status}`)
+    .concat(b.requestErrors ? [`${b.requestErrors} failed`] : []);
+  out.push(
+    table(
+      [
+        'accepted',
+        'accepted/s',
+        '202 p50 / p99 ms',
+        'refused',
+        'deliveries/s: burst',
+        '÷ steady',
+        'drain',
+        'drain s',
+        'max waiting',
+        'oldest waiting, max s',
+        'delivered twice',
+        'CPU ms/delivery (service+temporal)',
+      ],
+      [
+        [
+          fmt(b.accepted),
+          fmt(b.acceptedPerSecond, 1),
+          `${ms(b.ack.p50)} / ${ms(b.ack.p99)}`,
+          refused.length ? refused.join(', ') : '0',
+          fmt(b.burstDeliveriesPerSecond, 1),
+          ratio(b.burstDeliveriesPerSecond, b.steadyPerSecond),
+          fmt(b.drainDeliveriesPerSecond, 1),
+          b.drained ? fmt(b.drainMs / 1000, 1) : `${fmt(b.undelivered)} left (deadline)`,
+          fmt(b.maxBacklog),
+          fmt(b.maxOldestAgeS, 1),
+          b.deliveredTwice ? `${fmt(b.deliveredTwice)} (${fmt(b.extraPosts)} extra posts)` : '0',
+          `${ms(b.serviceCpuMsPerDelivery)} + ${ms(b.temporalCpuMsPerDelivery)}`,
+        ],
+      ],
+    ),
+  );
+  const lines: string[] = [];
+  lines.push(
+    `steady-state capacity (3., ours, closed loop): ${fmt(b.steadyPerSecond, 1)}/s; the burst's deliveries/s ÷ it: ${ratio(b.burstDeliveriesPerSecond, b.steadyPerSecond)}; burst ${fmt(b.burstMs / 1000, 1)} s, ${fmt(b.deliveredInBurst)} delivered during it, ${fmt(b.deliveredInDrain)} after`,
+  );
+  lines.push(
+    `createdAt → receiver: p50 ${fmt(b.latency.p50 / 1000, 1)} s, p99 ${fmt(b.latency.p99 / 1000, 1)} s, max ${fmt(b.latency.max / 1000, 1)} s; order: ${fmt(b.overtake.over1s)} deliveries overtaken by an event accepted > 1 s after them (overtake p50 ${ms(b.overtake.p50)} ms, p99 ${ms(b.overtake.p99)} ms, max ${fmt(b.overtake.max / 1000, 1)} s)`,
+  );
+  const open = b.timeline.flatMap((p) => (p.openWorkflows === undefined ? [] : [p.openWorkflows]));
+  lines.push(
+    `backpressure: workflows open in Temporal max ${open.length ? fmt(Math.max(...open)) : '–'} (median ${open.length ? fmt(distribution(open).p50) : '–'}) while up to ${fmt(b.maxBacklog)} events waited; dispatcher saturated ${b.gate.saturated}× (starts in flight then: ${b.gate.startsInFlight.join(', ') || '–'}), outbox drained ${b.gate.drainedOutbox}×`,
+  );
+  const peaks = Object.entries(b.memory.peakMb)
+    .map(([name, r]) => `${name} ${fmt(r.mb)}${r.source === 'rss' ? ' (RSS)' : ''}`)
+    .join(', ');
+  lines.push(
+    `memory, peak PSS MB: ${peaks}; all together ${fmt(b.memory.peakSumMb)} (at one sample; ${fmt(b.memory.firstSumMb)} before the burst); deployed (${b.memory.systemNames.join(' + ')}) ${fmt(b.memory.peakSystemMb)}`,
+  );
+  const log = b.temporalLog;
+  lines.push(
+    `Temporal server during the burst and drain: ${log.warn} warn, ${log.error} error${log.other ? `, ${log.other} other` : ''} lines; "context deadline exceeded" ${log.deadlineExceeded}, "Slow gRPC call" ${log.slowGrpc}`,
+  );
+  lines.push(
+    `CPU: service ${b.serviceCpuMean.toFixed(2)} cores, Temporal ${Number.isFinite(b.temporalCpuMean) ? b.temporalCpuMean.toFixed(2) : '–'} cores on average from the first POST to the end of the drain`,
+  );
+  const [cost, ...others] = b.costs;
+  if (cost) {
+    lines.push(
+      `per delivery answered 2xx on its first attempt${cost.firstAttemptOnly ? '' : ' (NOT a first-attempt-only history)'}: ${costLine(cost)}`,
+    );
+    lines.push(`  history: ${cost.eventTypes.join(', ')}`);
+    if (others.some((o) => o.events !== cost.events || o.actionsTotal !== cost.actionsTotal))
+      lines.push(
+        `  other histories read: ${others.map((o) => `${o.events} events, ${o.actionsTotal} Actions`).join('; ')}`,
+      );
+  } else lines.push('per delivery: no history could be read');
+  out.push(...lines.map((line) => `   ${line}`));
+  // The timeline, at most ~24 rows.
+  const step = Math.max(1, Math.ceil(b.timeline.length / 24));
+  const rows = b.timeline.filter((_, i) => i % step === 0 || i === b.timeline.length - 1);
+  out.push(
+    '',
+    table(
+      ['t s', 'accepted', 'delivered', 'waiting', 'oldest waiting s', 'open workflows'],
+      rows.map((p) => [
+        fmt(p.t),
+        fmt(p.accepted),
+        fmt(p.delivered),
+        fmt(p.accepted - p.delivered),
+        fmt(p.oldestAgeS, 1),
+        p.openWorkflows === undefined ? '–' : fmt(p.openWorkflows),
+      ]),
+    ).replace(/^/gm, '   '),
+  );
 }
 
 const distCells = (d: Distribution): string[] => [ms(d.p50), ms(d.p95), ms(d.p99), ms(d.max)];
@@ -114,10 +272,12 @@ export function formatResults(results: RunResults): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
   );
+  const ceilingRss =
+    results.idleRssMb.ceiling === undefined ? 'ceiling not started' : `ceiling ${fmt(results.idleRssMb.ceiling)} MB`;
   out.push(
     results.idleRssMb.api === undefined
-      ? `resident memory at rest: service ${fmt(results.idleRssMb.service)} MB, ceiling ${fmt(results.idleRssMb.ceiling)} MB`
-      : `resident memory at rest: worker ${fmt(results.idleRssMb.service)} MB, API ${fmt(results.idleRssMb.api)} MB, ceiling ${fmt(results.idleRssMb.ceiling)} MB`,
+      ? `resident memory at rest: service ${fmt(results.idleRssMb.service)} MB, ${ceilingRss}`
+      : `resident memory at rest: worker ${fmt(results.idleRssMb.service)} MB, API ${fmt(results.idleRssMb.api)} MB, ${ceilingRss}`,
   );
   out.push(
     'process CPU: the service (API + worker) for ours, the ceiling process for Temporal; in cores (1 = one core busy)',
@@ -243,6 +403,7 @@ export function formatResults(results: RunResults): string {
       ),
     );
   }
+  if (results.burst) formatBurst(results.burst, out);
   const s = results.storm;
   if (s) {
     out.push(
@@ -289,7 +450,13 @@ export function formatResults(results: RunResults): string {
       targets(results).map((t) => [t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO']),
     ),
   );
-  out.push('', `Temporal server error lines during the run: ${results.temporalServerErrors}`);
+  const log = results.temporalServerLog;
+  out.push(
+    '',
+    log
+      ? `Temporal server log during the run: ${log.warn} warn, ${log.error} error${log.other ? `, ${log.other} other` : ''} lines; "context deadline exceeded" ${log.deadlineExceeded}, "Slow gRPC call" ${log.slowGrpc}`
+      : `Temporal server error lines during the run: ${results.temporalServerErrors}`,
+  );
   out.push(`wall time: ${fmt(results.wallMs / 1000, 1)} s`);
   return out.join('\n');
 }
@@ -441,5 +608,26 @@ export function chartSvg(results: RunResults): string {
     });
   }
   panels.push(panel(w, h, w, h, 'Retry storm: memory', 's', 'MB', memory));
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${2 * h}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
+  const b = results.burst;
+  if (b) {
+    const perSecond = (key: 'accepted' | 'delivered'): Array<readonly [number, number]> =>
+      b.timeline.slice(1).map((p, i) => [p.t, p[key] - (b.timeline[i] as (typeof b.timeline)[number])[key]] as const);
+    panels.push(
+      panel(0, 2 * h, w, h, 'Burst: events per second', 's from the first POST', 'events/s', [
+        { name: 'accepted (202)', points: perSecond('accepted') },
+        { name: 'delivered', points: perSecond('delivered') },
+        {
+          name: 'open workflows',
+          points: b.timeline.flatMap((p) => (p.openWorkflows === undefined ? [] : [[p.t, p.openWorkflows] as const])),
+        },
+      ]),
+    );
+    panels.push(
+      panel(w, 2 * h, w, h, 'Burst: oldest undelivered event', 's from the first POST', 'age, s', [
+        { name: 'oldest waiting, s', points: b.timeline.map((p) => [p.t, p.oldestAgeS] as const) },
+      ]),
+    );
+  }
+  const rows = b ? 3 : 2;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${rows * h}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n</svg>\n`;
 }

@@ -8,8 +8,9 @@
  * --eager-activity on|off (the dev server's eager activity dispatch; default on, as npm start),
  * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt (default: runtime, as
  * npm start; prebuilt with --quick), --tuning key=value[,key=value…],
- * --start-concurrency N, --only throughput,latency,fanout,storm, --fanout 1000,10000, --out DIR, --profile (CPU
- * profiles of the service during scenarios 2 and 3; summarise with bench/profile-summary.ts).
+ * --start-concurrency N, --only throughput,latency,burst,fanout,storm, --fanout 1000,10000,
+ * --burst PRODUCERSxSECONDS (default 20x30; quick 8x5), --out DIR, --profile (CPU profiles of the service during
+ * scenarios 2 and 3; summarise with bench/profile-summary.ts).
  *
  * Prints a table, writes bench/results/<stamp>-<label>.json (raw results) and .svg (chart).
  * No figure is asserted: the run exits 0 when it completes, whatever it measured.
@@ -23,7 +24,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
-import { startEnv } from './env';
+import { burst, type BurstResult } from './burst';
+import { startEnv, type TemporalLogCounts } from './env';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
 import {
@@ -40,7 +42,7 @@ import {
   type LatencyResult,
 } from './scenarios';
 
-type Part = 'throughput' | 'latency' | 'fanout' | 'storm';
+type Part = 'throughput' | 'latency' | 'burst' | 'fanout' | 'storm';
 
 interface Profile {
   readonly throughputMs: number;
@@ -54,6 +56,12 @@ interface Profile {
   readonly stormSubscribers: number;
   readonly stormWaitMs: number;
   readonly stormDeadlineMs: number;
+  /** The burst (burst.ts): producers, for how long, and the longest wait for its drain. */
+  readonly burstProducers: number;
+  readonly burstMs: number;
+  readonly burstDrainDeadlineMs: number;
+  /** After the drain, how long to listen for deliveries posted twice. */
+  readonly burstLateMs: number;
   readonly settleMs: number;
   /** Unmeasured load through the ceiling and through our path first, so code is compiled and warm. */
   readonly warmUpMs: number;
@@ -76,6 +84,10 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     stormSubscribers: 10,
     stormWaitMs: 1_000,
     stormDeadlineMs: 10_000,
+    burstProducers: 8,
+    burstMs: 5_000,
+    burstDrainDeadlineMs: 30_000,
+    burstLateMs: 500,
     settleMs: 500,
     warmUpMs: 1_000,
     bundle: 'prebuilt',
@@ -90,6 +102,10 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     stormSubscribers: 100,
     stormWaitMs: 15_000,
     stormDeadlineMs: 300_000,
+    burstProducers: 20,
+    burstMs: 30_000,
+    burstDrainDeadlineMs: 900_000,
+    burstLateMs: 2_000,
     settleMs: 3_000,
     warmUpMs: 10_000,
     bundle: 'runtime',
@@ -123,6 +139,8 @@ interface Args {
   rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
   fanOut: number[] | undefined;
+  /** Burst producers and seconds, instead of the profile's. */
+  burst: { producers: number; seconds: number } | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -137,7 +155,7 @@ function parseArgs(argv: string[]): Args {
     bundle: undefined,
     tuning: {},
     startConcurrency: undefined,
-    only: new Set<Part>(['throughput', 'latency', 'fanout', 'storm']),
+    only: new Set<Part>(['throughput', 'latency', 'burst', 'fanout', 'storm']),
     out: path.join(__dirname, 'results'),
     profile: false,
     fanOut: undefined,
@@ -145,6 +163,7 @@ function parseArgs(argv: string[]): Args {
     split: false,
     durationS: undefined,
     storm: undefined,
+    burst: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -187,9 +206,21 @@ function parseArgs(argv: string[]): Args {
       case '--start-concurrency':
         args.startConcurrency = Number(value());
         break;
-      case '--only':
-        args.only = new Set(value().split(',') as Part[]);
+      case '--only': {
+        const parts = value().split(',');
+        const known: readonly string[] = ['throughput', 'latency', 'burst', 'fanout', 'storm'];
+        const unknown = parts.filter((part) => !known.includes(part));
+        if (unknown.length > 0) throw new Error(`--only: unknown part ${unknown.join(', ')} (${known.join(', ')})`);
+        args.only = new Set(parts as Part[]);
         break;
+      }
+      case '--burst': {
+        const [producers, seconds] = value().split('x').map(Number);
+        if (!producers || !seconds || !Number.isInteger(producers))
+          throw new Error('--burst takes PRODUCERSxSECONDS, e.g. 20x30');
+        args.burst = { producers, seconds };
+        break;
+      }
       case '--fanout':
         args.fanOut = value().split(',').map(Number);
         if (args.fanOut.some((n) => !Number.isInteger(n) || n < 1))
@@ -261,6 +292,7 @@ async function main(): Promise<void> {
     ...PROFILES[profileName],
     ...(args.fanOut ? { fanOut: args.fanOut } : {}),
     ...(args.storm ? { stormEvents: args.storm.events, stormSubscribers: args.storm.subscribers } : {}),
+    ...(args.burst ? { burstProducers: args.burst.producers, burstMs: args.burst.seconds * 1000 } : {}),
     ...(args.durationS
       ? {
           throughputMs: args.durationS * 1000,
@@ -294,6 +326,7 @@ async function main(): Promise<void> {
   // Awaited by startEnv; a failure before then is reported there, not as an unhandled rejection.
   workflowBundlePath?.catch(() => undefined);
 
+  const needsCeiling = args.only.has('throughput') || args.only.has('latency');
   const env = await startEnv({
     tuning: args.tuning,
     // As main.ts: eager start when the worker shares the API's process (not in split mode).
@@ -304,8 +337,10 @@ async function main(): Promise<void> {
     ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
     logFile: path.join(args.out, `${stamp}-${args.label}-service.log`),
     temporalLogFile: path.join(args.out, `${stamp}-${args.label}-temporal.log`),
-    apiConnections: Math.max(args.concurrency, 16) + 4,
+    apiConnections: Math.max(args.concurrency, 16, profile.burstProducers) + 4,
     split: args.split,
+    // Scenarios 2 and 4 and their warm-up drive the ceiling; without them it is not started.
+    ceiling: needsCeiling,
     log,
   });
   Object.assign(timings, env.timings);
@@ -313,14 +348,16 @@ async function main(): Promise<void> {
     (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
   const idleRssMb = {
     service: await rssMb(env.service),
-    ceiling: await rssMb(env.ceiling),
+    ...(env.ceiling ? { ceiling: await rssMb(env.ceiling) } : {}),
     ...(env.apiProcess ? { api: await rssMb(env.apiProcess) } : {}),
   };
   const throughput: ThroughputResult[] = [];
   const latency: LatencyResult[] = [];
   const fanOutResults: FanOutResult[] = [];
   let storm: StormResult | undefined;
+  let burstResult: BurstResult | undefined;
   let temporalServerErrors = 0;
+  let temporalServerLog: TemporalLogCounts | undefined;
   let storeStats: Record<string, { calls: number; ms: number }> = {};
   try {
     log('setting up event types and subscriptions');
@@ -332,9 +369,11 @@ async function main(): Promise<void> {
     timings.setUpMs = Math.round(performance.now() - t);
     env.receiver.recording = false;
 
-    if (args.only.has('throughput') || args.only.has('latency')) {
-      log(`warm-up: ${profile.warmUpMs / 1000} s through the ceiling and through our path, not measured`);
-      await temporalThroughput(env, args.concurrency, profile.warmUpMs);
+    if (needsCeiling || args.only.has('burst')) {
+      log(
+        `warm-up: ${profile.warmUpMs / 1000} s ${needsCeiling ? 'through the ceiling and ' : ''}through our path, not measured`,
+      );
+      if (needsCeiling) await temporalThroughput(env, args.concurrency, profile.warmUpMs);
       await ourThroughput(env, args.concurrency, profile.warmUpMs);
       await sleep(profile.settleMs);
     }
@@ -345,7 +384,7 @@ async function main(): Promise<void> {
       await sleep(profile.settleMs);
       const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         if (!args.profile) return fn();
-        const target = name === 'ceiling' ? env.ceiling : env.service;
+        const target = (name === 'ceiling' ? env.ceiling : undefined) ?? env.service;
         await target.request({ type: 'profile-start' });
         try {
           return await fn();
@@ -363,6 +402,13 @@ async function main(): Promise<void> {
       throughput.push(await profiled('ours', () => ourThroughput(env, args.concurrency, profile.throughputMs)));
       storeStats = await env.service.request<Record<string, { calls: number; ms: number }>>({ type: 'store-stats' });
       await sleep(profile.settleMs);
+    } else if (args.only.has('burst')) {
+      // The burst is compared with the steady-state capacity of the same run: our closed loop.
+      log('3. our sustained throughput (the steady-state capacity the burst is compared with)');
+      await env.service.request({ type: 'store-stats' });
+      throughput.push(await ourThroughput(env, args.concurrency, profile.throughputMs));
+      storeStats = await env.service.request<Record<string, { calls: number; ms: number }>>({ type: 'store-stats' });
+      await sleep(profile.settleMs);
     }
     if (args.only.has('latency')) {
       for (const rate of args.rates ?? profile.latencyRates) {
@@ -370,6 +416,20 @@ async function main(): Promise<void> {
         latency.push(...(await latencies(env, rate, profile.latencyMs)));
         await sleep(profile.settleMs);
       }
+      await sleep(profile.settleMs);
+    }
+    if (args.only.has('burst')) {
+      log(`7. burst: ${profile.burstProducers} producers × ${profile.burstMs / 1000} s, then the drain`);
+      burstResult = await burst(env, subscriptions.burst, {
+        producers: profile.burstProducers,
+        durationMs: profile.burstMs,
+        drainDeadlineMs: profile.burstDrainDeadlineMs,
+        lateMs: profile.burstLateMs,
+        steadyPerSecond: throughput.find((t) => t.name.startsWith('ours'))?.perSecond,
+      });
+      log(
+        `   ${burstResult.accepted} accepted, ${burstResult.drained ? `drained ${(burstResult.drainMs / 1000).toFixed(1)} s after the producers stopped` : `${burstResult.undelivered} undelivered at the deadline`}`,
+      );
       await sleep(profile.settleMs);
     }
     if (args.only.has('fanout')) {
@@ -385,6 +445,7 @@ async function main(): Promise<void> {
       storm = await retryStorm(env, subscriptions, profile.stormEvents, profile.stormWaitMs, profile.stormDeadlineMs);
     }
     temporalServerErrors = env.temporalErrors();
+    temporalServerLog = env.temporalLog();
   } finally {
     await env.close();
   }
@@ -403,16 +464,19 @@ async function main(): Promise<void> {
       workflowBundle: bundle,
       tuning: args.tuning,
       ...(args.startConcurrency !== undefined ? { startConcurrency: args.startConcurrency } : {}),
+      ...(args.only.has('burst') ? { burst: `${profile.burstProducers} producers × ${profile.burstMs / 1000} s` } : {}),
     },
     machine: { ...machine, loadAfter: loadAverage() },
     timings,
     idleRssMb,
     temporalServerErrors,
+    ...(temporalServerLog ? { temporalServerLog } : {}),
     storeStats,
     throughput,
     latency,
     fanOut: fanOutResults,
     ...(storm ? { storm } : {}),
+    ...(burstResult ? { burst: burstResult } : {}),
     wallMs: performance.now() - t0,
   };
   const base = path.join(args.out, `${stamp}-${args.label}`);

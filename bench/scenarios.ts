@@ -2,6 +2,7 @@
  * The six scenarios. Each returns plain data; report.ts prints and charts it.
  *   1. raw HTTP ceiling      2. Temporal ceiling      3. our sustained throughput
  *   4. latency at a fixed rate (raw, Temporal, ours)  5. fan-out  6. retry storm and recovery
+ * (7, the burst, is in burst.ts.)
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -13,13 +14,14 @@ import { forEachLimited } from '../src/util/concurrency';
 import type { BenchEnv } from './env';
 import { closedLoop, openLoop, Waiters, type ClosedLoopResult, type OpenLoopResult } from './load';
 import type { CeilingClosedResult, CeilingOpenResult } from './protocol';
-import type { Sample } from './sampler';
+import type { Sample, Sampler } from './sampler';
+import type { ServiceProcess } from './service-client';
 import { distribution, perBucket, rateBetween, type Distribution } from './stats';
 
 /** A unit (one delivery) slower than this counts as missing. */
 const UNIT_TIMEOUT_MS = 30_000;
 
-export const EVENT_TYPES = { steady: 'bench.steady', storm: 'bench.storm' } as const;
+export const EVENT_TYPES = { steady: 'bench.steady', storm: 'bench.storm', burst: 'bench.burst' } as const;
 
 /** The event type of the fan-out to `n` subscribers. */
 function fanOutEventType(n: number): string {
@@ -219,16 +221,24 @@ export async function rawThroughput(
   }
 }
 
+/** The ceiling's process and sampler; the run starts them whenever a scenario needs them. */
+function ceilingOf(env: BenchEnv): { ceiling: ServiceProcess; sampler: Sampler } {
+  if (!env.ceiling || !env.ceilingSampler)
+    throw new Error('this scenario needs the ceiling process (startEnv ceiling)');
+  return { ceiling: env.ceiling, sampler: env.ceilingSampler };
+}
+
 /** 2. Temporal ceiling: driven inside the ceiling process, next to its worker. */
 export async function temporalThroughput(
   env: BenchEnv,
   concurrency: number,
   durationMs: number,
 ): Promise<ThroughputResult> {
+  const { ceiling, sampler } = ceilingOf(env);
   const { value, samples } = await sampled(
     env,
-    () => env.ceiling.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }),
-    env.ceilingSampler,
+    () => ceiling.request<CeilingClosedResult>({ type: 'ceiling-closed', concurrency, durationMs }),
+    sampler,
   );
   return throughput('Temporal ceiling', concurrency, { ...value, missing: 0, durationMs }, samples);
 }
@@ -296,7 +306,7 @@ export async function latencies(env: BenchEnv, rate: number, durationMs: number)
       'Temporal ceiling',
       rate,
       durationMs,
-      await env.ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs }),
+      await ceilingOf(env).ceiling.request<CeilingOpenResult>({ type: 'ceiling-open', rate, durationMs }),
     ),
   );
   await untilTemporalIdle(env, IDLE_DEADLINE_MS);
@@ -324,6 +334,8 @@ export interface Subscriptions {
   /** Subscription ids by receiver path index. */
   readonly fanout: string[];
   readonly storm: string[];
+  /** The one subscriber of the burst's events (burst.ts). */
+  readonly burst: string;
 }
 
 async function createSubscription(env: BenchEnv, body: Record<string, unknown>): Promise<string> {
@@ -337,9 +349,9 @@ async function createSubscription(env: BenchEnv, body: Record<string, unknown>):
 }
 
 /**
- * Event types and subscriptions, through the API: one steady subscriber, fan-out subscribers (the
- * i-th receives the fan-out event of every size above i) and `storm` subscribers with a long first
- * backoff.
+ * Event types and subscriptions, through the API: one steady subscriber, one burst subscriber,
+ * fan-out subscribers (the i-th receives the fan-out event of every size above i) and `storm`
+ * subscribers with a long first backoff.
  */
 export async function setUp(
   env: BenchEnv,
@@ -352,6 +364,7 @@ export async function setUp(
   }
   const base = env.receiver.baseUrl;
   await createSubscription(env, { url: `${base}/steady/0`, eventTypes: [EVENT_TYPES.steady] });
+  const burst = await createSubscription(env, { url: `${base}/burst/0`, eventTypes: [EVENT_TYPES.burst] });
   const fanOutSubscribers = Math.max(0, ...sizes.fanOut);
   const fanout = new Array<string>(fanOutSubscribers);
   await forEachLimited(
@@ -379,7 +392,7 @@ export async function setUp(
       });
     },
   );
-  return { fanout, storm };
+  return { fanout, storm, burst };
 }
 
 export interface HistoryCheck {
