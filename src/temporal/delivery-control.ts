@@ -6,7 +6,14 @@ import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import type { Store } from '../store';
 import { forEachLimited } from '../util/concurrency';
 import { deliveryWorkflow } from '../../workflows';
-import { cancelSignal, cancelUpdate, resendUpdate, statusQuery, type DeliveryState } from '../../workflows/messages';
+import {
+  cancelSignal,
+  cancelUpdate,
+  resendSignal,
+  resendUpdate,
+  statusQuery,
+  type DeliveryState,
+} from '../../workflows/messages';
 import { deliveryStartOptions } from './delivery-start';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
@@ -18,6 +25,12 @@ export interface DeliveryControlOptions {
   readonly attemptTimeoutMs: number;
   /** How long cancel waits for the workflow to finish before answering, ms. @default 10000 */
   readonly settleTimeoutMs?: number;
+  /**
+   * How long cancel and resend wait for a worker to answer their update, ms. Without an answer
+   * they fall back to the signal of the same name, which Temporal keeps until a worker runs the
+   * workflow (the decision is then the workflow's, but the caller cannot hear it). @default 3000
+   */
+  readonly updateTimeoutMs?: number;
 }
 
 /**
@@ -28,12 +41,14 @@ export interface DeliveryControlOptions {
  */
 export class DeliveryControl {
   private readonly settleTimeoutMs: number;
+  private readonly updateTimeoutMs: number;
   /** Aborted on stop: a call still retrying when the connection closes would throw from a timer. */
   private readonly stopping = new AbortController();
   private readonly background = new Set<Promise<void>>();
 
   constructor(private readonly options: DeliveryControlOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 10_000;
+    this.updateTimeoutMs = options.updateTimeoutMs ?? 3_000;
   }
 
   private async startOptions(delivery: Delivery, reusePolicy: WorkflowIdReusePolicy) {
@@ -51,7 +66,13 @@ export class DeliveryControl {
   async cancel(delivery: Delivery): Promise<void> {
     const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
-      await this.update(handle, cancelUpdate);
+      if ((await this.update(handle, cancelUpdate)) === 'unanswered') {
+        // No worker to decide now: the signal waits for one, and the workflow ends cancelled then.
+        if (await this.signal(handle, cancelSignal, () => this.startToCancel(delivery))) return;
+        const closed = await this.closedStatus(handle);
+        if (closed === undefined || closed === 'cancelled') return;
+        throw refused(undefined, closed);
+      }
     } catch (error) {
       if (error instanceof WorkflowUpdateFailedError) {
         const ended = await this.endedStatus(handle);
@@ -75,8 +96,12 @@ export class DeliveryControl {
   async resend(delivery: Delivery): Promise<void> {
     const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
-      await this.update(handle, resendUpdate);
-      return;
+      if ((await this.update(handle, resendUpdate)) === 'unanswered') {
+        // No worker to decide now: the signal waits for one (a closed run falls through below).
+        if (await this.signal(handle, resendSignal, async () => undefined)) return;
+      } else {
+        return;
+      }
     } catch (error) {
       if (!(error instanceof WorkflowUpdateFailedError) && !(error instanceof WorkflowNotFoundError)) {
         throw toUnavailable(error);
@@ -164,17 +189,47 @@ export class DeliveryControl {
   }
 
   /**
-   * Sends an update and waits for the workflow's answer, at most settleTimeoutMs: with no worker
-   * to run the validator, the caller gets a 503 rather than a request that hangs.
+   * Sends an update and waits for the workflow's answer, at most updateTimeoutMs; 'unanswered'
+   * when no worker took it in that time (none runs, or all are saturated).
    */
-  private async update(handle: WorkflowHandle, update: typeof cancelUpdate | typeof resendUpdate): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.settleTimeoutMs), this.stopping.signal]);
-    await this.tracked(
-      this.options.client.withAbortSignal(signal, () => {
-        signal.throwIfAborted();
-        return handle.executeUpdate(update);
-      }),
-    );
+  private async update(
+    handle: WorkflowHandle,
+    update: typeof cancelUpdate | typeof resendUpdate,
+  ): Promise<'answered' | 'unanswered'> {
+    const timeout = AbortSignal.timeout(this.updateTimeoutMs);
+    const signal = AbortSignal.any([timeout, this.stopping.signal]);
+    try {
+      await this.tracked(
+        this.options.client.withAbortSignal(signal, () => {
+          // A call made once the signal has fired would never see it: refuse it instead.
+          signal.throwIfAborted();
+          return handle.executeUpdate(update);
+        }),
+      );
+      return 'answered';
+    } catch (error) {
+      if (timeout.aborted && !this.stopping.signal.aborted) return 'unanswered';
+      throw error;
+    }
+  }
+
+  /**
+   * Signals the workflow; false when it is not running (closed), after `ifNeverStarted` when it
+   * was never started.
+   */
+  private async signal(
+    handle: WorkflowHandle,
+    signal: typeof cancelSignal | typeof resendSignal,
+    ifNeverStarted: () => Promise<void>,
+  ): Promise<boolean> {
+    try {
+      await handle.signal(signal);
+      return true;
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw toUnavailable(error);
+      if ((await this.closedStatus(handle)) === undefined) await ifNeverStarted();
+      return false;
+    }
   }
 
   /**

@@ -204,6 +204,11 @@ attempt(
   (res) => foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}`)(res),
 );
 attempt(
+  'GET /v1/deliveries/:id/attempts',
+  () => as(keys.acme.key)('GET', `/v1/deliveries/${globex.delivery}/attempts`),
+  (res) => foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/attempts`)(res),
+);
+attempt(
   'POST /v1/deliveries/:id/cancel',
   () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/cancel`),
   async (res) => {

@@ -12,6 +12,7 @@ import { always, TestReceiver } from '../helpers/receiver';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { HttpsReceiver, selfSignedCertificate, stubResolver, type Certificate } from './support';
+import { WorkflowFailedError } from '@temporalio/client';
 
 const PUBLIC_ADDRESS = '93.184.215.34';
 const ONE_ATTEMPT = { initialInterval: '1s', maximumAttempts: 1 };
@@ -164,8 +165,15 @@ describe('refused at the attempt, on the address connected to', () => {
     expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
     expect(delivery.attempts[0].statusCode).toBeUndefined();
     expect(delivery.attempts[0].error).toMatch(/rebind\.test resolves to 127\.0\.0\.1, which is a loopback address/);
-    const state = await strict.client.workflow.getHandle(delivery.workflowId).result();
-    expect(state).toMatchObject({ status: 'failed', reason: expect.stringMatching(/loopback/) });
+    // The workflow ends Failed, TargetRefused, with the refusal as its message.
+    const failure = await strict.client.workflow
+      .getHandle(delivery.workflowId)
+      .result()
+      .then(
+        () => undefined,
+        (error: unknown) => (error instanceof WorkflowFailedError ? error.cause : error),
+      );
+    expect(failure).toMatchObject({ type: 'TargetRefused', message: expect.stringMatching(/loopback/) });
     expect(r.requests).toHaveLength(0);
   });
 
