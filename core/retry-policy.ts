@@ -96,7 +96,8 @@ export function nextAttemptAt(args: {
 }): number | null {
   const { policy, attempt, now, windowEndsAt, retryAfterMs } = args;
   if (policy.maximumAttempts !== null && attempt >= policy.maximumAttempts) return null;
-  const at = now + (retryAfterMs ?? backoffAfterAttempt(policy, attempt));
+  // Whole milliseconds: a fractional coefficient (1.5) would otherwise show in the UI as 1796011481502.75.
+  const at = Math.round(now + (retryAfterMs ?? backoffAfterAttempt(policy, attempt)));
   return at < windowEndsAt ? at : null;
 }
 
