@@ -24,6 +24,7 @@ import {
   cancelSignal,
   cancelUpdate,
   DELIVERY_FAILURE_TYPES,
+  DELIVERY_WORKFLOW_REVISION,
   resendSignal,
   resendUpdate,
   statusQuery,
@@ -44,7 +45,8 @@ const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
  */
 const FIRST_ATTEMPT_LOCAL = 'first-attempt-local';
 /**
- * Since this patch, Temporal's own status tells the outcome: a failed delivery ends its workflow
+ * Since this patch (and in every run of revision 1 and later: see DELIVERY_WORKFLOW_REVISION),
+ * Temporal's own status tells the outcome: a failed delivery ends its workflow
  * as Failed (its failure type says why), a cancelled one as Canceled; only those write their
  * status (search attribute and store), a delivered one leaves that to its attempt. Long runs of
  * resends continue as new. It implies the patches above.
@@ -242,7 +244,10 @@ async function endNatively(
  * remaining backoff.
  */
 export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryState> {
-  const nativeOutcome = patched(NATIVE_OUTCOME);
+  // A run started for the current revision takes the current code with no patch check: a patch
+  // costs every new delivery a marker and a search attribute write in its history.
+  const current = (input.revision ?? 0) >= DELIVERY_WORKFLOW_REVISION;
+  const nativeOutcome = current || patched(NATIVE_OUTCOME);
   const firstAttemptLocal = nativeOutcome || patched(FIRST_ATTEMPT_LOCAL);
   const windowStartedAt = input.windowStartedAt ?? Date.now();
   const windowEndsAt = windowStartedAt + input.retryPolicy.maxDurationMs;

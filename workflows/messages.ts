@@ -41,6 +41,16 @@ export type DeliveryFailureType = (typeof DELIVERY_FAILURE_TYPES)[keyof typeof D
 /** Where the delivery stands. */
 export const statusQuery = defineQuery<DeliveryState>('status');
 
+/**
+ * The revision of the delivery workflow's code that new runs are started for, carried in their
+ * input. Changes to what the workflow does are made by raising it and branching on
+ * `input.revision`, not with a patch: the input is in the history, so replay takes the branch
+ * the run was started with, and new runs pay for no patch marker. Runs without a revision are
+ * older, and their branches are chosen by the patches in workflows/delivery.ts.
+ * 1: Temporal's status tells the outcome, first attempt local, success recorded by the attempt.
+ */
+export const DELIVERY_WORKFLOW_REVISION = 1;
+
 export interface DeliveryWorkflowInput {
   readonly deliveryId: string;
   readonly eventId: string;
@@ -52,6 +62,8 @@ export interface DeliveryWorkflowInput {
   readonly windowStartedAt?: number;
   /** Resends taken by the runs this one continues. @default 0 */
   readonly resendsBefore?: number;
+  /** The code revision the run was started for (DELIVERY_WORKFLOW_REVISION). @default 0: patches decide */
+  readonly revision?: number;
 }
 
 export interface DeliveryState {

@@ -2,7 +2,7 @@ import { type WorkflowIdReusePolicy, type TypedSearchAttributes } from '@tempora
 import type { WorkflowStartOptions } from '@temporalio/client';
 import type { DeliveryPlan } from '../../core/model';
 import type { deliveryWorkflow } from '../../workflows';
-import type { DeliveryWorkflowInput } from '../../workflows/messages';
+import { DELIVERY_WORKFLOW_REVISION, type DeliveryWorkflowInput } from '../../workflows/messages';
 import { deliveryWorkflowId } from '../../core/ids';
 import { formatDuration } from '../../core/duration';
 import { ACCOUNT_ID, EVENT_ID, EVENT_TYPE, SUBSCRIPTION_ID } from '../../core/search-attributes';
@@ -69,6 +69,7 @@ export function deliveryStartOptions(
     subscriptionId: plan.subscriptionId,
     retryPolicy: plan.retryPolicy,
     attemptTimeoutMs: settings.attemptTimeoutMs,
+    revision: DELIVERY_WORKFLOW_REVISION,
   };
   return {
     workflowId: deliveryWorkflowId(plan.eventId, plan.subscriptionId),

@@ -94,8 +94,11 @@ test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verif
   );
   expect(markers.filter((name) => name === 'core_local_activity')).toHaveLength(1);
   expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(0);
-  // One patch marker, so one search attribute write for it (TemporalChangeVersion) besides the status.
-  expect(markers.filter((name) => name === 'core_patch')).toHaveLength(1);
+  // A run of the current revision checks no patch (no marker, no TemporalChangeVersion write) and
+  // writes no status (Completed says it): six events, no search attribute write after the start.
+  expect(markers.filter((name) => name === 'core_patch')).toHaveLength(0);
+  expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes)).toHaveLength(0);
+  expect(events).toHaveLength(6);
 
   expect(request?.headers['content-type']).toBe('application/json');
   expect(request?.headers['webhook-id']).toBe(event.id);

@@ -13,6 +13,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { workflowBundle } from '../helpers/harness';
 import { loadHistories, type RecordedHistory } from './histories';
 import { SHAPES } from './shapes';
+import { DELIVERY_WORKFLOW_REVISION } from '../../workflows/messages';
 
 /** The generation of `<shape>.json`: the code from before any patch. */
 const FIRST_GENERATION = '(before any patch)';
@@ -65,6 +66,12 @@ function patchesOf(h: RecordedHistory): string[] {
   });
 }
 
+/** The code revision a history's run was started for (its input's `revision`); 0 before revisions. */
+function revisionOf(h: RecordedHistory): number {
+  const data = h.history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  return data ? ((JSON.parse(Buffer.from(data).toString('utf8')) as { revision?: number }).revision ?? 0) : 0;
+}
+
 /** Every patch id workflows/ passes to patched() or deprecatePatch(), literally or through a const. */
 function patchesInWorkflowCode(): string[] {
   const found = new Set<string>();
@@ -98,9 +105,17 @@ test('every patch in the workflow code has a generation of recorded histories, w
   for (const patch of patches) expect({ patch, recorded: generations.has(patch) }).toEqual({ patch, recorded: true });
   for (const generation of generations) {
     const recorded = histories.filter((h) => generationOf(h) === generation).flatMap(patchesOf);
-    if (generation === FIRST_GENERATION) expect(recorded).toEqual([]);
+    if (generation === FIRST_GENERATION || /^revision-\d+$/.test(generation)) expect(recorded).toEqual([]);
     else expect(recorded).toContain(generation);
   }
+});
+
+test('the current revision of the workflow code has a generation of recorded histories, started for it', () => {
+  const generation = `revision-${DELIVERY_WORKFLOW_REVISION}`;
+  const recorded = histories.filter((h) => generationOf(h) === generation);
+  expect(recorded.length).toBeGreaterThan(0);
+  for (const h of recorded)
+    expect({ name: h.name, revision: revisionOf(h) }).toEqual({ name: h.name, revision: DELIVERY_WORKFLOW_REVISION });
 });
 
 test('the current workflow code replays every recorded history', async () => {
