@@ -47,21 +47,22 @@ export interface PostWebhookDeps {
   readonly targets: TargetPolicy;
 }
 
-/** The envelope every receiver gets: `{ id, type, timestamp, accountId, data }`. */
+/**
+ * The envelope every receiver gets: `{"id","type","timestamp","accountId","data"}`, with `data`
+ * the JSON text the producer sent, byte for byte (every key, numbers as written, its Unicode and
+ * escapes), so what is signed and delivered is what was published. An event stored before its
+ * text was kept (no `dataJson`) has its `data` serialised, as it always had.
+ */
 export function webhookBody(event: {
   id: string;
   type: string;
   createdAt: Date;
   accountId: string | null;
   data: unknown;
+  dataJson?: string;
 }): string {
-  return JSON.stringify({
-    id: event.id,
-    type: event.type,
-    timestamp: event.createdAt.toISOString(),
-    accountId: event.accountId,
-    data: event.data,
-  });
+  const data = event.dataJson ?? JSON.stringify(event.data ?? null);
+  return `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"timestamp":${JSON.stringify(event.createdAt.toISOString())},"accountId":${JSON.stringify(event.accountId)},"data":${data}}`;
 }
 
 /**

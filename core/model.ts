@@ -32,6 +32,12 @@ export interface WebhookEvent {
   readonly type: string;
   readonly accountId: string | null;
   readonly data: unknown;
+  /**
+   * `data` as the JSON text the producer sent, byte for byte: what receivers get and the API
+   * shows. Absent for events stored before it was kept (and events made in memory): `data`,
+   * serialised, stands in.
+   */
+  readonly dataJson?: string;
   readonly callbackUrl: string | null;
   readonly createdAt: Date;
 }

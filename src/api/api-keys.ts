@@ -44,6 +44,7 @@ export function apiKeyRoutes(deps: { store: Store }) {
   return [
     route({
       method: 'post',
+      operationId: 'createApiKey',
       path: '/v1/api-keys',
       tag: 'API keys',
       summary: 'Create an API key; the answer carries the key, shown this once (only its hash is kept)',
@@ -65,6 +66,7 @@ export function apiKeyRoutes(deps: { store: Store }) {
     }),
     route({
       method: 'get',
+      operationId: 'listApiKeys',
       path: '/v1/api-keys',
       tag: 'API keys',
       summary: 'List the API keys created through the API (revoked ones included)',
@@ -80,6 +82,7 @@ export function apiKeyRoutes(deps: { store: Store }) {
     }),
     route({
       method: 'delete',
+      operationId: 'revokeApiKey',
       path: '/v1/api-keys/:id',
       tag: 'API keys',
       summary: 'Revoke an API key; it is refused from the next request on',

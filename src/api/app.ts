@@ -6,7 +6,7 @@ import type { DeliveryDispatcher } from '../temporal/dispatcher';
 import { apiKeyRoutes } from './api-keys';
 import { requireApiKey } from './auth';
 import { deliveryRoutes } from './deliveries';
-import { UnsupportedMediaTypeError } from '../errors';
+import { jsonBody } from './body';
 import { errorHandler, sendError } from './errors';
 import { eventTypeRoutes } from './event-types';
 import { eventRoutes } from './events';
@@ -28,19 +28,38 @@ export interface AppDeps {
   readonly health: () => Promise<Record<string, boolean>>;
 }
 
-/** Bodies must be JSON; a request without a body needs no content type. */
-const requireJson: RequestHandler = (req, _res, next) => {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !req.is('application/json')) {
-    next(
-      new UnsupportedMediaTypeError('request body must be application/json', [
-        { path: 'content-type', message: 'must be application/json' },
-      ]),
-    );
-    return;
+/**
+ * Answers 405 with `Allow` to a method a known path does not support (HEAD goes wherever GET
+ * does; OPTIONS is not supported). Paths match as Express matches them: case-insensitively, with
+ * an optional trailing slash. Runs before authentication: which methods a path has is public
+ * (GET /openapi.json).
+ */
+export function methodNotAllowed(paths: ReadonlyArray<{ path: string; method: string }>): RequestHandler {
+  const byPath = new Map<string, Set<string>>();
+  for (const { path, method } of paths) {
+    const methods = byPath.get(path) ?? new Set<string>();
+    methods.add(method.toUpperCase());
+    if (method.toUpperCase() === 'GET') methods.add('HEAD');
+    byPath.set(path, methods);
   }
-  next();
-};
+  const matchers = [...byPath].map(([path, methods]) => ({
+    pattern: new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`, 'i'),
+    methods,
+  }));
+  return (req, res, next) => {
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of matchers) if (pattern.test(req.path)) for (const m of methods) allowed.add(m);
+    if (allowed.size === 0 || allowed.has(req.method)) {
+      next();
+      return;
+    }
+    const allow = [...allowed].join(', ');
+    res.setHeader('allow', allow);
+    sendError(res, 405, 'method_not_allowed', `${req.method} is not supported here; use ${allow}`, [
+      { path: 'method', message: `must be one of ${allow}` },
+    ]);
+  };
+}
 
 export function apiRoutes(deps: AppDeps): Route[] {
   return [
@@ -68,10 +87,17 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
+  app.use(
+    methodNotAllowed([
+      { path: '/healthz', method: 'get' },
+      { path: '/openapi.json', method: 'get' },
+      ...routes.map(({ path, method }) => ({ path, method })),
+    ]),
+  );
+
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys, deps.store.apiKeys));
-  v1.use(requireJson);
-  v1.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  v1.use(jsonBody(deps.maxBodyBytes));
   mountRoutes(v1, routes);
   v1.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   app.use(v1);

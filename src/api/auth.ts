@@ -21,7 +21,8 @@ function matchesAny(candidate: Buffer, keyDigests: readonly Buffer[]): boolean {
   return found;
 }
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+/** `Bearer <key>`; the scheme is case-insensitive (RFC 9110, 11.1), one or more spaces before the key. */
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
 
 /**
  * Managed keys read `whk_<26 id characters>_<43 base64url characters>`: the id part finds the

@@ -99,6 +99,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
   return [
     route({
       method: 'get',
+      operationId: 'listDeliveries',
       path: '/v1/deliveries',
       tag: 'Deliveries',
       summary: 'List deliveries, newest first (filter by eventId, subscriptionId, status)',
@@ -120,6 +121,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     }),
     route({
       method: 'get',
+      operationId: 'getDelivery',
       path: '/v1/deliveries/:id',
       tag: 'Deliveries',
       summary: 'Get a delivery and its attempts',
@@ -130,6 +132,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     }),
     route({
       method: 'get',
+      operationId: 'listDeliveryAttempts',
       path: '/v1/deliveries/:id/attempts',
       tag: 'Deliveries',
       summary: 'Every attempt of a delivery, oldest first, a page at a time',
@@ -145,6 +148,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     }),
     route({
       method: 'post',
+      operationId: 'cancelDelivery',
       path: '/v1/deliveries/:id/cancel',
       tag: 'Deliveries',
       summary: 'Cancel a pending delivery; an attempt in flight is aborted',
@@ -159,6 +163,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     }),
     route({
       method: 'post',
+      operationId: 'resendDelivery',
       path: '/v1/deliveries/:id/resend',
       tag: 'Deliveries',
       summary:

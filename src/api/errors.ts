@@ -43,8 +43,18 @@ function fromBodyParser(error: unknown): ServiceError | undefined {
   return undefined;
 }
 
+/** The client hung up before its request was read in full: nothing to answer, nothing of ours broke. */
+const isAbortedRequest = (error: unknown): boolean => (error as { type?: unknown }).type === 'request.aborted';
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
+    if (isAbortedRequest(error)) {
+      logger.info(
+        { method: req.method, path: req.path, received: (error as { received?: unknown }).received },
+        'request aborted by the client',
+      );
+      return;
+    }
     const known = error instanceof ServiceError ? error : fromBodyParser(error);
     if (known) {
       const { status } = known;

@@ -19,6 +19,7 @@ export function eventTypeRoutes(deps: { store: Store }) {
   return [
     route({
       method: 'post',
+      operationId: 'createEventType',
       path: '/v1/event-types',
       tag: 'Event types',
       summary: 'Register an event type (admin keys only: the catalog is shared by every account)',
@@ -38,6 +39,7 @@ export function eventTypeRoutes(deps: { store: Store }) {
     }),
     route({
       method: 'get',
+      operationId: 'listEventTypes',
       path: '/v1/event-types',
       tag: 'Event types',
       summary: 'List the event types',

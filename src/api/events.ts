@@ -5,20 +5,31 @@ import { newId } from '../../core/ids';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
-import { configure } from 'safe-stable-stringify';
 import { generateSecret } from '../../core/signing';
+import { dataJsonOf } from '../store/events';
 import { accountOf, principalOf } from './auth';
-import { route } from './route';
-import { identifier } from './schemas';
+import { rawBodyOf } from './body';
+import { canonicalJson, memberOf } from './json';
+import { jsonObjectWithRaw, route } from './route';
+import { anyJson, identifier } from './schemas';
 
-/** JSON with keys sorted at every level: the same event posted with its keys reordered has the same fingerprint. */
-const canonicalJson = configure({ deterministic: true, bigint: false, circularValue: Error }) as (
-  value: object,
-) => string;
+/**
+ * The idempotency fingerprint: a hash of the event's meaning. Keys in any order, whitespace and
+ * string escapes do not change it; any other difference (a number's value, -0 against 0, a key
+ * more or less) does. Events fingerprinted before the raw text was kept hashed the same text
+ * (safe-stable-stringify's) whenever their numbers fit a double, so their retries still match.
+ */
+function fingerprintOf(event: { type: string; accountId: string | null; callbackUrl: string | null }, data: string) {
+  const text = `{"accountId":${JSON.stringify(event.accountId)},"callbackUrl":${JSON.stringify(event.callbackUrl)},"data":${data},"type":${JSON.stringify(event.type)}}`;
+  return createHash('sha256').update(text).digest('hex');
+}
 
 const createEvent = z.strictObject({
   type: identifier('type'),
-  data: z.json({ error: 'data must be JSON' }).refine((data) => data !== undefined, { message: 'data is required' }),
+  data: anyJson('data').meta({
+    description:
+      'The payload: any JSON value. Stored, signed and delivered as the exact text sent (every key, every number as written).',
+  }),
   accountId: identifier('accountId').optional(),
   id: identifier('id')
     .optional()
@@ -32,10 +43,10 @@ const acceptedView = z.object({
   accountId: z.string().nullable(),
   createdAt: z.iso.datetime(),
   deliveryCount: z.number().int(),
-  callbackSecret: z
-    .string()
-    .optional()
-    .meta({ description: 'Signs the delivery to callbackUrl; returned once, when the event is created.' }),
+  callbackSecret: z.string().optional().meta({
+    description:
+      'Signs the delivery to callbackUrl (present exactly when the event has one); the same in every answer for the event.',
+  }),
 });
 
 const countsView = z.object({
@@ -50,7 +61,7 @@ const eventView = z.object({
   id: z.string(),
   type: z.string(),
   accountId: z.string().nullable(),
-  data: z.json(),
+  data: anyJson('data').meta({ description: 'The payload, exactly as it was sent.' }),
   callbackUrl: z.string().nullable(),
   createdAt: z.iso.datetime(),
   deliveries: countsView,
@@ -90,6 +101,7 @@ export function eventRoutes(deps: EventRouteDeps) {
   return [
     route({
       method: 'post',
+      operationId: 'publishEvent',
       path: '/v1/events',
       tag: 'Events',
       summary: 'Publish an event: it is stored durably, then delivered to every matching subscription',
@@ -114,26 +126,40 @@ export function eventRoutes(deps: EventRouteDeps) {
         if (body.callbackUrl !== undefined) await deps.validateTarget(body.callbackUrl, 'callbackUrl');
         const accountId = principal.kind === 'account' ? principal.accountId : (body.accountId ?? null);
         const callbackUrl = body.callbackUrl ?? null;
-        const fingerprint = createHash('sha256')
-          .update(canonicalJson({ type: body.type, accountId, data: body.data, callbackUrl }))
-          .digest('hex');
-        const callbackSecret = callbackUrl ? generateSecret() : null;
+        // The body reader kept the text: `data` is stored and delivered as it was sent.
+        const raw = rawBodyOf(req);
+        const dataNode = raw && memberOf(raw.root, 'data');
+        if (!raw || !dataNode) throw new Error('POST /v1/events parsed without its raw body');
+        const dataJson = raw.text.slice(dataNode.start, dataNode.end);
+        const fingerprint = fingerprintOf({ type: body.type, accountId, callbackUrl }, canonicalJson(dataNode));
         const claimMs = deps.dispatcher.claimForNewEvent;
         const ingested = await store.events.ingest(
-          { id, type: body.type, accountId, data: body.data, callbackUrl, callbackSecret, fingerprint },
+          {
+            id,
+            type: body.type,
+            accountId,
+            data: body.data,
+            dataJson,
+            callbackUrl,
+            // Kept only if this post creates the event; a repeat answers with the stored one.
+            callbackSecret: callbackUrl ? generateSecret() : null,
+            fingerprint,
+          },
           claimMs,
         );
         if (ingested.plans.length > 0 || ingested.expanding)
           deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding, claimMs > 0);
+        // The same answer however often the event is posted: all of it comes from the stored event.
         return {
           ...presentEvent(ingested.event),
           deliveryCount: ingested.deliveryCount,
-          ...(ingested.created && callbackSecret ? { callbackSecret } : {}),
+          ...(ingested.callbackSecret !== null ? { callbackSecret: ingested.callbackSecret } : {}),
         };
       },
     }),
     route({
       method: 'get',
+      operationId: 'getEvent',
       path: '/v1/events/:id',
       tag: 'Events',
       summary: 'Get an event, its payload and its deliveries counted by status',
@@ -147,12 +173,16 @@ export function eventRoutes(deps: EventRouteDeps) {
           ? await store.events.get(params.id as string, visibleTo)
           : undefined;
         if (!event) throw new NotFoundError('event', params.id as string);
-        return {
-          ...presentEvent(event),
-          data: event.data,
-          callbackUrl: event.callbackUrl,
-          deliveries: await store.events.deliveryCounts(event.id, visibleTo),
-        };
+        // `data` goes out as the text that came in, not through JSON.parse and JSON.stringify.
+        return jsonObjectWithRaw(
+          {
+            ...presentEvent(event),
+            data: null,
+            callbackUrl: event.callbackUrl,
+            deliveries: await store.events.deliveryCounts(event.id, visibleTo),
+          },
+          { data: dataJsonOf(event) },
+        );
       },
     }),
   ];

@@ -16,8 +16,18 @@ export interface RouteContext<Body, Query> {
   readonly res: Response;
 }
 
+/** An OpenAPI link from a route's answer to another operation (Schemathesis follows them in its stateful phase). */
+export interface RouteLink {
+  readonly operationId: string;
+  /** Parameter name → runtime expression, e.g. `{ id: '$response.body#/id' }`. */
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly description?: string;
+}
+
 export interface RouteSpec<Body = unknown, Query = unknown> {
   readonly method: Method;
+  /** The operation's name in the OpenAPI document, e.g. `createSubscription`. */
+  readonly operationId: string;
   /** Express path, e.g. `/v1/subscriptions/:id`. */
   readonly path: string;
   readonly summary: string;
@@ -30,7 +40,30 @@ export interface RouteSpec<Body = unknown, Query = unknown> {
   readonly response?: z.ZodType;
   /** Statuses this route may answer besides success and the common ones (401, 422, 500…). */
   readonly errors?: readonly number[];
+  /** Whether a body must be sent. @default true when the route has a body schema */
+  readonly bodyRequired?: boolean;
+  /** Links from the success answer to other operations, by name. */
+  readonly links?: Readonly<Record<string, RouteLink>>;
   readonly handler: (ctx: RouteContext<Body, Query>) => Promise<unknown>;
+}
+
+/**
+ * An answer whose JSON text is already written (e.g. an event whose `data` is the text the
+ * producer sent): sent as it is instead of through JSON.stringify.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * The JSON text of an object whose members keep their order, with the members named in `raw`
+ * written as the JSON text given (already valid JSON) instead of serialised.
+ */
+export function jsonObjectWithRaw(value: Record<string, unknown>, raw: Readonly<Record<string, string>>): JsonText {
+  const members = Object.entries(value)
+    .filter(([key, item]) => Object.hasOwn(raw, key) || item !== undefined)
+    .map(([key, item]) => `${JSON.stringify(key)}:${Object.hasOwn(raw, key) ? raw[key] : JSON.stringify(item)}`);
+  return new JsonText(`{${members.join(',')}}`);
 }
 
 /** A route with its types erased, so routes of different shapes fit in one list. */
@@ -115,6 +148,7 @@ export function mountRoutes(router: Router, specs: readonly Route[]): void {
       const result = await spec.handler({ body, query, params: req.params as Record<string, string>, req, res });
       if (res.headersSent) return;
       if (spec.status === 204) res.status(204).end();
+      else if (result instanceof JsonText) res.status(spec.status).type('application/json').send(result.text);
       else res.status(spec.status).json(result);
     });
   }

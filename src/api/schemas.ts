@@ -28,10 +28,37 @@ export const duration = z
   })
   .meta({ description: 'A duration: "500ms", "30s", "5m", "2h", "1d", or integer milliseconds.' });
 
+/**
+ * Any JSON value, required (JSON has no undefined). The body reader (body.ts) has already parsed,
+ * and refused, what is not JSON; this only says the member must be there. In the OpenAPI
+ * document: `{}`, any value.
+ */
+export const anyJson = (what: string) =>
+  z.unknown().refine((value) => value !== undefined, { message: `${what} is required` });
+
+/**
+ * An integer query parameter: decimal digits only, as the document's `type: integer` says; no
+ * sign, no leading zero, no hex, exponent or fraction, and given once.
+ */
+export const decimalQueryInteger = (what: string, min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : value),
+    z
+      .number({
+        error: (issue) =>
+          Array.isArray(issue.input)
+            ? `${what} must be given once`
+            : `${what} must be a decimal integer from ${min} to ${max}`,
+      })
+      .int(`${what} must be a decimal integer from ${min} to ${max}`)
+      .min(min, `${what} must be at least ${min}`)
+      .max(max, `${what} must be at most ${max}`),
+  );
+
 /** `limit` and `cursor` of every list. */
 export const pageQuery = {
   cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: decimalQueryInteger('limit', 1, 100).default(50),
 };
 
 export const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true');

@@ -11,6 +11,7 @@ import { DeliveryControl } from '../temporal/delivery-control';
 import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
 import { DeliveryReconciler } from '../temporal/reconciler';
 import { createApp } from './app';
+import { createHttpServer } from './http-server';
 
 export interface ApiServerDeps {
   readonly client: Client;
@@ -72,7 +73,9 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       return { store: storeOk, temporal: temporalOk };
     },
   });
-  const server = deps.host === undefined ? app.listen(deps.port) : app.listen(deps.port, deps.host);
+  const server = createHttpServer(app, logger);
+  if (deps.host === undefined) server.listen(deps.port);
+  else server.listen(deps.port, deps.host);
   await once(server, 'listening');
   if (deps.relay !== false) {
     dispatcher.startRelay();

@@ -231,6 +231,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
   return [
     route({
       method: 'post',
+      operationId: 'createSubscription',
       path: '/v1/subscriptions',
       tag: 'Subscriptions',
       summary: 'Create a subscription; the answer carries its signing secret',
@@ -265,6 +266,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'get',
+      operationId: 'listSubscriptions',
       path: '/v1/subscriptions',
       tag: 'Subscriptions',
       summary: 'List subscriptions (filter by eventType, accountId, active)',
@@ -281,6 +283,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'get',
+      operationId: 'getSubscription',
       path: '/v1/subscriptions/:id',
       tag: 'Subscriptions',
       summary: 'Get a subscription',
@@ -291,6 +294,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'get',
+      operationId: 'getSubscriptionSecret',
       path: '/v1/subscriptions/:id/secret',
       tag: 'Subscriptions',
       summary: "Get a subscription's signing secret",
@@ -304,6 +308,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'post',
+      operationId: 'rotateSubscriptionSecret',
       path: '/v1/subscriptions/:id/secret/rotate',
       tag: 'Subscriptions',
       summary:
@@ -331,6 +336,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'patch',
+      operationId: 'updateSubscription',
       path: '/v1/subscriptions/:id',
       tag: 'Subscriptions',
       summary: 'Change a subscription; pending deliveries use the new URL and headers at their next attempt',
@@ -354,6 +360,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     }),
     route({
       method: 'delete',
+      operationId: 'deleteSubscription',
       path: '/v1/subscriptions/:id',
       tag: 'Subscriptions',
       summary: 'Delete a subscription; its pending deliveries end as cancelled',

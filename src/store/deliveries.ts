@@ -169,6 +169,7 @@ export class DeliveryStore {
     const rows = await this.db.query<
       DeliveryRow & {
         e_data: unknown;
+        e_data_json: string | null;
         e_callback_url: string | null;
         e_callback_secret: string | null;
         e_created_at: Date;
@@ -180,7 +181,7 @@ export class DeliveryStore {
         s_previous_secret: string | null;
       }
     >(
-      `SELECT d.*, e.data AS e_data, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
+      `SELECT d.*, CASE WHEN e.data_json IS NULL THEN e.data END AS e_data, e.data_json AS e_data_json, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
               s.headers AS s_headers, s.secret AS s_secret,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
@@ -199,6 +200,7 @@ export class DeliveryStore {
         type: row.event_type,
         accountId: row.account_id,
         data: row.e_data,
+        ...(row.e_data_json !== null ? { dataJson: row.e_data_json } : {}),
         callbackUrl: row.e_callback_url,
         createdAt: row.e_created_at,
       },

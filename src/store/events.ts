@@ -1,6 +1,6 @@
 import { DELIVERY_STATUSES, type DeliveryPlan, type DeliveryStatus, type WebhookEvent } from '../../core/model';
 import { deliveryWorkflowId, newId } from '../../core/ids';
-import { ConflictError } from '../errors';
+import { ConflictError, ValidationError } from '../errors';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';
 import { PLAN_SELECT, toPlan, type PlanRow } from './deliveries';
@@ -11,28 +11,42 @@ interface EventRow {
   id: string;
   type: string;
   account_id: string | null;
+  /** Read only when data_json is NULL (events stored before it): the text is what counts. */
   data: unknown;
+  data_json: string | null;
   callback_url: string | null;
   fingerprint: string;
   created_at: Date;
 }
 
-const EVENT_COLUMNS = 'id, type, account_id, data, callback_url, fingerprint, created_at';
+/**
+ * Columns of an event read back. `data` (jsonb) is read only for events that have no `data_json`:
+ * a number such as 1e131071 takes 10 bytes as text and 128 KiB as jsonb's text output.
+ */
+const EVENT_COLUMNS =
+  'id, type, account_id, CASE WHEN data_json IS NULL THEN data END AS data, data_json, callback_url, fingerprint, created_at';
 
 const toEvent = (row: EventRow): WebhookEvent => ({
   id: row.id,
   type: row.type,
   accountId: row.account_id,
-  data: row.data,
+  data: row.data_json === null ? row.data : undefined,
+  ...(row.data_json !== null ? { dataJson: row.data_json } : {}),
   callbackUrl: row.callback_url,
   createdAt: row.created_at,
 });
+
+/** The JSON text of an event's data: as sent, or (events stored before the text was kept) re-serialised. */
+export const dataJsonOf = (event: WebhookEvent): string => event.dataJson ?? JSON.stringify(event.data ?? null);
 
 export interface NewEvent {
   readonly id: string;
   readonly type: string;
   readonly accountId: string | null;
+  /** The payload; with `dataJson`, only that text is stored (this is then not read). */
   readonly data: unknown;
+  /** `data` as the producer's JSON text, stored and delivered verbatim. @default JSON.stringify(data) */
+  readonly dataJson?: string;
   readonly callbackUrl: string | null;
   /** Signs the one-off callback delivery; null without a callbackUrl. */
   readonly callbackSecret: string | null;
@@ -44,7 +58,10 @@ export interface Ingested {
   readonly event: WebhookEvent;
   /** False when the id was already taken by the same event: nothing new was written. */
   readonly created: boolean;
+  /** The deliveries the event was accepted with (the same when it is posted again). */
   readonly deliveryCount: number;
+  /** The secret of the callback delivery, the same however often the event is posted; null without one. */
+  readonly callbackSecret: string | null;
   /** The deliveries this call created, to start now. */
   readonly plans: DeliveryPlan[];
   /**
@@ -63,6 +80,9 @@ export const INLINE_FANOUT_LIMIT = 100;
 
 /** Deliveries written per transaction while a large fan-out is expanded. */
 export const FANOUT_CHUNK = 500;
+
+/** PostgreSQL's numeric_value_out_of_range. */
+const NUMERIC_OUT_OF_RANGE = '22003';
 
 /** Active subscriptions matching the event type ($1) and account ($2). */
 const MATCHES = matchesEvent(1, 2);
@@ -83,17 +103,35 @@ export class EventStore {
    * callbackUrl) in a single transaction, and claims the dispatch for `claimMs`: once this
    * resolves, no delivery can be lost, and the relay dispatches it if this process cannot.
    */
-  ingest(input: NewEvent, claimMs: number): Promise<Ingested> {
-    return this.db.transaction(async (tx) => {
+  async ingest(input: NewEvent, claimMs: number): Promise<Ingested> {
+    try {
+      return await this.db.transaction((tx) => this.ingestIn(tx, input, claimMs));
+    } catch (error) {
+      // jsonb holds numbers up to 131072 digits before the point and 16383 after; the text has no such limit.
+      if ((error as { code?: unknown }).code === NUMERIC_OUT_OF_RANGE) {
+        throw new ValidationError('invalid request body', [
+          {
+            path: 'data',
+            message: 'holds a number with more digits than the store keeps (131072 before the point, 16383 after)',
+          },
+        ]);
+      }
+      throw error;
+    }
+  }
+
+  private async ingestIn(tx: Queryable, input: NewEvent, claimMs: number): Promise<Ingested> {
+    {
       const inserted = await tx.query<EventRow>(
-        `INSERT INTO events (id, type, account_id, data, callback_url, callback_secret, fingerprint, dispatch_claimed_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond')
+        `INSERT INTO events (id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint, dispatch_claimed_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9 * interval '1 millisecond')
          ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}`,
         [
           input.id,
           input.type,
           input.accountId,
-          JSON.stringify(input.data),
+          input.dataJson ?? JSON.stringify(input.data),
+          input.dataJson ?? null,
           input.callbackUrl,
           input.callbackSecret,
           input.fingerprint,
@@ -113,18 +151,29 @@ export class EventStore {
           event.type,
           event.accountId,
         ]);
-        await tx.query(`UPDATE events SET expansion_cursor = '' WHERE id = $1`, [event.id]);
         const plans = await insertDeliveries(tx, event, []);
-        return { event, created: true, deliveryCount: (counted[0]?.n ?? 0) + plans.length, plans, expanding: true };
+        const deliveryCount = (counted[0]?.n ?? 0) + plans.length;
+        await tx.query(`UPDATE events SET expansion_cursor = '', delivery_count = $2 WHERE id = $1`, [
+          event.id,
+          deliveryCount,
+        ]);
+        return { event, created: true, deliveryCount, callbackSecret: input.callbackSecret, plans, expanding: true };
       }
       const plans = await insertDeliveries(tx, event, matches);
       // Nothing to start: the outbox entry is done as soon as it is written.
-      if (plans.length === 0)
-        await tx.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [
-          event.id,
-        ]);
-      return { event, created: true, deliveryCount: plans.length, plans, expanding: false };
-    });
+      await tx.query(
+        `UPDATE events SET delivery_count = $2${plans.length === 0 ? ', dispatched_at = now(), dispatch_claimed_until = NULL' : ''} WHERE id = $1`,
+        [event.id, plans.length],
+      );
+      return {
+        event,
+        created: true,
+        deliveryCount: plans.length,
+        callbackSecret: input.callbackSecret,
+        plans,
+        expanding: false,
+      };
+    }
   }
 
   /**
@@ -158,17 +207,32 @@ export class EventStore {
 
   /** The answer for an id ingested before: the same event again (nothing written), or a conflict. */
   private async ingestedBefore(tx: Queryable, input: NewEvent): Promise<Ingested> {
-    const rows = await tx.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`, [input.id]);
-    const existing = rows[0] as EventRow;
+    const rows = await tx.query<EventRow & { callback_secret: string | null; delivery_count: number | null }>(
+      `SELECT ${EVENT_COLUMNS}, callback_secret, delivery_count FROM events WHERE id = $1`,
+      [input.id],
+    );
+    const existing = rows[0] as EventRow & { callback_secret: string | null; delivery_count: number | null };
     if (existing.fingerprint !== input.fingerprint) {
       throw new ConflictError(`event '${input.id}' already exists with a different body`, [
         { path: 'id', message: 'was already used for a different event' },
       ]);
     }
-    const counted = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM deliveries WHERE event_id = $1', [
-      input.id,
-    ]);
-    return { event: toEvent(existing), created: false, deliveryCount: counted[0]?.n ?? 0, plans: [], expanding: false };
+    let deliveryCount = existing.delivery_count;
+    if (deliveryCount === null) {
+      // Stored before the count was kept: the deliveries it has.
+      const counted = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM deliveries WHERE event_id = $1', [
+        input.id,
+      ]);
+      deliveryCount = counted[0]?.n ?? 0;
+    }
+    return {
+      event: toEvent(existing),
+      created: false,
+      deliveryCount,
+      callbackSecret: existing.callback_secret,
+      plans: [],
+      expanding: false,
+    };
   }
 
   /** The event, if it exists and the account (when given) may see it. */

@@ -101,6 +101,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '002_api_keys_and_secret_rotation',
         '003_subscription_match_index',
         '004_fanout_expansion',
+        '005_event_payload_text',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
@@ -121,7 +122,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(4);
+      expect(rows[0]?.n).toBe(5);
     });
   });
 
@@ -374,7 +375,14 @@ describe.each(backends)('store on %s', (_name, open) => {
       const input = event({ type });
       const first = await store.events.ingest(input, 60_000);
       const again = await store.events.ingest(input, 60_000);
-      expect(again).toEqual({ event: first.event, created: false, deliveryCount: 2, plans: [], expanding: false });
+      expect(again).toEqual({
+        event: first.event,
+        created: false,
+        deliveryCount: 2,
+        callbackSecret: null,
+        plans: [],
+        expanding: false,
+      });
       expect(await deliveryRows(input.id)).toHaveLength(2);
     });
 
