@@ -4,11 +4,14 @@ import type { ApiKeyRecord } from '../store/api-keys';
 import type { Store } from '../store';
 import { generateApiKey, principalFromScope, requireAdmin } from './auth';
 import { route } from './route';
-import { listOf, pageQuery, resourceId } from './schemas';
+import { apiCursor, listOf, named, pageQuery, resourceId, text } from './schemas';
 
 const scope = z
   .string({ error: 'scope must be a string' })
-  .max(140, 'scope must be at most 140 characters')
+  .regex(
+    /^(?:admin|account:[A-Za-z0-9._-]{1,128})$/,
+    `must be "admin" or "account:<accountId>" (letters, digits, '.', '_', '-'; 1–128 characters)`,
+  )
   .refine((value) => principalFromScope(value) !== undefined, {
     message: `must be "admin" or "account:<accountId>" (letters, digits, '.', '_', '-'; 1–128 characters)`,
   })
@@ -19,16 +22,20 @@ const scope = z
 
 const createApiKey = z.strictObject({
   scope,
-  name: z.string().max(200, 'name must be at most 200 characters').default(''),
+  name: text('name', 200).default(''),
 });
 
-const apiKeyView = z.object({
-  id: z.string(),
-  name: z.string(),
-  scope: z.string(),
-  createdAt: z.iso.datetime(),
-  revokedAt: z.iso.datetime().nullable(),
-});
+const apiKeyView = named(
+  'ApiKey',
+  'output',
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    scope: z.string(),
+    createdAt: z.iso.datetime(),
+    revokedAt: z.iso.datetime().nullable(),
+  }),
+);
 
 const present = (key: ApiKeyRecord): z.infer<typeof apiKeyView> => ({
   id: key.id,
@@ -52,6 +59,9 @@ export function apiKeyRoutes(deps: { store: Store }) {
       status: 201,
       response: apiKeyView.extend({ key: z.string() }),
       errors: [403],
+      links: {
+        RevokeApiKey: { operationId: 'revokeApiKey', parameters: { id: '$response.body#/id' } },
+      },
       handler: async ({ body, req }) => {
         requireAdmin(req);
         const generated = generateApiKey();
@@ -77,7 +87,7 @@ export function apiKeyRoutes(deps: { store: Store }) {
       handler: async ({ query, req }) => {
         requireAdmin(req);
         const page = await store.apiKeys.list(query);
-        return { data: page.items.map(present), nextCursor: page.nextCursor };
+        return { data: page.items.map(present), nextCursor: apiCursor(page.nextCursor) };
       },
     }),
     route({

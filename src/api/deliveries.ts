@@ -7,11 +7,11 @@ import type { DeliveryControl } from '../temporal/delivery-control';
 import { temporalUiUrl } from '../temporal/ui-url';
 import { accountOf, principalOf, type Principal } from './auth';
 import { route } from './route';
-import { listOf, pageQuery, resourceId } from './schemas';
+import { apiAttemptCursor, apiCursor, attemptPageQuery, listOf, named, pageQuery, resourceId, text } from './schemas';
 
 const listQuery = z.strictObject({
-  eventId: z.string().max(128).optional(),
-  subscriptionId: z.string().max(128).optional(),
+  eventId: text('eventId', 128).optional(),
+  subscriptionId: text('subscriptionId', 128).optional(),
   status: z.enum(DELIVERY_STATUSES).optional(),
   ...pageQuery,
 });
@@ -23,33 +23,41 @@ const listQuery = z.strictObject({
  */
 const EMBEDDED_ATTEMPTS = 20;
 
-const attemptView = z.object({
-  attempt: z.number().int(),
-  startedAt: z.iso.datetime(),
-  durationMs: z.number().int(),
-  statusCode: z.number().int().optional(),
-  error: z.string().optional(),
-  responseBody: z.string().optional().meta({ description: "The first 1 KiB of the receiver's answer." }),
-});
-
-export const deliveryView = z.object({
-  id: z.string(),
-  eventId: z.string(),
-  eventType: z.string(),
-  subscriptionId: z.string().nullable().meta({ description: "null for the delivery to an event's callbackUrl" }),
-  accountId: z.string().nullable(),
-  url: z.string(),
-  status: z.enum(DELIVERY_STATUSES),
-  attemptCount: z.number().int(),
-  nextAttemptAt: z.iso.datetime().nullable(),
-  attempts: z.array(attemptView).meta({
-    description: `The last ${EMBEDDED_ATTEMPTS} attempts, oldest first; attemptCount counts all of them, and GET /v1/deliveries/{id}/attempts pages through them.`,
+const attemptView = named(
+  'Attempt',
+  'output',
+  z.object({
+    attempt: z.number().int(),
+    startedAt: z.iso.datetime(),
+    durationMs: z.number().int(),
+    statusCode: z.number().int().optional(),
+    error: z.string().optional(),
+    responseBody: z.string().optional().meta({ description: "The first 1 KiB of the receiver's answer." }),
   }),
-  workflowId: z.string(),
-  temporalUiUrl: z.string(),
-  createdAt: z.iso.datetime(),
-  updatedAt: z.iso.datetime(),
-});
+);
+
+export const deliveryView = named(
+  'Delivery',
+  'output',
+  z.object({
+    id: z.string(),
+    eventId: z.string(),
+    eventType: z.string(),
+    subscriptionId: z.string().nullable().meta({ description: "null for the delivery to an event's callbackUrl" }),
+    accountId: z.string().nullable(),
+    url: z.string(),
+    status: z.enum(DELIVERY_STATUSES),
+    attemptCount: z.number().int(),
+    nextAttemptAt: z.iso.datetime().nullable(),
+    attempts: z.array(attemptView).meta({
+      description: `The last ${EMBEDDED_ATTEMPTS} attempts, oldest first; attemptCount counts all of them, and GET /v1/deliveries/{id}/attempts pages through them.`,
+    }),
+    workflowId: z.string(),
+    temporalUiUrl: z.string(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  }),
+);
 
 const presentAttempt = (attempt: Attempt): z.infer<typeof attemptView> => ({
   attempt: attempt.attempt,
@@ -106,6 +114,12 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       query: listQuery,
       status: 200,
       response: listOf(deliveryView),
+      links: {
+        GetDelivery: { operationId: 'getDelivery', parameters: { id: '$response.body#/data/0/id' } },
+        ListDeliveryAttempts: { operationId: 'listDeliveryAttempts', parameters: { id: '$response.body#/data/0/id' } },
+        CancelDelivery: { operationId: 'cancelDelivery', parameters: { id: '$response.body#/data/0/id' } },
+        ResendDelivery: { operationId: 'resendDelivery', parameters: { id: '$response.body#/data/0/id' } },
+      },
       handler: async ({ query, req }) => {
         const principal = principalOf(req);
         const page = await store.deliveries.list({ ...query, visibleTo: accountOf(principal) });
@@ -115,7 +129,7 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
         );
         return {
           data: page.items.map((delivery) => present(delivery, attempts.get(delivery.id) ?? [])),
-          nextCursor: page.nextCursor,
+          nextCursor: apiCursor(page.nextCursor),
         };
       },
     }),
@@ -128,6 +142,11 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       status: 200,
       response: deliveryView,
       errors: [404],
+      links: {
+        ListDeliveryAttempts: { operationId: 'listDeliveryAttempts', parameters: { id: '$response.body#/id' } },
+        CancelDelivery: { operationId: 'cancelDelivery', parameters: { id: '$response.body#/id' } },
+        ResendDelivery: { operationId: 'resendDelivery', parameters: { id: '$response.body#/id' } },
+      },
       handler: ({ params, req }) => show(params.id as string, principalOf(req)),
     }),
     route({
@@ -136,14 +155,14 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
       path: '/v1/deliveries/:id/attempts',
       tag: 'Deliveries',
       summary: 'Every attempt of a delivery, oldest first, a page at a time',
-      query: z.strictObject(pageQuery),
+      query: z.strictObject(attemptPageQuery),
       status: 200,
       response: listOf(attemptView),
       errors: [404],
       handler: async ({ params, query, req }) => {
         const delivery = await find(params.id as string, principalOf(req));
         const page = await store.deliveries.attemptsPage(delivery.id, decodeNumberCursor(query.cursor), query.limit);
-        return { data: page.items.map(presentAttempt), nextCursor: page.nextCursor };
+        return { data: page.items.map(presentAttempt), nextCursor: apiAttemptCursor(page.nextCursor) };
       },
     }),
     route({

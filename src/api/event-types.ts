@@ -4,14 +4,18 @@ import { ConflictError } from '../errors';
 import type { Store } from '../store';
 import { requireAdmin } from './auth';
 import { route } from './route';
-import { identifier } from './schemas';
+import { identifier, named, text } from './schemas';
 
 const createEventType = z.strictObject({
   id: identifier('id'),
-  description: z.string().max(1024, 'description must be at most 1024 characters').default(''),
+  description: text('description', 1024).default(''),
 });
 
-export const eventTypeView = z.object({ id: z.string(), description: z.string(), createdAt: z.iso.datetime() });
+export const eventTypeView = named(
+  'EventType',
+  'output',
+  z.object({ id: z.string(), description: z.string(), createdAt: z.iso.datetime() }),
+);
 
 const present = (eventType: EventType) => ({ ...eventType, createdAt: eventType.createdAt.toISOString() });
 

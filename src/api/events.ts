@@ -11,7 +11,7 @@ import { accountOf, principalOf } from './auth';
 import { rawBodyOf } from './body';
 import { canonicalJson, memberOf } from './json';
 import { jsonObjectWithRaw, route } from './route';
-import { anyJson, identifier } from './schemas';
+import { anyJson, identifier, named, targetUrl } from './schemas';
 
 /**
  * The idempotency fingerprint: a hash of the event's meaning. Keys in any order, whitespace and
@@ -24,18 +24,27 @@ function fingerprintOf(event: { type: string; accountId: string | null; callback
   return createHash('sha256').update(text).digest('hex');
 }
 
-const createEvent = z.strictObject({
-  type: identifier('type'),
-  data: anyJson('data').meta({
-    description:
-      'The payload: any JSON value. Stored, signed and delivered as the exact text sent (every key, every number as written).',
-  }),
-  accountId: identifier('accountId').optional(),
-  id: identifier('id')
-    .optional()
-    .meta({ description: 'Makes ingestion idempotent; the Idempotency-Key header does the same.' }),
-  callbackUrl: z.string().max(2048, 'callbackUrl must be at most 2048 characters').optional(),
-});
+const createEvent = z
+  .strictObject({
+    type: identifier('type'),
+    data: anyJson('data').meta({
+      description:
+        'The payload: any JSON value. Stored, signed and delivered as the exact text sent (every key, every number as written).',
+    }),
+    accountId: identifier('accountId').optional(),
+    id: identifier('id')
+      .optional()
+      .meta({ description: 'Makes ingestion idempotent; the Idempotency-Key header does the same.' }),
+    callbackUrl: targetUrl('callbackUrl').optional().meta({
+      description: 'Also deliver this event, once, to this URL, signed with the callbackSecret of the answer.',
+    }),
+  })
+  .meta({
+    examples: [
+      { type: 'order.created', data: { orderId: 42, total: 12345678901234567890, note: 'café' } },
+      { type: 'order.created', accountId: 'acme', id: 'order-42-created', data: null },
+    ],
+  });
 
 const acceptedView = z.object({
   id: z.string(),
@@ -49,23 +58,31 @@ const acceptedView = z.object({
   }),
 });
 
-const countsView = z.object({
-  total: z.number().int(),
-  pending: z.number().int(),
-  succeeded: z.number().int(),
-  failed: z.number().int(),
-  cancelled: z.number().int(),
-});
+const countsView = named(
+  'DeliveryCounts',
+  'output',
+  z.object({
+    total: z.number().int(),
+    pending: z.number().int(),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    cancelled: z.number().int(),
+  }),
+);
 
-const eventView = z.object({
-  id: z.string(),
-  type: z.string(),
-  accountId: z.string().nullable(),
-  data: anyJson('data').meta({ description: 'The payload, exactly as it was sent.' }),
-  callbackUrl: z.string().nullable(),
-  createdAt: z.iso.datetime(),
-  deliveries: countsView,
-});
+const eventView = named(
+  'Event',
+  'output',
+  z.object({
+    id: z.string(),
+    type: z.string(),
+    accountId: z.string().nullable(),
+    data: anyJson('data').meta({ description: 'The payload, exactly as it was sent.' }),
+    callbackUrl: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    deliveries: countsView,
+  }),
+);
 
 export interface EventRouteDeps {
   readonly store: Store;
@@ -109,6 +126,10 @@ export function eventRoutes(deps: EventRouteDeps) {
       status: 202,
       response: acceptedView,
       errors: [403, 409, 503],
+      links: {
+        GetEvent: { operationId: 'getEvent', parameters: { id: '$response.body#/id' } },
+        ListDeliveriesOfEvent: { operationId: 'listDeliveries', parameters: { eventId: '$response.body#/id' } },
+      },
       handler: async ({ body, req }) => {
         // An account key publishes for its own account only; without accountId, for its own.
         const principal = principalOf(req);
@@ -166,6 +187,9 @@ export function eventRoutes(deps: EventRouteDeps) {
       status: 200,
       response: eventView,
       errors: [404],
+      links: {
+        ListDeliveriesOfEvent: { operationId: 'listDeliveries', parameters: { eventId: '$response.body#/id' } },
+      },
       handler: async ({ params, req }) => {
         const visibleTo = accountOf(principalOf(req));
         // Event ids are identifiers; anything else (a NUL, say) is no event and must not reach the store.

@@ -14,7 +14,31 @@ import {
 import { generateSecret, isValidSecret } from '../../core/signing';
 import { accountOf, principalOf, type Principal } from './auth';
 import { route } from './route';
-import { booleanQuery, duration, identifier, listOf, pageQuery, resourceId } from './schemas';
+import {
+  apiCursor,
+  booleanQuery,
+  duration,
+  identifier,
+  listOf,
+  named,
+  pageQuery,
+  resourceId,
+  targetUrl,
+  text,
+} from './schemas';
+
+/**
+ * A signing secret as Standard Webhooks libraries take it: `whsec_` and standard base64 (padded
+ * or not) of 24 to 64 bytes. The pattern is the rule: every string it matches decodes to 24–64
+ * bytes (isValidSecret agrees), and no other string is taken.
+ */
+const SECRET_PATTERN =
+  /^whsec_(?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/]{2}(?:==)?)?$|^whsec_(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{3}=?$/;
+
+const secretInput = z
+  .string({ error: 'secret must be a string' })
+  .regex(SECRET_PATTERN, 'must be "whsec_" followed by base64 of 24 to 64 bytes')
+  .refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' });
 
 /** Headers the service sets itself; a subscription may not override them. */
 const RESERVED_HEADER =
@@ -39,9 +63,15 @@ const customHeaders = z
         abort: true,
       })
       // Anything else outside printable ASCII would make every attempt fail in the HTTP client.
-      .refine((value) => /^[\t\x20-\x7e]*$/.test(value), { message: 'header values must be printable ASCII' }),
+      .refine((value) => /^[\t\x20-\x7e]*$/.test(value), { message: 'header values must be printable ASCII' })
+      .meta({ pattern: '^[\\t\\x20-\\x7e]*$' }),
   )
-  .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, { message: `at most ${MAX_HEADERS} headers` });
+  .refine((headers) => Object.keys(headers).length <= MAX_HEADERS, { message: `at most ${MAX_HEADERS} headers` })
+  .meta({
+    maxProperties: MAX_HEADERS,
+    description:
+      'Extra headers sent with every delivery. Names the service sets (host, content-*, user-agent, connection, transfer-encoding, te, upgrade, expect, keep-alive, proxy-*, webhook-*) are refused.',
+  });
 
 const eventTypeList = z
   .array(z.union([z.literal(ALL_EVENT_TYPES), identifier('event type')]))
@@ -50,22 +80,26 @@ const eventTypeList = z
   .refine((types) => !types.includes(ALL_EVENT_TYPES) || types.length === 1, { message: '"*" must be the only entry' })
   .transform((types) => [...new Set(types)]);
 
-const retryPolicyInput = z
-  .strictObject({
-    initialInterval: duration.optional(),
-    backoffCoefficient: z
-      .number()
-      .min(RETRY_POLICY_LIMITS.minBackoffCoefficient)
-      .max(RETRY_POLICY_LIMITS.maxBackoffCoefficient)
-      .optional(),
-    maximumInterval: duration.optional(),
-    maximumAttempts: z.number().int().min(1).max(RETRY_POLICY_LIMITS.maxAttempts).nullable().optional(),
-    maxDuration: duration.optional(),
-  })
-  .meta({
-    description:
-      'Defaults: initialInterval "10s", backoffCoefficient 2, maximumInterval "1h", maximumAttempts null (no limit), maxDuration "48h" (the most allowed).',
-  });
+const retryPolicyInput = named(
+  'RetryPolicySettings',
+  'input',
+  z
+    .strictObject({
+      initialInterval: duration.optional(),
+      backoffCoefficient: z
+        .number()
+        .min(RETRY_POLICY_LIMITS.minBackoffCoefficient)
+        .max(RETRY_POLICY_LIMITS.maxBackoffCoefficient)
+        .optional(),
+      maximumInterval: duration.optional(),
+      maximumAttempts: z.number().int().min(1).max(RETRY_POLICY_LIMITS.maxAttempts).nullable().optional(),
+      maxDuration: duration.optional(),
+    })
+    .meta({
+      description:
+        'Defaults: initialInterval "10s", backoffCoefficient 2, maximumInterval "1h", maximumAttempts null (no limit), maxDuration "48h" (the most allowed). initialInterval and maximumInterval are 1s–24h (maximumInterval at least initialInterval), maxDuration 1s–48h, and the policy may plan at most 2,000 attempts in its window.',
+    }),
+);
 
 type RetryPolicyInput = z.infer<typeof retryPolicyInput>;
 
@@ -111,26 +145,36 @@ export function resolveRetryPolicy(
   return policy;
 }
 
-const createSubscription = z.strictObject({
-  url: z.string().max(2048, 'url must be at most 2048 characters'),
-  eventTypes: eventTypeList,
-  accountId: identifier('accountId').optional(),
-  active: z.boolean().default(true),
-  description: z.string().max(1024, 'description must be at most 1024 characters').default(''),
-  headers: customHeaders.default({}),
-  secret: z
-    .string()
-    .refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' })
-    .optional(),
-  retryPolicy: retryPolicyInput.optional(),
-});
+const createSubscription = z
+  .strictObject({
+    url: targetUrl('url'),
+    eventTypes: eventTypeList,
+    accountId: identifier('accountId').optional(),
+    active: z.boolean().default(true),
+    description: text('description', 1024).default(''),
+    headers: customHeaders.default({}),
+    secret: secretInput.optional(),
+    retryPolicy: retryPolicyInput.optional(),
+  })
+  .meta({
+    examples: [
+      { url: 'https://hooks.example.com/webhook', eventTypes: ['order.created'] },
+      {
+        url: 'https://hooks.example.com/acme',
+        eventTypes: ['*'],
+        accountId: 'acme',
+        headers: { 'x-tenant': 'acme' },
+        retryPolicy: { initialInterval: '5m', backoffCoefficient: 1, maximumAttempts: 15 },
+      },
+    ],
+  });
 
 const updateSubscription = createSubscription
   .omit({ accountId: true, secret: true })
   .partial()
   .extend({
     active: z.boolean().optional(),
-    description: z.string().max(1024).optional(),
+    description: text('description', 1024).optional(),
     headers: customHeaders.optional(),
   });
 
@@ -139,10 +183,7 @@ const DEFAULT_GRACE_PERIOD_MS = 24 * 3_600_000;
 const MAX_GRACE_PERIOD_MS = 7 * 24 * 3_600_000;
 
 const rotateSecret = z.strictObject({
-  secret: z
-    .string()
-    .refine(isValidSecret, { message: 'must be "whsec_" followed by base64 of 24 to 64 bytes' })
-    .optional(),
+  secret: secretInput.optional(),
   gracePeriod: duration
     .refine((ms) => ms <= MAX_GRACE_PERIOD_MS, { message: 'must be at most 7d' })
     .optional()
@@ -153,32 +194,40 @@ const rotateSecret = z.strictObject({
 });
 
 const listQuery = z.strictObject({
-  eventType: z.string().max(128).optional(),
-  accountId: z.string().max(128).optional(),
+  eventType: text('eventType', 128).optional(),
+  accountId: text('accountId', 128).optional(),
   active: booleanQuery.optional(),
   ...pageQuery,
 });
 
-export const retryPolicyView = z.object({
-  initialInterval: z.string(),
-  backoffCoefficient: z.number(),
-  maximumInterval: z.string(),
-  maximumAttempts: z.number().nullable(),
-  maxDuration: z.string(),
-});
+export const retryPolicyView = named(
+  'RetryPolicy',
+  'output',
+  z.object({
+    initialInterval: z.string(),
+    backoffCoefficient: z.number(),
+    maximumInterval: z.string(),
+    maximumAttempts: z.number().nullable(),
+    maxDuration: z.string(),
+  }),
+);
 
-export const subscriptionView = z.object({
-  id: z.string(),
-  url: z.string(),
-  eventTypes: z.array(z.string()),
-  accountId: z.string().nullable(),
-  active: z.boolean(),
-  description: z.string(),
-  headers: z.record(z.string(), z.string()),
-  retryPolicy: retryPolicyView,
-  createdAt: z.iso.datetime(),
-  updatedAt: z.iso.datetime(),
-});
+export const subscriptionView = named(
+  'Subscription',
+  'output',
+  z.object({
+    id: z.string(),
+    url: z.string(),
+    eventTypes: z.array(z.string()),
+    accountId: z.string().nullable(),
+    active: z.boolean(),
+    description: z.string(),
+    headers: z.record(z.string(), z.string()),
+    retryPolicy: retryPolicyView,
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  }),
+);
 
 const presentRetryPolicy = (policy: DeliveryRetryPolicy): z.infer<typeof retryPolicyView> => ({
   initialInterval: formatDuration(policy.initialIntervalMs),
@@ -239,6 +288,17 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 201,
       response: subscriptionView.extend({ secret: z.string() }),
       errors: [403],
+      links: {
+        GetSubscription: { operationId: 'getSubscription', parameters: { id: '$response.body#/id' } },
+        UpdateSubscription: { operationId: 'updateSubscription', parameters: { id: '$response.body#/id' } },
+        DeleteSubscription: { operationId: 'deleteSubscription', parameters: { id: '$response.body#/id' } },
+        GetSubscriptionSecret: { operationId: 'getSubscriptionSecret', parameters: { id: '$response.body#/id' } },
+        RotateSubscriptionSecret: { operationId: 'rotateSubscriptionSecret', parameters: { id: '$response.body#/id' } },
+        ListDeliveriesOfSubscription: {
+          operationId: 'listDeliveries',
+          parameters: { subscriptionId: '$response.body#/id' },
+        },
+      },
       handler: async ({ body, req }) => {
         // An account key creates subscriptions of its own account only (never vendor level).
         const own = accountOf(principalOf(req));
@@ -278,7 +338,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
         if (own !== undefined && query.accountId !== undefined && query.accountId !== own)
           return { data: [], nextCursor: null };
         const page = await store.subscriptions.list({ ...query, visibleTo: own });
-        return { data: page.items.map(presentSubscription), nextCursor: page.nextCursor };
+        return { data: page.items.map(presentSubscription), nextCursor: apiCursor(page.nextCursor) };
       },
     }),
     route({
@@ -317,6 +377,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: z.object({ secret: z.string(), previousSecretExpiresAt: z.iso.datetime().nullable() }),
       errors: [404],
+      bodyRequired: false,
       handler: async ({ params, body, req }) => {
         const subscription = await find(params.id as string, principalOf(req));
         if (body.secret !== undefined && body.secret === (await store.subscriptions.getSecret(subscription.id))) {
@@ -344,6 +405,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       status: 200,
       response: subscriptionView,
       errors: [404],
+      bodyRequired: false,
       handler: async ({ params, body, req }) => {
         const current = await find(params.id as string, principalOf(req));
         if (body.url !== undefined) await deps.validateTarget(body.url, 'url');

@@ -145,8 +145,11 @@ describe('auth, health and the OpenAPI document', () => {
 
   test('request schemas are in the document: POST /v1/subscriptions requires url and eventTypes, and nothing else', async () => {
     const doc = (await h.call('GET', '/openapi.json')).body;
+    // Bodies and answers are components, referenced by $ref.
+    const deref = (schema: any): any =>
+      schema.$ref ? doc.components.schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
     const create = doc.paths['/v1/subscriptions'].post;
-    const schema = create.requestBody.content['application/json'].schema;
+    const schema = deref(create.requestBody.content['application/json'].schema);
     expect(schema.type).toBe('object');
     expect([...schema.required].sort()).toEqual(['eventTypes', 'url']);
     expect(schema.additionalProperties).toBe(false);
@@ -162,8 +165,8 @@ describe('auth, health and the OpenAPI document', () => {
         'retryPolicy',
       ]),
     );
-    expect(schema.properties.retryPolicy.additionalProperties).toBe(false);
-    expect(create.responses['201'].content['application/json'].schema.properties.secret).toBeDefined();
+    expect(deref(schema.properties.retryPolicy).additionalProperties).toBe(false);
+    expect(deref(create.responses['201'].content['application/json'].schema).properties.secret).toBeDefined();
     expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['400', '401', '413', '415', '422']));
 
     for (const [path, method] of [
@@ -171,7 +174,9 @@ describe('auth, health and the OpenAPI document', () => {
       ['/v1/events', 'post'],
       ['/v1/subscriptions/{id}', 'patch'],
     ] as const) {
-      expect(doc.paths[path][method].requestBody.content['application/json'].schema.additionalProperties).toBe(false);
+      expect(deref(doc.paths[path][method].requestBody.content['application/json'].schema).additionalProperties).toBe(
+        false,
+      );
     }
     const deliveryParams = doc.paths['/v1/deliveries'].get.parameters.map(
       (param: { name: string; in: string }) => `${param.in}:${param.name}`,
