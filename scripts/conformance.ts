@@ -149,10 +149,16 @@ async function main(): Promise<void> {
   const service: ChildProcess = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts'], {
     cwd: ROOT,
     env,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let serviceErrors = '';
-  service.stderr?.on('data', (chunk: Buffer) => (serviceErrors = (serviceErrors + chunk.toString()).slice(-20_000)));
+  const keep = (chunk: Buffer): void => {
+    serviceErrors = (serviceErrors + chunk.toString()).slice(-20_000);
+  };
+  service.stdout?.on('data', keep);
+  service.stderr?.on('data', keep);
+  // Whatever ends this process (a signal, a closed pipe), the service goes with it.
+  process.on('exit', () => service.kill('SIGTERM'));
   const receiver = await startReceiver();
   const stop = (): void => {
     receiver.close();
