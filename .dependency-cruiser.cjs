@@ -14,8 +14,12 @@ const PRODUCTION = '^(core|devtools|activities|workflows|src)/';
 /** core/ files that workflow code may import: no Node built-ins, no I/O. */
 const WORKFLOW_SAFE_CORE = '^core/(model|retry-policy|search-attributes)[.]ts$';
 
-/** Within src/, each sub-layer imports only those before it: store, temporal (client side), api, worker, service, main. */
+/**
+ * Within src/, each sub-layer imports only those before it: metrics, store, temporal (client side),
+ * api, worker, service, main.
+ */
 const SRC_LAYERS = [
+  ['src/metrics', '^src/(store|temporal|api|worker|service|main)'],
   ['src/store', '^src/(temporal|api|worker|service|main)'],
   ['src/temporal', '^src/(api|worker|service|main)'],
   ['src/api', '^src/(worker|service|main)'],

@@ -2,6 +2,8 @@
  * What a receiver's answer means for the delivery: the one place that decides between done,
  * try again, and give up.
  */
+import type { AttemptClass } from './metrics';
+
 export type Outcome =
   | { readonly kind: 'delivered' }
   | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number | undefined }
@@ -50,4 +52,47 @@ export function describeError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return `${typeof code === 'string' ? `${code}: ` : ''}${error.message}${cause}`;
+}
+
+/** Error codes of an attempt whose deadline passed (undici's own timeouts, the OS's). */
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+/**
+ * True for the attempt deadline's abort (AbortSignal.timeout's DOMException) or a transport
+ * timeout, however wrapped. Read by shape, not `instanceof`: a DOMException may come from another
+ * realm.
+ */
+function isTimeout(error: unknown): boolean {
+  let cause = error;
+  for (let depth = 0; typeof cause === 'object' && cause !== null && depth < 4; depth += 1) {
+    const { name, code } = cause as { name?: unknown; code?: unknown };
+    if (name === 'TimeoutError' || (typeof code === 'string' && TIMEOUT_CODES.has(code))) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The class of an attempt, for metrics: the answer's status class when there was one, else
+ * `refused` (the target rules said no), `timeout` or `network`.
+ */
+export function attemptClassOf(attempt: {
+  statusCode: number | undefined;
+  error?: unknown;
+  refused?: boolean;
+}): AttemptClass {
+  const { statusCode } = attempt;
+  if (statusCode !== undefined) {
+    if (statusCode < 300) return '2xx';
+    if (statusCode < 400) return '3xx';
+    if (statusCode < 500) return '4xx';
+    return '5xx';
+  }
+  if (attempt.refused) return 'refused';
+  return isTimeout(attempt.error) ? 'timeout' : 'network';
 }

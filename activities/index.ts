@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from './delivery-records';
+import type { DeliveryMetrics } from './metrics';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
 import { createRequestCancellation } from './request-cancellation';
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   readonly targets: TargetPolicy;
   /** A client of the worker's Temporal connection, for a workflow's request to cancel itself. */
   readonly client: Client;
+  /** Where attempts and delivery outcomes are counted. @default none */
+  readonly metrics?: DeliveryMetrics;
 }
 
 /** The activities the worker registers, wired to their dependencies. */

@@ -2,10 +2,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { Delivery } from '../core/model';
+import type { AttemptContext, Delivery } from '../core/model';
 import type { DeliveryRecords } from './delivery-records';
+import { NO_DELIVERY_METRICS, type AttemptClass, type DeliveryMetrics } from './metrics';
 import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
-import { classifyError, classifyResponse, type Outcome } from './classify';
+import { attemptClassOf, classifyError, classifyResponse, type Outcome } from './classify';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
@@ -45,6 +46,8 @@ export interface PostWebhookDeps {
   readonly logger: Logger;
   /** The target rules, checked at every attempt (the URL here, each address as it is connected to). */
   readonly targets: TargetPolicy;
+  /** Where attempts and their outcomes are counted. @default none */
+  readonly metrics?: DeliveryMetrics;
 }
 
 /**
@@ -91,6 +94,40 @@ async function recordedSuccess(deliveries: DeliveryRecords, delivery: Delivery):
     durationMs: delivered?.durationMs ?? 0,
     attempt: delivered?.attempt ?? delivery.attemptCount,
   };
+}
+
+/**
+ * Whether this delivered attempt is its delivery's first 2xx: true unless an earlier attempt was
+ * delivered too (a resend of a delivery that had succeeded). Reads the attempts only when there
+ * were earlier ones.
+ */
+async function isFirstSuccess(deliveries: DeliveryRecords, delivery: Delivery, attempt: number): Promise<boolean> {
+  if (delivery.attemptCount === 0) return true;
+  const attempts = (await deliveries.attemptsOf([delivery.id])).get(delivery.id) ?? [];
+  return !attempts.some((earlier) => earlier.attempt < attempt && earlier.error === null);
+}
+
+/**
+ * Counts an attempt and, for a delivered one, the end of a pending delivery and its latency from
+ * the event's acceptance. Metrics never fail an attempt.
+ */
+async function reportAttempt(
+  deps: PostWebhookDeps,
+  target: AttemptContext,
+  attempt: { number: number; class: AttemptClass; durationMs: number; delivered: boolean; endedAt: number },
+): Promise<void> {
+  const metrics = deps.metrics ?? NO_DELIVERY_METRICS;
+  const eventType = target.event.type;
+  try {
+    metrics.attemptMade({ eventType, class: attempt.class, durationMs: attempt.durationMs });
+    if (!attempt.delivered) return;
+    if (target.delivery.status === 'pending') metrics.deliveryEnded({ eventType, outcome: 'succeeded' });
+    if (await isFirstSuccess(deps.deliveries, target.delivery, attempt.number)) {
+      metrics.firstSuccess({ eventType, sinceAcceptedMs: attempt.endedAt - target.event.createdAt.getTime() });
+    }
+  } catch (error) {
+    deps.logger.warn({ err: error, deliveryId: target.delivery.id }, 'attempt metrics not reported');
+  }
 }
 
 /**
@@ -146,6 +183,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     let response: PostResponse | undefined;
     let outcome: Outcome;
     let refused = false;
+    let failure: unknown;
     const stopHeartbeats = keepHeartbeating(context);
     try {
       assertUrlAllowed(target.url, deps.targets);
@@ -171,6 +209,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       outcome = classifyResponse(response.statusCode, response.retryAfter, Date.now());
     } catch (error) {
       if (context.cancellationSignal.aborted) throw error;
+      failure = error;
       refused = error instanceof TargetRefusedError;
       outcome = refused ? { kind: 'reject', reason: (error as Error).message } : classifyError(error);
     } finally {
@@ -199,6 +238,13 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       delivered: outcome.kind === 'delivered',
     });
     const durationMs = now - startedAt.getTime();
+    await reportAttempt(deps, target, {
+      number: attempt,
+      class: attemptClassOf({ statusCode: response?.statusCode, error: failure, refused }),
+      durationMs,
+      delivered: outcome.kind === 'delivered',
+      endedAt: now,
+    });
     logAttempt(deps.logger, {
       deliveryId: input.deliveryId,
       eventType: target.event.type,

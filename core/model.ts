@@ -93,6 +93,12 @@ export interface AttemptContext {
   readonly subscriptionActive: boolean;
 }
 
+/** What a delivery's status write changed: the status it had, and its event type. */
+export interface StatusChange {
+  readonly previous: DeliveryStatus;
+  readonly eventType: string;
+}
+
 export interface AttemptRecord {
   readonly startedAt: Date;
   readonly durationMs: number;

@@ -22,6 +22,14 @@ const envSchema = z.object({
     (value) => (value === '' ? undefined : value),
     z.coerce.number().int().min(0).max(65535).optional(),
   ),
+  /**
+   * HTTP port of `GET /metrics` in `worker` mode (the API and `npm start` serve it on PORT); may
+   * equal WORKER_HEALTH_PORT, and one server then answers both. Unset: none. @default unset
+   */
+  METRICS_PORT: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.coerce.number().int().min(0).max(65535).optional(),
+  ),
   /** Address of an existing Temporal frontend; unset means "start the embedded dev server". */
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   /** Temporal namespace. @default "default" */
@@ -96,6 +104,8 @@ export interface Config {
   readonly port: number;
   /** Port of the worker's health endpoint (`worker` mode only); undefined: none. */
   readonly workerHealthPort: number | undefined;
+  /** Port of the worker's `GET /metrics` (`worker` mode only); undefined: none. */
+  readonly metricsPort: number | undefined;
   readonly temporal: {
     /** Undefined: start the embedded dev server. */
     readonly address: string | undefined;
@@ -137,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     port: e.PORT,
     workerHealthPort: e.WORKER_HEALTH_PORT,
+    metricsPort: e.METRICS_PORT,
     temporal: Object.freeze({
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

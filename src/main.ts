@@ -2,12 +2,13 @@
  * Entry point. `npm start` runs everything in one process with embedded defaults (a Temporal dev
  * server and a PGlite store under DATA_DIR); `npm run api` and `npm run worker` run the two halves
  * separately against TEMPORAL_ADDRESS and DATABASE_URL. In `worker` mode, WORKER_HEALTH_PORT adds a
- * `GET /healthz` for container health checks (the API has its own).
+ * `GET /healthz` for container health checks and METRICS_PORT a `GET /metrics` for Prometheus (the
+ * API has both on its own port).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
@@ -65,21 +66,15 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
 /** Where a worker process is in its life, as its health endpoint reports it. */
 type WorkerState = 'starting' | 'running' | 'stopping' | 'stopped';
 
+type EndpointHandler = (res: ServerResponse) => void;
+
 /**
  * `GET /healthz` of a worker process: 200 `{status: 'ok', worker: 'running', checks}` while the
  * worker runs and Temporal and the store answer, else 503 (also while it starts, and while it
- * drains attempts in flight after SIGTERM). Returns its closer.
+ * drains attempts in flight after SIGTERM).
  */
-async function serveWorkerHealth(
-  port: number,
-  current: () => { state: WorkerState; service: Service | undefined },
-  logger: Logger,
-): Promise<Closer> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/healthz') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found"}}');
-      return;
-    }
+function workerHealth(current: () => { state: WorkerState; service: Service | undefined }): EndpointHandler {
+  return (res) => {
     const { state, service } = current();
     const probe =
       state === 'running' && service
@@ -91,13 +86,48 @@ async function serveWorkerHealth(
         .writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ status: healthy ? 'ok' : 'unavailable', worker: state, checks: { temporal, store } }));
     });
+  };
+}
+
+/** `GET /metrics` of a worker process: its metrics in Prometheus's text format; 503 until the worker is up. */
+function workerMetrics(current: () => Service | undefined): EndpointHandler {
+  return (res) => {
+    const metrics = current()?.metrics;
+    if (!metrics) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
+      return;
+    }
+    metrics.text().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  };
+}
+
+/**
+ * A worker process's own HTTP endpoints (a worker serves no API): `GET <path>` for each path
+ * given, 404 for anything else. Returns its closer.
+ */
+async function serveWorkerEndpoints(
+  port: number,
+  endpoints: Readonly<Record<string, EndpointHandler>>,
+  logger: Logger,
+): Promise<Closer> {
+  const server = createServer((req, res) => {
+    const path = req.url?.split('?')[0] ?? '';
+    const handle = req.method === 'GET' && Object.hasOwn(endpoints, path) ? endpoints[path] : undefined;
+    if (!handle) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found"}}');
+      return;
+    }
+    handle(res);
   });
   server.listen(port);
   await once(server, 'listening');
   const address = server.address();
   logger.info(
-    { port: typeof address === 'object' && address ? address.port : port },
-    'worker health endpoint listening',
+    { port: typeof address === 'object' && address ? address.port : port, paths: Object.keys(endpoints) },
+    'worker endpoints listening',
   );
   return async () => {
     server.closeAllConnections();
@@ -143,8 +173,8 @@ async function main(): Promise<void> {
   const closers: Closer[] = [];
   let workerState: WorkerState = 'starting';
   let service: Service | undefined;
-  /** The worker's health endpoint closes last, so it reports 'stopping' while attempts drain. */
-  let closeHealth: Closer | undefined;
+  /** The worker's endpoints close last, so its health reports 'stopping' while attempts drain. */
+  let closeEndpoints: Closer | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason: string): Promise<void> =>
     (stopping ??= (async () => {
@@ -153,14 +183,35 @@ async function main(): Promise<void> {
       for (const close of closers.reverse()) {
         await close().catch((error: unknown) => logger.warn({ err: error }, 'error while shutting down'));
       }
-      await closeHealth?.().catch((error: unknown) => logger.warn({ err: error }, 'error while shutting down'));
+      await closeEndpoints?.().catch((error: unknown) => logger.warn({ err: error }, 'error while shutting down'));
     })());
   process.once('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
   process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
   try {
     const mode = parseMode(process.argv[2]);
-    if (mode === 'worker' && config.workerHealthPort !== undefined) {
-      closeHealth = await serveWorkerHealth(config.workerHealthPort, () => ({ state: workerState, service }), logger);
+    if (mode !== 'worker' && config.metricsPort !== undefined) {
+      logger.warn({ metricsPort: config.metricsPort }, 'METRICS_PORT is for worker mode: /metrics is on the API port');
+    }
+    if (mode === 'worker') {
+      // WORKER_HEALTH_PORT and METRICS_PORT: one server per port, both paths when they are the same.
+      const byPort = new Map<number, Record<string, EndpointHandler>>();
+      const add = (port: number | undefined, path: string, handler: EndpointHandler): void => {
+        if (port !== undefined) byPort.set(port, { ...byPort.get(port), [path]: handler });
+      };
+      add(
+        config.workerHealthPort,
+        '/healthz',
+        workerHealth(() => ({ state: workerState, service })),
+      );
+      add(
+        config.metricsPort,
+        '/metrics',
+        workerMetrics(() => service),
+      );
+      const servers = await Promise.all(
+        [...byPort].map(([port, endpoints]) => serveWorkerEndpoints(port, endpoints, logger)),
+      );
+      if (servers.length > 0) closeEndpoints = async () => void (await Promise.all(servers.map((close) => close())));
     }
     service = await run(mode, config, logger, closers);
     workerState = 'running';

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import { startApiServer, type ApiServer } from './api/server';
 import type { Config } from './config';
+import { ServiceMetrics } from './metrics/service-metrics';
 import { createStore, type Store } from './store';
 import type { Db } from './store/db';
 import { connectClient } from './temporal/connection';
@@ -48,6 +49,11 @@ export interface ServiceOptions {
   readonly startConcurrency?: number;
   /** Start deliveries eagerly on the worker in this process. @default true when the role is 'all' */
   readonly eagerStart?: boolean;
+  /**
+   * Prometheus metrics: counted, and served at the API's `GET /metrics` (in the `worker` role,
+   * main.ts serves them on METRICS_PORT). Off only to measure what they cost. @default true
+   */
+  readonly metrics?: boolean;
 }
 
 export interface Service {
@@ -58,6 +64,8 @@ export interface Service {
   readonly api: ApiServer | undefined;
   /** Settles when the worker stops; undefined when the role is 'api'. */
   readonly workerRun: Promise<void> | undefined;
+  /** This process's metrics (the API's, the worker's, or both); undefined when off. */
+  readonly metrics: ServiceMetrics | undefined;
   /** Stops the API, then the worker (attempts in flight get the grace period), then the connections. */
   close(): Promise<void>;
 }
@@ -79,6 +87,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { settings, logger, role } = options;
   const store = createStore(options.db);
   const targets = options.targets ?? targetPolicyOf(settings);
+  const metrics = options.metrics === false ? undefined : new ServiceMetrics();
+  // The store's gauges come from the API processes (every instance reads the same store).
+  if (metrics && role !== 'worker') {
+    metrics.watchBacklog({
+      outbox: () => store.events.outboxBacklog(),
+      pendingDeliveries: () => store.deliveries.countPending(),
+    });
+  }
   const closers: Array<() => Promise<void>> = [];
   const close = async (): Promise<void> => {
     for (const closeNext of closers.splice(0).reverse()) {
@@ -111,6 +127,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
             ? { workflowBundle: { codePath: bundlePath } }
             : {}),
         ...(options.workerTuning ? { tuning: options.workerTuning } : {}),
+        ...(metrics ? { metrics } : {}),
       });
       const run = worker.run();
       workerRun = run;
@@ -145,11 +162,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
           ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
           ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
         },
+        ...(metrics ? { metrics } : {}),
       });
       closers.push(api.close);
       logger.info({ url: api.url, openapi: `${api.url}/openapi.json` }, 'API listening');
     }
-    return { store, client, api, workerRun, close };
+    return { store, client, api, workerRun, metrics, close };
   } catch (error) {
     await close();
     throw error;

@@ -3,6 +3,7 @@ import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/w
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from '../activities/delivery-records';
+import type { DeliveryMetrics } from '../activities/metrics';
 import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
@@ -25,6 +26,8 @@ export interface DeliveryWorkerDeps {
    * does not see twice. @default 0 (abort at once)
    */
   readonly shutdownGraceMs?: number;
+  /** Where attempts and delivery outcomes are counted. @default none */
+  readonly metrics?: DeliveryMetrics;
   /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. @default maxCachedWorkflows 50, the rest the SDK's */
   readonly tuning?: Partial<WorkerOptions>;
 }
@@ -53,6 +56,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     logger: deps.logger,
     targets: deps.targets,
     client: new Client({ connection: deps.connection, namespace: deps.namespace }),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
   return Worker.create({
     connection: deps.connection,

@@ -7,6 +7,8 @@ import { apiKeyRoutes } from './api-keys';
 import { requireApiKey } from './auth';
 import { deliveryRoutes } from './deliveries';
 import { jsonBody } from './body';
+import type { ServiceMetrics } from '../metrics/service-metrics';
+import { httpMetrics, metricsEndpoint } from './metrics';
 import { errorHandler, sendError } from './errors';
 import { eventTypeRoutes } from './event-types';
 import { eventRoutes } from './events';
@@ -26,6 +28,8 @@ export interface AppDeps {
   readonly validateTarget: (url: string, path: string) => Promise<void>;
   /** Reports whether each dependency answers, for /healthz. */
   readonly health: () => Promise<Record<string, boolean>>;
+  /** Counts requests and serves `GET /metrics`; undefined: neither. */
+  readonly metrics?: ServiceMetrics | undefined;
 }
 
 /**
@@ -77,7 +81,22 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   const routes = apiRoutes(deps);
   const openapi = openApiDocument(routes, '1.0.0');
+  const unauthenticated = [
+    { path: '/healthz', method: 'get' },
+    { path: '/openapi.json', method: 'get' },
+    ...(deps.metrics ? [{ path: '/metrics', method: 'get' }] : []),
+  ];
 
+  if (deps.metrics) {
+    app.use(
+      httpMetrics(
+        deps.metrics,
+        [...unauthenticated, ...routes].map(({ path }) => path),
+      ),
+    );
+    // Like /healthz, no key: Prometheus scrapes it. It names no account, subscription or delivery.
+    app.get('/metrics', metricsEndpoint(deps.metrics));
+  }
   app.get('/healthz', async (_req, res) => {
     const checks = await deps.health();
     const healthy = Object.values(checks).every(Boolean);
@@ -87,13 +106,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
-  app.use(
-    methodNotAllowed([
-      { path: '/healthz', method: 'get' },
-      { path: '/openapi.json', method: 'get' },
-      ...routes.map(({ path, method }) => ({ path, method })),
-    ]),
-  );
+  app.use(methodNotAllowed([...unauthenticated, ...routes.map(({ path, method }) => ({ path, method }))]));
 
   const v1 = express.Router();
   v1.use(requireApiKey(deps.apiKeys, deps.store.apiKeys));

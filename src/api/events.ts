@@ -4,6 +4,7 @@ import type { WebhookEvent } from '../../core/model';
 import { newId } from '../../core/ids';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
 import { generateSecret } from '../../core/signing';
 import { dataJsonOf } from '../store/events';
@@ -88,6 +89,8 @@ export interface EventRouteDeps {
   readonly store: Store;
   readonly dispatcher: DeliveryDispatcher;
   readonly validateTarget: (url: string, path: string) => Promise<void>;
+  /** Counts accepted events by type. @default none */
+  readonly metrics?: Pick<ServiceMetrics, 'eventAccepted'> | undefined;
 }
 
 /** The id of an event: body `id`, else the Idempotency-Key header, else a new one. */
@@ -168,6 +171,7 @@ export function eventRoutes(deps: EventRouteDeps) {
           },
           claimMs,
         );
+        if (ingested.created) deps.metrics?.eventAccepted(ingested.event.type);
         if (ingested.plans.length > 0 || ingested.expanding)
           deps.dispatcher.dispatchSoon(id, ingested.plans, ingested.expanding, claimMs > 0);
         // The same answer however often the event is posted: all of it comes from the stored event.

@@ -10,6 +10,7 @@ import { temporalIsReachable } from '../temporal/connection';
 import { DeliveryControl } from '../temporal/delivery-control';
 import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
 import { DeliveryReconciler } from '../temporal/reconciler';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import { createApp } from './app';
 import { createHttpServer } from './http-server';
 
@@ -36,6 +37,8 @@ export interface ApiServerDeps {
    * deliveries only (eager start needs one on the worker's NativeConnection). @default its defaults
    */
   readonly dispatch?: Partial<Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart' | 'client'>>;
+  /** Counts requests, events and reconciled outcomes, and serves `GET /metrics`. @default none */
+  readonly metrics?: ServiceMetrics;
 }
 
 export interface ApiServer {
@@ -50,7 +53,12 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
   const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings, ...deps.dispatch });
   const control = new DeliveryControl({ client, store, logger, ...settings });
-  const reconciler = new DeliveryReconciler({ client, deliveries: store.deliveries, logger });
+  const reconciler = new DeliveryReconciler({
+    client,
+    deliveries: store.deliveries,
+    logger,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
   const app = createApp({
     store,
     dispatcher,
@@ -68,6 +76,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         throw error;
       }
     },
+    metrics: deps.metrics,
     health: async () => {
       const [storeOk, temporalOk] = await Promise.all([storeIsReachable(store.db), temporalIsReachable(client)]);
       return { store: storeOk, temporal: temporalOk };

@@ -1,4 +1,12 @@
-import type { Attempt, AttemptContext, AttemptRecord, Delivery, DeliveryPlan, DeliveryStatus } from '../../core/model';
+import type {
+  Attempt,
+  AttemptContext,
+  AttemptRecord,
+  Delivery,
+  DeliveryPlan,
+  DeliveryStatus,
+  StatusChange,
+} from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
@@ -242,28 +250,49 @@ export class DeliveryStore {
     return rows[0]?.attempt ?? 0;
   }
 
-  /** Sets the delivery's status; a finished delivery has no next attempt. */
-  async setStatus(deliveryId: string, status: DeliveryStatus): Promise<void> {
-    await this.db.query(
-      `UPDATE deliveries SET status = $2, updated_at = now(),
+  /**
+   * Sets the delivery's status; a finished delivery has no next attempt. Returns the status it
+   * had and its event type (so a caller can count a delivery's end once), undefined when unknown.
+   */
+  async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {
+    const rows = await this.db.query<{ previous: DeliveryStatus; event_type: string }>(
+      `UPDATE deliveries d SET status = $2, updated_at = now(),
          next_attempt_at = CASE WHEN $2 = 'pending' THEN now() ELSE NULL END
-       WHERE id = $1`,
+       FROM (SELECT id, status FROM deliveries WHERE id = $1 FOR UPDATE) old
+       WHERE d.id = old.id RETURNING old.status AS previous, d.event_type`,
       [deliveryId, status],
     );
+    const row = rows[0];
+    return row ? { previous: row.previous, eventType: row.event_type } : undefined;
+  }
+
+  /** Deliveries not yet ended, for the pending gauge. */
+  async countPending(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending'`,
+    );
+    return rows[0]?.n ?? 0;
   }
 
   /**
    * The pending deliveries among these workflow ids, each with its version (its updated_at as
    * text), against which the reconciler repairs it.
    */
-  async pendingOf(workflowIds: readonly string[]): Promise<Array<{ id: string; workflowId: string; version: string }>> {
+  async pendingOf(
+    workflowIds: readonly string[],
+  ): Promise<Array<{ id: string; workflowId: string; version: string; eventType: string }>> {
     if (workflowIds.length === 0) return [];
-    const rows = await this.db.query<{ id: string; workflow_id: string; version: string }>(
-      `SELECT id, workflow_id, updated_at::text AS version FROM deliveries
+    const rows = await this.db.query<{ id: string; workflow_id: string; version: string; event_type: string }>(
+      `SELECT id, workflow_id, updated_at::text AS version, event_type FROM deliveries
        WHERE workflow_id = ANY($1::text[]) AND status = 'pending'`,
       [workflowIds],
     );
-    return rows.map((row) => ({ id: row.id, workflowId: row.workflow_id, version: row.version }));
+    return rows.map((row) => ({
+      id: row.id,
+      workflowId: row.workflow_id,
+      version: row.version,
+      eventType: row.event_type,
+    }));
   }
 
   /**

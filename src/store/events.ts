@@ -288,6 +288,18 @@ export class EventStore {
     ]);
   }
 
+  /**
+   * The outbox backlog, for its gauges: events whose workflows are not all started yet, and the
+   * acceptance time of the oldest (null when none waits). Reads the partial index of undispatched
+   * events only.
+   */
+  async outboxBacklog(): Promise<{ count: number; oldestCreatedAt: Date | null }> {
+    const rows = await this.db.query<{ n: number; oldest: Date | null }>(
+      'SELECT count(*)::int AS n, min(created_at) AS oldest FROM events WHERE dispatched_at IS NULL',
+    );
+    return { count: rows[0]?.n ?? 0, oldestCreatedAt: rows[0]?.oldest ?? null };
+  }
+
   /** Gives a failed dispatch back to the relay, to be retried after `delayMs`. */
   async releaseClaim(eventId: string, delayMs: number): Promise<void> {
     await this.db.query(

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Logger } from 'pino';
+import type { DeliveryMetrics } from '../../activities/metrics';
 import type { DeliveryStatus } from '../../core/model';
 import type { DeliveryStore } from '../store/deliveries';
 import { runPeriodically, type Periodic } from '../util/periodic';
@@ -14,6 +15,8 @@ export interface ReconcilerOptions {
   readonly intervalMs?: number;
   /** How far back the first pass looks for closed workflows, ms. @default 3600000 (1 h) */
   readonly lookbackMs?: number;
+  /** Counts the deliveries a pass ends. @default none */
+  readonly metrics?: Pick<DeliveryMetrics, 'deliveryEnded'>;
 }
 
 /** Closed workflows a pass reads at most; more wait for the next pass, which starts at once. */
@@ -53,6 +56,7 @@ export class DeliveryReconciler {
       if (status === undefined) continue;
       if (await this.options.deliveries.endIfUnchanged(row.id, status, row.version)) {
         repaired += 1;
+        if (status !== 'pending') this.options.metrics?.deliveryEnded({ eventType: row.eventType, outcome: status });
         this.options.logger.warn(
           { deliveryId: row.id, workflowId: row.workflowId, status },
           'delivery row repaired from Temporal',

@@ -19,7 +19,14 @@ import {
   type PostWebhookResult,
   type RetryDetails,
 } from '../../activities/post-webhook';
-import type { Attempt, AttemptContext, AttemptRecord, DeliveryStatus, WebhookEvent } from '../../core/model';
+import type {
+  Attempt,
+  AttemptContext,
+  AttemptRecord,
+  DeliveryStatus,
+  StatusChange,
+  WebhookEvent,
+} from '../../core/model';
 import {
   DEFAULT_RETRY_POLICY,
   FINAL_FAILURE_TYPES,
@@ -79,8 +86,11 @@ class MemoryDeliveryRecords implements DeliveryRecords {
     return records.length;
   }
 
-  async setStatus(deliveryId: string, status: DeliveryStatus): Promise<void> {
+  async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {
+    const context = this.contexts.get(deliveryId);
+    const previous = this.statuses.get(deliveryId);
     this.statuses.set(deliveryId, status);
+    return context && previous ? { previous, eventType: context.event.type } : undefined;
   }
 }
 

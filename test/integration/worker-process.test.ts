@@ -20,6 +20,7 @@ import {
 } from '../helpers/postgres';
 import { startHarness, type Harness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
+import { samplesOf, scrape, valueOf } from '../helpers/prometheus';
 import { always, TestReceiver } from '../helpers/receiver';
 import { FAST_RETRY } from '../helpers/retry-policies';
 import { createTestTemporal } from '../helpers/temporal-env';
@@ -183,8 +184,10 @@ describeWithPostgres('a worker process, as `npm run worker` runs it', () => {
     expect(delivery.attempts.map((attempt: any) => [attempt.attempt, attempt.statusCode])).toEqual([[1, 200]]);
   }, 90_000);
 
-  test('its log: one JSON line per attempt, no stack trace, nothing but JSON lines', async () => {
+  test('its log: one JSON line per attempt, no stack trace, nothing but JSON lines; its metrics on METRICS_PORT', async () => {
     const lines: string[] = [];
+    // Metrics and health on one port: one server answers both.
+    const endpointsPort = await freePort();
     const logged = spawnWorker(
       {
         TEMPORAL_ADDRESS: env.address,
@@ -193,6 +196,8 @@ describeWithPostgres('a worker process, as `npm run worker` runs it', () => {
         DATABASE_URL: database.url,
         WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
         LOG_LEVEL: 'info',
+        METRICS_PORT: String(endpointsPort),
+        WORKER_HEALTH_PORT: String(endpointsPort),
       },
       (line) => lines.push(line),
     );
@@ -246,5 +251,17 @@ describeWithPostgres('a worker process, as `npm run worker` runs it', () => {
       failure: { message: expect.stringMatching(/^receiver answered HTTP 500 \(attempt 3, /) },
     });
     expect(lines.filter((line) => /"stack"|\\n\s+at /.test(line))).toEqual([]);
+
+    // The worker's GET /metrics: its three attempts and the delivery's end, its process; the
+    // store's gauges are the API's to export.
+    expect((await workerHealth(endpointsPort))?.status).toBe(200);
+    const metrics = await scrape(`http://127.0.0.1:${endpointsPort}/metrics`);
+    expect(valueOf(metrics, 'webhook_attempts_total', { class: '5xx', event_type: 'order.logged' })).toBe(3);
+    expect(valueOf(metrics, 'webhook_attempt_duration_seconds_count', { class: '5xx' })).toBe(3);
+    expect(valueOf(metrics, 'webhook_deliveries_ended_total', { outcome: 'failed', event_type: 'order.logged' })).toBe(
+      1,
+    );
+    expect(samplesOf(metrics, 'process_cpu_user_seconds_total')).toHaveLength(1);
+    expect(samplesOf(metrics, 'webhook_deliveries_pending')).toEqual([]);
   }, 90_000);
 });

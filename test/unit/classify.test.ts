@@ -1,4 +1,11 @@
-import { classifyError, classifyResponse, describeError, parseRetryAfter } from '../../activities/classify';
+import {
+  attemptClassOf,
+  classifyError,
+  classifyResponse,
+  describeError,
+  parseRetryAfter,
+} from '../../activities/classify';
+import { TargetRefusedError } from '../../core/targets';
 
 const now = Date.parse('2025-01-01T00:00:00Z');
 
@@ -101,5 +108,39 @@ describe('classifyError', () => {
   test('anything thrown is described', () => {
     expect(describeError('boom')).toBe('boom');
     expect(describeError(new Error('timeout'))).toBe('timeout');
+  });
+});
+
+describe('attemptClassOf (the attempt classes of the metrics)', () => {
+  test.each([
+    [200, '2xx'],
+    [299, '2xx'],
+    [302, '3xx'],
+    [404, '4xx'],
+    [429, '4xx'],
+    [500, '5xx'],
+    [503, '5xx'],
+  ] as const)('status %i is %s', (statusCode, expected) => {
+    expect(attemptClassOf({ statusCode })).toBe(expected);
+  });
+
+  test("the attempt's deadline and transport timeouts are timeouts, however wrapped", () => {
+    const deadline = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    expect(attemptClassOf({ statusCode: undefined, error: deadline })).toBe('timeout');
+    for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']) {
+      const error = Object.assign(new Error('timed out'), { code });
+      expect(attemptClassOf({ statusCode: undefined, error })).toBe('timeout');
+      expect(attemptClassOf({ statusCode: undefined, error: new Error('fetch failed', { cause: error }) })).toBe(
+        'timeout',
+      );
+    }
+  });
+
+  test('other failures without an answer are network failures; a refusal by the target rules is refused', () => {
+    const refusedConnection = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(attemptClassOf({ statusCode: undefined, error: refusedConnection })).toBe('network');
+    expect(attemptClassOf({ statusCode: undefined, error: 'boom' })).toBe('network');
+    const rules = new TargetRefusedError('127.0.0.1 is a loopback address');
+    expect(attemptClassOf({ statusCode: undefined, error: rules, refused: true })).toBe('refused');
   });
 });

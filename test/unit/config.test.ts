@@ -39,6 +39,13 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config.temporal)).toBe(true);
   });
 
+  test("METRICS_PORT: the worker's /metrics port, unset or empty for none", () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '' }).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(problemsOf({ METRICS_PORT: '70000' })).toContain('METRICS_PORT');
+  });
+
   test('reads every variable', () => {
     const config = loadConfig({
       PORT: '8080',
