@@ -82,15 +82,46 @@ function forwardSdkEntry(logger: Logger, entry: LogEntry): void {
   logger[level](fields, entry.message);
 }
 
+export interface SdkTelemetryOptions {
+  /**
+   * Loopback port on which the SDK's native core serves its worker metrics (task slots, poll and
+   * schedule-to-start latencies, sticky cache, workflow and activity task latencies…) in
+   * Prometheus's text format, at `http://127.0.0.1:<port>/metrics`; the service's own `/metrics`
+   * appends them (src/metrics/). Names follow Prometheus's conventions: `temporal_` prefix,
+   * durations in seconds with a `_seconds` suffix, counters with `_total`. @default no SDK metrics
+   */
+  readonly metricsPort?: number;
+}
+
+/** Where the SDK's worker metrics are served on loopback, for a metrics port. */
+export function sdkMetricsUrl(metricsPort: number): string {
+  return `http://127.0.0.1:${metricsPort}/metrics`;
+}
+
 /**
- * Sends the Temporal SDK's logs, the worker's and its native core's, through `logger` as JSON
- * lines at its level, instead of the SDK's own multi-line output. Call it once, before the first
- * Temporal connection.
+ * Installs the Temporal SDK's runtime (once per process, before the first Temporal connection):
+ * its logs, the worker's and its native core's, go through `logger` as JSON lines at its level,
+ * instead of the SDK's own multi-line output; with `metricsPort`, its worker metrics are served
+ * to Prometheus on that loopback port.
  */
-export function installSdkLogging(logger: Logger): void {
+export function installSdkLogging(logger: Logger, options: SdkTelemetryOptions = {}): void {
   const level = SDK_LEVEL[logger.level] ?? 'INFO';
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => forwardSdkEntry(logger, entry)),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level, other: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: level, other: 'WARN' }), forward: {} },
+      ...(options.metricsPort !== undefined
+        ? {
+            metrics: {
+              prometheus: {
+                bindAddress: `127.0.0.1:${options.metricsPort}`,
+                countersTotalSuffix: true,
+                unitSuffix: true,
+                useSecondsForDurations: true,
+              },
+            },
+          }
+        : {}),
+    },
   });
 }

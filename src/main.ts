@@ -9,13 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { startDevServer } from '../devtools/temporal-dev-server';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createLogger, installSdkLogging } from './logger';
+import { createLogger, installSdkLogging, sdkMetricsUrl } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
 import { openStoreDb, storeIsReachable } from './store';
 import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
@@ -135,7 +136,22 @@ async function serveWorkerEndpoints(
   };
 }
 
-async function run(mode: ServiceRole, config: Config, logger: Logger, closers: Closer[]): Promise<Service> {
+/** A port free on loopback now, for the SDK's metrics exporter (which takes an address, not port 0). */
+async function freeLoopbackPort(): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function run(
+  mode: ServiceRole,
+  config: Config,
+  logger: Logger,
+  closers: Closer[],
+  sdkMetricsPort: number | undefined,
+): Promise<Service> {
   if (mode !== 'all' && (!config.temporal.address || !config.databaseUrl)) {
     throw new ConfigError(`'${mode}' mode runs against shared servers: set TEMPORAL_ADDRESS and DATABASE_URL`);
   }
@@ -161,7 +177,15 @@ async function run(mode: ServiceRole, config: Config, logger: Logger, closers: C
     apiKeys = config.apiKeys.length > 0 ? config.apiKeys : mode === 'all' ? [embeddedApiKey(config.dataDir)] : [];
     if (apiKeys.length === 0) throw new ConfigError('WEBHOOKS_API_KEYS is empty: the API would refuse every request');
   }
-  const service = await startService({ role: mode, settings: config, logger, temporalAddress, db, apiKeys });
+  const service = await startService({
+    role: mode,
+    settings: config,
+    logger,
+    temporalAddress,
+    db,
+    apiKeys,
+    ...(sdkMetricsPort !== undefined ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
+  });
   closers.push(service.close);
   return service;
 }
@@ -169,7 +193,6 @@ async function run(mode: ServiceRole, config: Config, logger: Logger, closers: C
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  installSdkLogging(logger);
   const closers: Closer[] = [];
   let workerState: WorkerState = 'starting';
   let service: Service | undefined;
@@ -189,6 +212,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
   try {
     const mode = parseMode(process.argv[2]);
+    // The SDK's worker metrics: served by its core on a loopback port of their own, and appended
+    // to this process's /metrics (the API's, or METRICS_PORT's in worker mode).
+    const sdkMetricsPort =
+      mode === 'all' || (mode === 'worker' && config.metricsPort !== undefined) ? await freeLoopbackPort() : undefined;
+    installSdkLogging(logger, sdkMetricsPort !== undefined ? { metricsPort: sdkMetricsPort } : {});
     if (mode !== 'worker' && config.metricsPort !== undefined) {
       logger.warn({ metricsPort: config.metricsPort }, 'METRICS_PORT is for worker mode: /metrics is on the API port');
     }
@@ -213,7 +241,7 @@ async function main(): Promise<void> {
       );
       if (servers.length > 0) closeEndpoints = async () => void (await Promise.all(servers.map((close) => close())));
     }
-    service = await run(mode, config, logger, closers);
+    service = await run(mode, config, logger, closers, sdkMetricsPort);
     workerState = 'running';
     // A worker that stops on its own (e.g. a fatal error) takes the process down with it.
     await service.workerRun?.then(

@@ -54,6 +54,8 @@ export interface ServiceOptions {
    * main.ts serves them on METRICS_PORT). Off only to measure what they cost. @default true
    */
   readonly metrics?: boolean;
+  /** Where the SDK serves its worker metrics (see installSdkLogging), appended to ours. @default none */
+  readonly sdkMetricsUrl?: string;
 }
 
 export interface Service {
@@ -87,7 +89,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const { settings, logger, role } = options;
   const store = createStore(options.db);
   const targets = options.targets ?? targetPolicyOf(settings);
-  const metrics = options.metrics === false ? undefined : new ServiceMetrics();
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : new ServiceMetrics(options.sdkMetricsUrl !== undefined ? { sdkMetricsUrl: options.sdkMetricsUrl } : {});
   // The store's gauges come from the API processes (every instance reads the same store).
   if (metrics && role !== 'worker') {
     metrics.watchBacklog({

@@ -48,7 +48,15 @@ const LATENCY_BUCKETS = [
 export interface ServiceMetricsOptions {
   /** Node's process metrics (CPU, memory, event loop lag, GC, handles). @default true */
   readonly processMetrics?: boolean;
+  /**
+   * Where the Temporal SDK serves its worker metrics on loopback (src/logger.ts): appended to
+   * every scrape, so one endpoint per process carries both. @default none
+   */
+  readonly sdkMetricsUrl?: string;
 }
+
+/** How long a scrape waits for the SDK's metrics, ms. */
+const SDK_METRICS_TIMEOUT_MS = 2_000;
 
 export class ServiceMetrics implements DeliveryMetrics {
   readonly registry = new Registry();
@@ -58,8 +66,10 @@ export class ServiceMetrics implements DeliveryMetrics {
   private readonly attempts: Counter<'class' | 'event_type'>;
   private readonly attemptDuration: Histogram<'class'>;
   private readonly latency: Histogram;
+  private readonly sdkMetricsUrl: string | undefined;
 
   constructor(options: ServiceMetricsOptions = {}) {
+    this.sdkMetricsUrl = options.sdkMetricsUrl;
     const registers = [this.registry];
     this.httpDuration = new Histogram({
       name: 'webhook_http_request_duration_seconds',
@@ -107,9 +117,23 @@ export class ServiceMetrics implements DeliveryMetrics {
     return this.registry.contentType;
   }
 
-  /** The metrics in Prometheus's text format, gauges read now. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** The metrics in Prometheus's text format, gauges read now, the SDK's worker metrics after ours. */
+  async text(): Promise<string> {
+    const [own, sdk] = await Promise.all([this.registry.metrics(), this.sdkText()]);
+    return sdk === undefined ? own : `${own.endsWith('\n') ? own : `${own}\n`}${sdk}`;
+  }
+
+  /** The SDK's metrics text; a comment line (which Prometheus ignores) when they cannot be read. */
+  private async sdkText(): Promise<string | undefined> {
+    if (this.sdkMetricsUrl === undefined) return undefined;
+    try {
+      const response = await fetch(this.sdkMetricsUrl, { signal: AbortSignal.timeout(SDK_METRICS_TIMEOUT_MS) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return await response.text();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return `# Temporal SDK metrics unavailable: ${reason.replace(/\s+/g, ' ')}\n`;
+    }
   }
 
   /** One API request answered: `route` is its template (`/v1/deliveries/:id`), never the path itself. */

@@ -47,6 +47,8 @@ export interface HarnessOptions {
   readonly extraCa?: string;
   /** Largest accepted request body, bytes. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /** Where the SDK serves its worker metrics (the test installed the runtime with them). @default none */
+  readonly sdkMetricsUrl?: string;
 }
 
 export interface ApiAnswer<T = any> {
@@ -102,6 +104,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ...(options.extraCa !== undefined ? { extraCa: options.extraCa } : {}),
     ...(options.worker === false ? {} : { workflowBundle: await workflowBundle() }),
     ...(options.workerTuning ? { workerTuning: options.workerTuning } : {}),
+    ...(options.sdkMetricsUrl !== undefined ? { sdkMetricsUrl: options.sdkMetricsUrl } : {}),
   });
   const api = service.api as ApiServer;
 

@@ -263,5 +263,8 @@ describeWithPostgres('a worker process, as `npm run worker` runs it', () => {
     );
     expect(samplesOf(metrics, 'process_cpu_user_seconds_total')).toHaveLength(1);
     expect(samplesOf(metrics, 'webhook_deliveries_pending')).toEqual([]);
+    // The SDK's worker metrics, appended to the same scrape.
+    expect(valueOf(metrics, 'temporal_activity_execution_latency_seconds_count', { task_queue: h.taskQueue })).toBe(2);
+    expect(samplesOf(metrics, 'temporal_worker_task_slots_available', { task_queue: h.taskQueue })).not.toEqual([]);
   }, 90_000);
 });
