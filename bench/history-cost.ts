@@ -36,6 +36,8 @@ export interface HistoryCost {
    * change), and the close's record when the workflow has closed.
    */
   readonly visibility: { readonly start: number; readonly upserts: number; readonly close: number };
+  /** The search attributes each upsert set, in order. */
+  readonly upsertKeys: string[][];
   /** Billable Actions (rules above), by kind. */
   readonly actions: Record<string, number>;
   readonly actionsTotal: number;
@@ -57,6 +59,7 @@ export function historyCost(workflowId: string, events: readonly HistoryEvent[],
   };
   const markerTasks = new Set<string>();
   let upserts = 0;
+  const upsertKeys: string[][] = [];
   let close = 0;
   let activityTasks = 0;
   let timers = 0;
@@ -71,6 +74,7 @@ export function historyCost(workflowId: string, events: readonly HistoryEvent[],
         const keys = Object.keys(
           event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {},
         );
+        upsertKeys.push(keys);
         if (keys.some((key) => key !== CHANGE_VERSION)) add('search attribute upsert');
         break;
       }
@@ -133,6 +137,7 @@ export function historyCost(workflowId: string, events: readonly HistoryEvent[],
     bytes,
     eventTypes: events.map(typeName),
     visibility: { start: 1, upserts, close },
+    upsertKeys,
     actions,
     actionsTotal: Object.values(actions).reduce((a, b) => a + b, 0),
     firstAttemptOnly: localMarkers === 1 && activityTasks === 0 && timers === 0,

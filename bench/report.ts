@@ -158,7 +158,8 @@ export function costLine(cost: HistoryCost): string {
   const actions = Object.entries(cost.actions)
     .map(([kind, n]) => `${kind} ${n}`)
     .join(', ');
-  return `${cost.events} history events (${fmt(cost.bytes)} bytes), ${start + upserts} visibility writes (start ${start} + upserts ${upserts})${close ? ' + 1 at close' : ''}, ${cost.actionsTotal} billable Actions (${actions})`;
+  const keys = cost.upsertKeys.length ? `: ${cost.upsertKeys.map((k) => k.join('+')).join(', ')}` : '';
+  return `${cost.events} history events (${fmt(cost.bytes)} bytes), ${start + upserts} visibility writes (start ${start} + upserts ${upserts}${keys})${close ? ' + 1 at close' : ''}, ${cost.actionsTotal} billable Actions (${actions})`;
 }
 
 function formatBurst(b: BurstResult, out: string[]): void {
