@@ -51,8 +51,9 @@ test("the SDK's worker metrics come with the service's, in one scrape", async ()
 
   const metrics = await waitFor(async () => {
     const scraped = await scrape(`${h.api.url}/metrics`);
-    return valueOf(scraped, 'temporal_activity_execution_latency_seconds_count') >= 1 ? scraped : undefined;
-  }, 'the SDK to report the activity');
+    // The activity records the success; the workflow completes in the task after it.
+    return valueOf(scraped, 'temporal_workflow_completed_total') >= 1 ? scraped : undefined;
+  }, 'the SDK to report the workflow completed');
   const queue = { task_queue: h.taskQueue };
 
   // Ours, and the SDK's.
