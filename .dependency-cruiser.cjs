@@ -65,11 +65,11 @@ module.exports = {
     ),
     forbid(
       'workflows-no-node-or-network',
-      'Workflow code (and the core/ files it imports) uses no Node built-in and no package but the Temporal workflow SDK.',
+      'Workflow code (and the core/ files it imports) uses no Node built-in and no package but the Temporal workflow SDK (and its OpenTelemetry interceptors, made for the workflow sandbox).',
       { path: ['^workflows/', WORKFLOW_SAFE_CORE] },
       {
         dependencyTypes: ['core', 'npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
-        pathNot: '^node_modules/@temporalio/(workflow|common)/',
+        pathNot: '^node_modules/@temporalio/(workflow|common|interceptors-opentelemetry/lib/workflow)/',
       },
     ),
     forbid(

@@ -1,3 +1,4 @@
+import { context as otelContext, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Dispatcher } from 'undici';
@@ -6,12 +7,15 @@ import type { AttemptContext, Delivery } from '../core/model';
 import type { DeliveryRecords } from './delivery-records';
 import { NO_DELIVERY_METRICS, type AttemptClass, type DeliveryMetrics } from './metrics';
 import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
-import { attemptClassOf, classifyError, classifyResponse, type Outcome } from './classify';
+import { attemptClassOf, classifyError, classifyResponse, describeError, type Outcome } from './classify';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
 
 export const USER_AGENT = 'webhook-delivery/0.1 (+https://www.standardwebhooks.com)';
+
+/** The instrumentation scope of the attempts' spans. */
+const TRACER_NAME = 'webhook-delivery';
 
 /** While a request is in flight, heartbeat this often so a cancel reaches it quickly. */
 const HEARTBEAT_INTERVAL_MS = 500;
@@ -130,6 +134,50 @@ async function reportAttempt(
   }
 }
 
+/** The span of one POST to a receiver (a no-op span when tracing is off). */
+function startAttemptSpan(target: AttemptContext, attempt: number): Span {
+  let host: { address: string; port: number } | undefined;
+  try {
+    const url = new URL(target.url);
+    host = { address: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+  } catch {
+    host = undefined;
+  }
+  // Never the URL's path or query: they may carry the receiver's token.
+  // The process's tracer provider when tracing is on (src/tracing.ts), else a no-op.
+  return trace.getTracer(TRACER_NAME).startSpan('POST webhook', {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      'http.request.method': 'POST',
+      ...(host ? { 'server.address': host.address, 'server.port': host.port } : {}),
+      'webhook.delivery_id': target.delivery.id,
+      'webhook.event_id': target.event.id,
+      'webhook.event_type': target.event.type,
+      'webhook.attempt': attempt,
+    },
+  });
+}
+
+/** `traceparent` (and `tracestate`) of the span, for the request; empty when tracing is off. */
+function traceHeaders(span: Span): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(otelContext.active(), span), carrier);
+  return carrier;
+}
+
+function endAttemptSpan(span: Span, statusCode: number | undefined, failure: unknown, refused: boolean): void {
+  const attemptClass = attemptClassOf({ statusCode, error: failure, refused });
+  span.setAttribute('webhook.attempt_class', attemptClass);
+  if (statusCode !== undefined) span.setAttribute('http.response.status_code', statusCode);
+  if (attemptClass !== '2xx') {
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: failure === undefined ? `HTTP ${statusCode}` : describeError(failure),
+    });
+  }
+  span.end();
+}
+
 /**
  * One JSON line per attempt: info when delivered, warn when the receiver failed it (its doing,
  * not ours: no stack trace). Faults of our own throw and are logged by the worker.
@@ -185,6 +233,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     let refused = false;
     let failure: unknown;
     const stopHeartbeats = keepHeartbeating(context);
+    const span = startAttemptSpan(target, context.info.attempt + (input.attemptsBefore ?? 0));
     try {
       assertUrlAllowed(target.url, deps.targets);
       const body = webhookBody(target.event);
@@ -198,6 +247,8 @@ export function createPostWebhook(deps: PostWebhookDeps) {
           body,
           secrets: target.previousSecret ? [target.secret, target.previousSecret] : [target.secret],
         }),
+        // traceparent (tracing on): the receiver may join the event's trace.
+        ...traceHeaders(span),
       };
       response = await postWebhookRequest(deps.http, {
         url: target.url,
@@ -208,12 +259,13 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       });
       outcome = classifyResponse(response.statusCode, response.retryAfter, Date.now());
     } catch (error) {
-      if (context.cancellationSignal.aborted) throw error;
       failure = error;
+      if (context.cancellationSignal.aborted) throw error;
       refused = error instanceof TargetRefusedError;
       outcome = refused ? { kind: 'reject', reason: (error as Error).message } : classifyError(error);
     } finally {
       stopHeartbeats();
+      endAttemptSpan(span, response?.statusCode, failure, refused);
     }
 
     const now = Date.now();

@@ -8,6 +8,9 @@
  * WEBHOOK_SECRET  the subscription's signing secret; several, space-separated, during a rotation.
  *                 Unset: webhooks are printed and accepted, but not verified.
  *
+ * Prints each webhook's `traceparent` too: with tracing on (README, "Observability"), the trace of
+ * the event in the service, which a receiver's own spans may continue.
+ *
  * Answers 204 to a verified webhook (or to any webhook when no secret is set), 401 when the
  * signature does not verify. A repeated webhook-id (a retry or a resend) is answered 204 again
  * and reported as a repeat, without processing it twice.
@@ -134,6 +137,8 @@ function main(): void {
         `  webhook-id: ${id ?? '(missing)'}`,
         `  type:       ${type}`,
         `  account:    ${accountId}`,
+        // The service's trace of this event (tracing on: OTEL_* set); a receiver may continue it.
+        `  traceparent: ${typeof req.headers.traceparent === 'string' ? req.headers.traceparent : '(none)'}`,
         `  data:       ${data.split('\n').join('\n              ')}`,
       ];
 

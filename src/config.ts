@@ -11,6 +11,58 @@ const booleanFlag = z
   .default('false')
   .transform((value) => value === 'true' || value === '1');
 
+/** A variable that may be unset or empty, both meaning unset. */
+const optionalText = z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).optional());
+
+const optionalUrl = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z
+    .string()
+    .regex(/^https?:\/\/[^/]/i, 'must be an http:// or https:// URL')
+    .url()
+    .optional(),
+);
+
+const optionalMs = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z.coerce.number().int().min(1).max(600_000).optional(),
+);
+
+const otlpProtocol = z
+  .preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .refine((value) => value === 'http/protobuf' || value === 'http/json', {
+        message: "must be 'http/protobuf' or 'http/json' (gRPC is not supported: use the collector's HTTP port, 4318)",
+      })
+      .optional(),
+  )
+  .transform((value) => value as 'http/protobuf' | 'http/json' | undefined);
+
+/** `key=value,key2=value2` (W3C Baggage-like, as the OTel variables write them), values URL-decoded. */
+const keyValueList = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const pairs: Record<string, string> = {};
+    for (const part of value.split(',').map((item) => item.trim())) {
+      if (part === '') continue;
+      const at = part.indexOf('=');
+      const key = at > 0 ? part.slice(0, at).trim() : '';
+      if (!key) {
+        ctx.addIssue({ code: 'custom', message: `'${part}' is not key=value` });
+        continue;
+      }
+      try {
+        pairs[key] = decodeURIComponent(part.slice(at + 1).trim());
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `the value of '${key}' is not URL-encoded text` });
+      }
+    }
+    return pairs;
+  });
+
 const envSchema = z.object({
   /** HTTP port of the API. @default 3000 */
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -98,6 +150,46 @@ const envSchema = z.object({
     .default(1024 * 1024),
   /** pino log level. @default "info" */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // OpenTelemetry tracing: the standard variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
+  // Off unless an OTLP endpoint is set.
+  /** `true` turns tracing off whatever else is set. @default false */
+  OTEL_SDK_DISABLED: booleanFlag,
+  /** `otlp` (the default) or `none`. */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none', '']).default('otlp'),
+  /** Base URL of an OTLP/HTTP collector; traces go to `<endpoint>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  /** Full URL traces are posted to; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  /** `http/protobuf` (the default) or `http/json`; gRPC is not supported (use the collector's HTTP port, 4318). */
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+  /** `key=value,…` headers sent to the collector (e.g. an API key), values URL-encoded. */
+  OTEL_EXPORTER_OTLP_HEADERS: keyValueList,
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: keyValueList,
+  /** How long one export may take, ms. @default 10000 */
+  OTEL_EXPORTER_OTLP_TIMEOUT: optionalMs,
+  OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: optionalMs,
+  /** `service.name` of the spans. @default "webhook-delivery" */
+  OTEL_SERVICE_NAME: optionalText,
+  /** `key=value,…` resource attributes, e.g. `deployment.environment=prod`. */
+  OTEL_RESOURCE_ATTRIBUTES: keyValueList,
+  /** Which traces are kept. @default parentbased_always_on */
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+      '',
+    ])
+    .default('parentbased_always_on'),
+  /** The ratio of the traceidratio samplers, 0–1. @default 1 */
+  OTEL_TRACES_SAMPLER_ARG: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.coerce.number().min(0).max(1).optional(),
+  ),
 });
 
 export interface Config {
@@ -130,6 +222,53 @@ export interface Config {
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
+  /** OpenTelemetry tracing to an OTLP/HTTP collector; undefined: off. */
+  readonly tracing: TracingSettings | undefined;
+}
+
+/** Where and how traces are exported (from the standard OTEL_* variables). */
+export interface TracingSettings {
+  /** The full URL spans are posted to, e.g. `http://collector:4318/v1/traces`. */
+  readonly endpoint: string;
+  readonly protocol: 'http/protobuf' | 'http/json';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly serviceName: string;
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  readonly sampler: {
+    readonly name:
+      | 'always_on'
+      | 'always_off'
+      | 'traceidratio'
+      | 'parentbased_always_on'
+      | 'parentbased_always_off'
+      | 'parentbased_traceidratio';
+    /** The traceidratio samplers' ratio. */
+    readonly ratio: number;
+  };
+}
+
+/** The tracing the OTEL_* variables ask for: undefined unless an OTLP endpoint is set and nothing turns it off. */
+function tracingOf(e: z.infer<typeof envSchema>): TracingSettings | undefined {
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const endpoint =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? undefined
+      : `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  if (endpoint === undefined) return undefined;
+  return Object.freeze({
+    endpoint,
+    protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+    headers: Object.freeze({ ...e.OTEL_EXPORTER_OTLP_HEADERS, ...e.OTEL_EXPORTER_OTLP_TRACES_HEADERS }),
+    timeoutMs: e.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? e.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000,
+    serviceName: e.OTEL_SERVICE_NAME ?? 'webhook-delivery',
+    resourceAttributes: Object.freeze({ ...e.OTEL_RESOURCE_ATTRIBUTES }),
+    sampler: Object.freeze({
+      name: e.OTEL_TRACES_SAMPLER === '' ? 'parentbased_always_on' : e.OTEL_TRACES_SAMPLER,
+      ratio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    }),
+  });
 }
 
 export class ConfigError extends Error {
@@ -173,5 +312,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,
+    tracing: tracingOf(e),
   });
 }

@@ -20,6 +20,8 @@ import { createLogger, installSdkLogging, sdkMetricsUrl } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
 import { openStoreDb, storeIsReachable } from './store';
 import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
+import type * as TracingModule from './tracing';
+import type { Tracing } from './tracing';
 
 function parseMode(arg: string | undefined): ServiceRole {
   if (arg === undefined || arg === 'all') return 'all';
@@ -136,6 +138,12 @@ async function serveWorkerEndpoints(
   };
 }
 
+/** src/tracing.ts, required only when tracing is on: the OpenTelemetry SDK and exporters take ~20 MB. */
+function loadTracing(): typeof TracingModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand, in a CommonJS build
+  return require('./tracing') as typeof TracingModule;
+}
+
 /** A port free on loopback now, for the SDK's metrics exporter (which takes an address, not port 0). */
 async function freeLoopbackPort(): Promise<number> {
   const server = createNetServer().listen(0, '127.0.0.1');
@@ -150,8 +158,9 @@ async function run(
   config: Config,
   logger: Logger,
   closers: Closer[],
-  sdkMetricsPort: number | undefined,
+  telemetry: { sdkMetricsPort: number | undefined; tracing: Tracing | undefined },
 ): Promise<Service> {
+  const { sdkMetricsPort, tracing } = telemetry;
   if (mode !== 'all' && (!config.temporal.address || !config.databaseUrl)) {
     throw new ConfigError(`'${mode}' mode runs against shared servers: set TEMPORAL_ADDRESS and DATABASE_URL`);
   }
@@ -185,6 +194,7 @@ async function run(
     db,
     apiKeys,
     ...(sdkMetricsPort !== undefined ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
+    ...(tracing ? { tracing } : {}),
   });
   closers.push(service.close);
   return service;
@@ -217,6 +227,13 @@ async function main(): Promise<void> {
     const sdkMetricsPort =
       mode === 'all' || (mode === 'worker' && config.metricsPort !== undefined) ? await freeLoopbackPort() : undefined;
     installSdkLogging(logger, sdkMetricsPort !== undefined ? { metricsPort: sdkMetricsPort } : {});
+    // Tracing, when the OTEL_* variables name a collector: loaded only then (the SDK costs memory).
+    const tracing = config.tracing ? loadTracing().startTracing(config.tracing) : undefined;
+    if (tracing && config.tracing) {
+      // Last to close: spans of the shutdown itself are exported too.
+      closers.unshift(() => tracing.shutdown());
+      logger.info({ endpoint: config.tracing.endpoint, protocol: config.tracing.protocol }, 'tracing to OTLP');
+    }
     if (mode !== 'worker' && config.metricsPort !== undefined) {
       logger.warn({ metricsPort: config.metricsPort }, 'METRICS_PORT is for worker mode: /metrics is on the API port');
     }
@@ -241,7 +258,7 @@ async function main(): Promise<void> {
       );
       if (servers.length > 0) closeEndpoints = async () => void (await Promise.all(servers.map((close) => close())));
     }
-    service = await run(mode, config, logger, closers, sdkMetricsPort);
+    service = await run(mode, config, logger, closers, { sdkMetricsPort, tracing });
     workerState = 'running';
     // A worker that stops on its own (e.g. a fatal error) takes the process down with it.
     await service.workerRun?.then(

@@ -5,6 +5,7 @@
  * process, the shutdown grace, the same connections.
  */
 import { Client } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { NativeConnection, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
@@ -14,6 +15,7 @@ import { ServiceMetrics } from './metrics/service-metrics';
 import { createStore, type Store } from './store';
 import type { Db } from './store/db';
 import { connectClient } from './temporal/connection';
+import type { Tracing } from './tracing';
 import { createDeliveryWorker } from './worker';
 
 /** What runs in this process: the API, the worker, or both. */
@@ -56,6 +58,8 @@ export interface ServiceOptions {
   readonly metrics?: boolean;
   /** Where the SDK serves its worker metrics (see installSdkLogging), appended to ours. @default none */
   readonly sdkMetricsUrl?: string;
+  /** Tracing, started for the process (src/tracing.ts); its owner shuts it down. @default off */
+  readonly tracing?: Tracing;
 }
 
 export interface Service {
@@ -107,7 +111,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }
   };
   try {
-    const client = await connectClient(options.temporalAddress, settings.temporal.namespace);
+    // Traced, a workflow start is a span whose context travels in the workflow's headers.
+    const clientInterceptors = options.tracing
+      ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: options.tracing.tracer })] }
+      : undefined;
+    const client = await connectClient(options.temporalAddress, settings.temporal.namespace, clientInterceptors);
     closers.push(() => client.connection.close());
 
     let workerRun: Promise<void> | undefined;
@@ -133,6 +141,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
             : {}),
         ...(options.workerTuning ? { tuning: options.workerTuning } : {}),
         ...(metrics ? { metrics } : {}),
+        ...(options.tracing ? { tracing: options.tracing } : {}),
       });
       const run = worker.run();
       workerRun = run;
@@ -144,7 +153,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // one's first task straight back to this worker instead of queueing it for a poll (halves the
       // time from POST to the receiver, docs/benchmarks.md). Eager start needs the worker's connection.
       if (options.eagerStart ?? role === 'all') {
-        eagerClient = new Client({ connection, namespace: settings.temporal.namespace });
+        eagerClient = new Client({
+          connection,
+          namespace: settings.temporal.namespace,
+          ...(clientInterceptors ? { interceptors: clientInterceptors } : {}),
+        });
       }
       logger.info({ taskQueue: settings.temporal.taskQueue }, 'worker running');
     }
@@ -168,6 +181,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
           ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
         },
         ...(metrics ? { metrics } : {}),
+        ...(options.tracing ? { tracer: options.tracing.tracer } : {}),
       });
       closers.push(api.close);
       logger.info({ url: api.url, openapi: `${api.url}/openapi.json` }, 'API listening');

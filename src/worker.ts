@@ -1,5 +1,11 @@
 import { Client } from '@temporalio/client';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+// lib/worker and lib/client, not the package's index: that would load the OpenTelemetry SDK whether tracing is on or not.
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry/lib/worker';
+import type { OpenTelemetryWorkflowExporter } from '@temporalio/interceptors-opentelemetry/lib/workflow/definitions';
+import { type InjectedSink, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from '../activities/delivery-records';
@@ -8,6 +14,7 @@ import { createActivities } from '../activities';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
 import { bundleInChildProcess } from './temporal/workflow-bundle';
+import type { Tracing } from './tracing';
 
 export interface DeliveryWorkerDeps {
   readonly connection: NativeConnection;
@@ -28,6 +35,8 @@ export interface DeliveryWorkerDeps {
   readonly shutdownGraceMs?: number;
   /** Where attempts and delivery outcomes are counted. @default none */
   readonly metrics?: DeliveryMetrics;
+  /** Spans for workflows started traced and their attempts (src/tracing.ts). @default none */
+  readonly tracing?: Tracing;
   /** Extra worker tuning (concurrency, cache size…), for benchmarks and tests. @default maxCachedWorkflows 50, the rest the SDK's */
   readonly tuning?: Partial<WorkerOptions>;
 }
@@ -43,6 +52,24 @@ const DEFAULT_MAX_CACHED_WORKFLOWS = 50;
 
 /** After the grace period, how long aborted attempts get to record themselves before the worker gives up, ms. */
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
+
+/**
+ * Where the workflow interceptors (workflows/interceptors.ts) send the spans of workflows started
+ * traced, with tracing off in this process: nowhere. Registered so that such a workflow never
+ * calls a sink the worker does not have.
+ */
+const DROPPED_WORKFLOW_SPANS: InjectedSink<OpenTelemetryWorkflowExporter> = { export: { fn: () => undefined } };
+
+/** The worker's tracing: an activity span under the workflow's, and the workflow spans' sink. */
+function tracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  if (!tracing) return { sinks: { exporter: DROPPED_WORKFLOW_SPANS } };
+  return {
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }) })],
+    },
+    sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
+}
 
 /** The worker that runs delivery workflows and their activities. Run it with `worker.run()`. */
 export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Worker> {
@@ -65,6 +92,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     activities,
     workflowBundle: deps.workflowBundle ?? (await bundleInChildProcess()),
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
+    ...tracingOptions(deps.tracing),
     ...(deps.shutdownGraceMs
       ? {
           shutdownGraceTime: deps.shutdownGraceMs,

@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Store } from '../store';
@@ -9,6 +10,7 @@ import { deliveryRoutes } from './deliveries';
 import { jsonBody } from './body';
 import type { ServiceMetrics } from '../metrics/service-metrics';
 import { httpMetrics, metricsEndpoint } from './metrics';
+import { traceRequests } from './tracing';
 import { errorHandler, sendError } from './errors';
 import { eventTypeRoutes } from './event-types';
 import { eventRoutes } from './events';
@@ -30,6 +32,8 @@ export interface AppDeps {
   readonly health: () => Promise<Record<string, boolean>>;
   /** Counts requests and serves `GET /metrics`; undefined: neither. */
   readonly metrics?: ServiceMetrics | undefined;
+  /** A span per request (tracing on); undefined: none. */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -87,13 +91,10 @@ export function createApp(deps: AppDeps): Express {
     ...(deps.metrics ? [{ path: '/metrics', method: 'get' }] : []),
   ];
 
+  const templates = [...unauthenticated, ...routes].map(({ path }) => path);
+  if (deps.tracer) app.use(traceRequests(deps.tracer, templates));
   if (deps.metrics) {
-    app.use(
-      httpMetrics(
-        deps.metrics,
-        [...unauthenticated, ...routes].map(({ path }) => path),
-      ),
-    );
+    app.use(httpMetrics(deps.metrics, templates));
     // Like /healthz, no key: Prometheus scrapes it. It names no account, subscription or delivery.
     app.get('/metrics', metricsEndpoint(deps.metrics));
   }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { assertTargetAllowed, TargetRefusedError, type TargetPolicy } from '../../core/targets';
@@ -39,6 +40,8 @@ export interface ApiServerDeps {
   readonly dispatch?: Partial<Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart' | 'client'>>;
   /** Counts requests, events and reconciled outcomes, and serves `GET /metrics`. @default none */
   readonly metrics?: ServiceMetrics;
+  /** A span per request (tracing on). @default none */
+  readonly tracer?: Tracer;
 }
 
 export interface ApiServer {
@@ -77,6 +80,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       }
     },
     metrics: deps.metrics,
+    tracer: deps.tracer,
     health: async () => {
       const [storeOk, temporalOk] = await Promise.all([storeIsReachable(store.db), temporalIsReachable(client)]);
       return { store: storeOk, temporal: temporalOk };

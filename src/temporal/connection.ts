@@ -1,4 +1,10 @@
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  type ClientInterceptors,
+} from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../core/search-attributes';
 
@@ -14,8 +20,12 @@ const GRPC_UNAVAILABLE = 14;
  */
 const UNAVAILABLE_RETRY_MAX_MS = 1_000;
 
-/** A client of the Temporal frontend at `address`. */
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+/** A client of the Temporal frontend at `address`, with `interceptors` (e.g. tracing's) when given. */
+export async function connectClient(
+  address: string,
+  namespace: string,
+  interceptors?: ClientInterceptors,
+): Promise<Client> {
   const retry = defaultGrpcRetryOptions();
   const connection = await Connection.connect({
     address,
@@ -33,7 +43,7 @@ export async function connectClient(address: string, namespace: string): Promise
       }),
     ],
   });
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, ...(interceptors ? { interceptors } : {}) });
 }
 
 const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {

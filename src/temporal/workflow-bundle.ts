@@ -34,14 +34,26 @@ const quietBundlerLogger = {
 };
 
 /**
+ * What the workflow bundle holds: the workflows of workflows/ and their interceptors
+ * (workflows/interceptors.ts: OpenTelemetry's, for workflows started traced). Every bundle is
+ * made with these (`npm run build`, `npm run bundle`, a worker bundling at start, the tests).
+ */
+export function workflowBundleOptions(): Pick<
+  Parameters<typeof bundleWorkflowCode>[0],
+  'workflowsPath' | 'workflowInterceptorModules'
+> {
+  return {
+    workflowsPath: require.resolve('../../workflows'),
+    workflowInterceptorModules: [require.resolve('../../workflows/interceptors')],
+  };
+}
+
+/**
  * Bundles workflows/ into one file a worker loads with `workflowBundle: { codePath }`, so worker
  * start-up skips the bundling step (seconds of CPU). Rebuild it whenever workflows/ changes.
  */
 export async function writeWorkflowBundle(outFile: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: quietBundlerLogger,
-  });
+  const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: quietBundlerLogger });
   const target = path.resolve(outFile);
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, code);

@@ -16,6 +16,8 @@ import type { Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
 import { openPglite } from '../../src/store/pglite';
 import { migrate } from '../../src/store/migrations';
+import { workflowBundleOptions } from '../../src/temporal/workflow-bundle';
+import type { Tracing } from '../../src/tracing';
 
 let bundle: Promise<{ code: string }> | undefined;
 
@@ -25,7 +27,7 @@ export function workflowBundle(): Promise<{ code: string }> {
   bundle ??= prebuilt
     ? readFile(prebuilt, 'utf8').then((code) => ({ code }))
     : bundleWorkflowCode({
-        workflowsPath: require.resolve('../../workflows'),
+        ...workflowBundleOptions(),
         logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
       });
   return bundle;
@@ -49,6 +51,8 @@ export interface HarnessOptions {
   readonly maxBodyBytes?: number;
   /** Where the SDK serves its worker metrics (the test installed the runtime with them). @default none */
   readonly sdkMetricsUrl?: string;
+  /** Tracing the test started (src/tracing.ts startTracingWith); the test shuts it down. @default off */
+  readonly tracing?: Tracing;
 }
 
 export interface ApiAnswer<T = any> {
@@ -105,6 +109,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ...(options.worker === false ? {} : { workflowBundle: await workflowBundle() }),
     ...(options.workerTuning ? { workerTuning: options.workerTuning } : {}),
     ...(options.sdkMetricsUrl !== undefined ? { sdkMetricsUrl: options.sdkMetricsUrl } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
   });
   const api = service.api as ApiServer;
 

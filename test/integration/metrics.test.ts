@@ -157,6 +157,11 @@ test('counters and histograms move by exactly what happened; gauges read the sto
   expect(samplesOf(after, 'process_cpu_user_seconds_total')).toHaveLength(1);
   expect(samplesOf(after, 'nodejs_heap_size_used_bytes')).toHaveLength(1);
 
+  // Tracing is off (no OTEL_* here): no receiver got a traceparent.
+  const requests = receivers.flatMap((each) => each.requests);
+  expect(requests.length).toBeGreaterThanOrEqual(6);
+  expect(requests.filter((request) => request.headers.traceparent !== undefined)).toEqual([]);
+
   // No label value is an id (subscription, delivery, event, account) or a raw path.
   const labelValues = after.samples.flatMap((sample) => Object.values(sample.labels));
   expect(labelValues.filter((value) => /^(sub|dlv|evt|acct)_|evt-metrics|\/nowhere/.test(value))).toEqual([]);

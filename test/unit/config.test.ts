@@ -39,6 +39,57 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config.temporal)).toBe(true);
   });
 
+  test('tracing: off unless an OTLP endpoint is set, and off when OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none', () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_SERVICE_NAME: 'x', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).tracing).toBeUndefined();
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' };
+    expect(loadConfig(endpoint).tracing).toEqual({
+      endpoint: 'http://127.0.0.1:4318/v1/traces',
+      protocol: 'http/protobuf',
+      headers: {},
+      timeoutMs: 10_000,
+      serviceName: 'webhook-delivery',
+      resourceAttributes: {},
+      sampler: { name: 'parentbased_always_on', ratio: 1 },
+    });
+    expect(loadConfig({ ...endpoint, OTEL_SDK_DISABLED: 'true' }).tracing).toBeUndefined();
+    expect(loadConfig({ ...endpoint, OTEL_TRACES_EXPORTER: 'none' }).tracing).toBeUndefined();
+  });
+
+  test('tracing: the standard OTEL_* variables, the traces-specific ones first', () => {
+    const tracing = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://127.0.0.1:9999/custom/traces',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'api-key=a%20b, other=1',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'other=2',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '3000',
+      OTEL_SERVICE_NAME: 'webhooks-eu',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,service.version=1.2',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    }).tracing;
+    expect(tracing).toEqual({
+      endpoint: 'https://127.0.0.1:9999/custom/traces',
+      protocol: 'http/json',
+      headers: { 'api-key': 'a b', other: '2' },
+      timeoutMs: 3_000,
+      serviceName: 'webhooks-eu',
+      resourceAttributes: { 'deployment.environment': 'prod', 'service.version': '1.2' },
+      sampler: { name: 'parentbased_traceidratio', ratio: 0.25 },
+    });
+  });
+
+  test('tracing: what cannot be honoured is refused at start', () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317' };
+    expect(problemsOf({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toContain("use the collector's HTTP port");
+    expect(problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
+    expect(problemsOf({ ...endpoint, OTEL_TRACES_EXPORTER: 'zipkin' })).toContain('OTEL_TRACES_EXPORTER');
+    expect(problemsOf({ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'novalue' })).toContain('key=value');
+    expect(problemsOf({ ...endpoint, OTEL_TRACES_SAMPLER_ARG: '2' })).toContain('OTEL_TRACES_SAMPLER_ARG');
+  });
+
   test("METRICS_PORT: the worker's /metrics port, unset or empty for none", () => {
     expect(loadConfig({}).metricsPort).toBeUndefined();
     expect(loadConfig({ METRICS_PORT: '' }).metricsPort).toBeUndefined();
