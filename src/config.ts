@@ -75,8 +75,9 @@ const envSchema = z.object({
     z.coerce.number().int().min(0).max(65535).optional(),
   ),
   /**
-   * HTTP port of `GET /metrics` in `worker` mode (the API and `npm start` serve it on PORT); may
-   * equal WORKER_HEALTH_PORT, and one server then answers both. Unset: none. @default unset
+   * HTTP port of `GET /metrics` in `worker` mode (the API and `npm start` serve it on PORT, and
+   * ignore this, as they ignore WORKER_HEALTH_PORT); may equal WORKER_HEALTH_PORT, and one server
+   * then answers both. Unset: none. @default unset
    */
   METRICS_PORT: z.preprocess(
     (value) => (value === '' ? undefined : value),

@@ -234,9 +234,6 @@ async function main(): Promise<void> {
       closers.unshift(() => tracing.shutdown());
       logger.info({ endpoint: config.tracing.endpoint, protocol: config.tracing.protocol }, 'tracing to OTLP');
     }
-    if (mode !== 'worker' && config.metricsPort !== undefined) {
-      logger.warn({ metricsPort: config.metricsPort }, 'METRICS_PORT is for worker mode: /metrics is on the API port');
-    }
     if (mode === 'worker') {
       // WORKER_HEALTH_PORT and METRICS_PORT: one server per port, both paths when they are the same.
       const byPort = new Map<number, Record<string, EndpointHandler>>();

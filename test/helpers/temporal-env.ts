@@ -28,14 +28,21 @@ function quietRuntime(): void {
   }
 }
 
-/** A real Temporal dev server (in memory, random port) with our search attributes registered. */
-export function createTestTemporal(): Promise<TestWorkflowEnvironment> {
+/**
+ * A real Temporal dev server (in memory, random port) with our search attributes registered;
+ * with `metricsPort`, the server's own Prometheus metrics are served there (loopback).
+ */
+export function createTestTemporal(options: { metricsPort?: number } = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: binaryPath('TEMPORAL_CLI_PATH') },
       searchAttributes: SEARCH_ATTRIBUTE_KEYS,
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: [
+        '--log-level',
+        'error',
+        ...(options.metricsPort !== undefined ? ['--metrics-port', String(options.metricsPort)] : []),
+      ],
     },
   });
 }
