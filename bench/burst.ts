@@ -17,7 +17,7 @@ import { readHistoryCost, type HistoryCost } from './history-cost';
 import { MemorySampler, type MemoryPeaks } from './memory';
 import type { Sample } from './sampler';
 import { EVENT_TYPES, eventData, untilTemporalIdle } from './scenarios';
-import { distribution, type Distribution } from './stats';
+import { distribution, round, type Distribution } from './stats';
 
 export interface BurstOptions {
   readonly producers: number;
@@ -42,6 +42,16 @@ export interface BurstPoint {
   readonly oldestAgeS: number;
   /** Workflows open in Temporal (started, not closed), when the count answered within the second. */
   readonly openWorkflows?: number;
+  /**
+   * The events created in this second (createdAt in [t, t + 1)): when the receiver had the first,
+   * half and the last of them, s from the first POST. Oldest first: these ranges follow each other.
+   */
+  readonly createdHere?: {
+    readonly count: number;
+    readonly first: number;
+    readonly median: number;
+    readonly last: number;
+  };
 }
 
 export interface BurstResult {
@@ -186,12 +196,29 @@ function timelineOf(
       else oldest = Math.min(oldest, event.created);
     }
     const open = openWorkflows.get(t / 1_000);
+    const here = accepted
+      .filter((event) => event.created >= t && event.created < t + 1_000)
+      .flatMap((event) => {
+        const at = arrivals.get(event.id);
+        return at === undefined ? [] : [at];
+      })
+      .sort((a, b) => a - b);
     points.push({
       t: t / 1_000,
       accepted: count,
       delivered,
       oldestAgeS: Number.isFinite(oldest) ? Math.max(0, (t - oldest) / 1_000) : 0,
       ...(open !== undefined ? { openWorkflows: open } : {}),
+      ...(here.length > 0
+        ? {
+            createdHere: {
+              count: here.length,
+              first: round((here[0] as number) / 1_000),
+              median: round((here[Math.floor(here.length / 2)] as number) / 1_000),
+              last: round((here[here.length - 1] as number) / 1_000),
+            },
+          }
+        : {}),
     });
   }
   return points;

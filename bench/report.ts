@@ -246,7 +246,15 @@ function formatBurst(b: BurstResult, out: string[]): void {
   out.push(
     '',
     table(
-      ['t s', 'accepted', 'delivered', 'waiting', 'oldest waiting s', 'open workflows'],
+      [
+        't s',
+        'accepted',
+        'delivered',
+        'waiting',
+        'oldest waiting s',
+        'open workflows',
+        'created in [t, t+1 s): delivered at s (first / half / last)',
+      ],
       rows.map((p) => [
         fmt(p.t),
         fmt(p.accepted),
@@ -254,6 +262,9 @@ function formatBurst(b: BurstResult, out: string[]): void {
         fmt(p.accepted - p.delivered),
         fmt(p.oldestAgeS, 1),
         p.openWorkflows === undefined ? '–' : fmt(p.openWorkflows),
+        p.createdHere
+          ? `${fmt(p.createdHere.count)}: ${fmt(p.createdHere.first, 1)} / ${fmt(p.createdHere.median, 1)} / ${fmt(p.createdHere.last, 1)}`
+          : '',
       ]),
     ).replace(/^/gm, '   '),
   );
