@@ -52,6 +52,8 @@ export interface EnvOptions {
    */
   readonly ceiling?: boolean;
   readonly log: (line: string) => void;
+  /** What the service observes (see ServiceConfig.observability). @default its defaults */
+  readonly observability?: Pick<ServiceConfig, 'observability' | 'tracingEndpoint'>;
 }
 
 /** Lines the Temporal dev server logged (at warn and above: it runs with --log-level warn). */
@@ -236,6 +238,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       logFile: options.logFile,
       ...(options.workflowBundlePath ? { workflowBundlePath: await options.workflowBundlePath } : {}),
       ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
+      ...options.observability,
     };
     t = performance.now();
     const service = await ServiceProcess.start(serviceConfig);

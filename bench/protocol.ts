@@ -39,6 +39,13 @@ export interface ServiceConfig {
   readonly eagerStart: boolean;
   /** Workflow starts in flight per event in the dispatcher; absent keeps its default. */
   readonly startConcurrency?: number;
+  /**
+   * What the service observes, to measure its cost (`--observability`): `off` (no metrics, no
+   * tracing), `metrics` (ours and the Temporal SDK's, as `npm start`), `tracing` (spans exported
+   * over OTLP to `tracingEndpoint`, metrics off). Absent: the service's defaults (our metrics).
+   */
+  readonly observability?: 'off' | 'metrics' | 'tracing';
+  readonly tracingEndpoint?: string;
 }
 
 export interface ServiceReady {

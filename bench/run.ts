@@ -10,7 +10,9 @@
  * npm start; prebuilt with --quick), --tuning key=value[,key=value…],
  * --start-concurrency N, --only throughput,latency,burst,fanout,storm, --fanout 1000,10000,
  * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --out DIR, --profile (CPU profiles of the service during
- * scenarios 2 and 3; summarise with bench/profile-summary.ts).
+ * scenarios 2 and 3; summarise with bench/profile-summary.ts),
+ * --observability [--rounds N] (instead of the scenarios: the service's CPU per delivery with metrics and
+ * tracing off, metrics on, tracing on, N rounds (default 2; quick 1), see bench/observability.ts).
  *
  * Prints a table, writes bench/results/<stamp>-<label>.json (raw results) and .svg (chart).
  * No figure is asserted: the run exits 0 when it completes, whatever it measured.
@@ -26,6 +28,7 @@ import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
 import { burst, type BurstResult } from './burst';
 import { startEnv, type TemporalLogCounts } from './env';
+import { formatObservability, observabilityCost } from './observability';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
 import {
@@ -142,6 +145,10 @@ interface Args {
   fanOut: number[] | undefined;
   /** Burst producers and seconds, instead of the profile's. */
   burst: { producers: number; seconds: number } | undefined;
+  /** Measure the cost of metrics and of tracing instead of the scenarios. */
+  observability: boolean;
+  /** Rounds of the observability measurement; undefined: 2 (quick: 1). */
+  rounds: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -165,6 +172,8 @@ function parseArgs(argv: string[]): Args {
     durationS: undefined,
     storm: undefined,
     burst: undefined,
+    observability: false,
+    rounds: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] as string;
@@ -244,6 +253,13 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--profile':
         args.profile = true;
+        break;
+      case '--observability':
+        args.observability = true;
+        break;
+      case '--rounds':
+        args.rounds = Number(value());
+        if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error('--rounds takes a whole number');
         break;
       case '--out':
         args.out = path.resolve(value());
@@ -326,6 +342,33 @@ async function main(): Promise<void> {
       : undefined;
   // Awaited by startEnv; a failure before then is reported there, not as an unhandled rejection.
   workflowBundlePath?.catch(() => undefined);
+
+  if (args.observability) {
+    const results = await observabilityCost({
+      startEnv: (observability) =>
+        startEnv({
+          tuning: args.tuning,
+          eagerStart: args.eager,
+          ...(workflowBundlePath ? { workflowBundlePath } : {}),
+          logFile: path.join(args.out, `${stamp}-${args.label}-${observability.observability}-service.log`),
+          temporalLogFile: path.join(args.out, `${stamp}-${args.label}-${observability.observability}-temporal.log`),
+          apiConnections: args.concurrency + 4,
+          ceiling: false,
+          observability,
+          log,
+        }),
+      rounds: args.rounds ?? (args.quick ? 1 : 2),
+      concurrency: args.concurrency,
+      warmUpMs: profile.warmUpMs,
+      durationMs: profile.throughputMs,
+      settleMs: profile.settleMs,
+      log,
+    });
+    const file = path.join(args.out, `${stamp}-${args.label}-observability.json`);
+    writeFileSync(file, `${JSON.stringify({ startedAt, machine, ...results }, null, 1)}\n`);
+    process.stdout.write(`${formatObservability(results)}\n\nraw results: ${path.relative(process.cwd(), file)}\n`);
+    return;
+  }
 
   const needsCeiling = args.only.has('throughput') || args.only.has('latency');
   const env = await startEnv({

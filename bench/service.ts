@@ -15,7 +15,9 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
-import { createLogger, installSdkLogging } from '../src/logger';
+import { createLogger, installSdkLogging, sdkMetricsUrl } from '../src/logger';
+import type * as TracingModule from '../src/tracing';
+import { freePort } from '../test/helpers/ports';
 import { startService } from '../src/service';
 import { openStoreDb } from '../src/store';
 import type { Db, Queryable } from '../src/store/db';
@@ -78,8 +80,24 @@ async function main(): Promise<void> {
   };
 
   const logger = createLogger(config.logLevel, pino.destination({ dest: config.logFile, sync: false, mkdir: true }));
-  // The SDK's own lines (e.g. an activity that timed out under load) go to the log file, as in production.
-  installSdkLogging(logger);
+  // The SDK's own lines (e.g. an activity that timed out under load) go to the log file, as in
+  // production; with `observability: 'metrics'`, its worker metrics too, as `npm start`.
+  const sdkMetricsPort = config.observability === 'metrics' ? await freePort() : undefined;
+  installSdkLogging(logger, sdkMetricsPort !== undefined ? { metricsPort: sdkMetricsPort } : {});
+  const tracing =
+    config.observability === 'tracing' && config.tracingEndpoint
+      ? // Required only then: the OpenTelemetry SDK would add ~20 MB to every other run's service.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require('../src/tracing') as typeof TracingModule).startTracing({
+          endpoint: config.tracingEndpoint,
+          protocol: 'http/protobuf',
+          headers: {},
+          timeoutMs: 10_000,
+          serviceName: 'webhook-delivery-bench',
+          resourceAttributes: {},
+          sampler: { name: 'parentbased_always_on', ratio: 1 },
+        })
+      : undefined;
   /** Closed before the worker stops (the service) and after it (the store). */
   const before: Array<() => Promise<unknown>> = [];
   const after: Array<() => Promise<unknown>> = [];
@@ -122,9 +140,13 @@ async function main(): Promise<void> {
         workerTuning: { ...config.tuning },
         eagerStart: config.eagerStart,
         ...(config.startConcurrency !== undefined ? { startConcurrency: config.startConcurrency } : {}),
+        ...(config.observability === 'off' || config.observability === 'tracing' ? { metrics: false } : {}),
+        ...(sdkMetricsPort !== undefined ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
+        ...(tracing ? { tracing } : {}),
       }),
     );
     before.push(() => service.close());
+    if (tracing) after.push(() => tracing.shutdown());
     apiUrl = service.api?.url;
   } else {
     connection = await NativeConnection.connect({ address: config.temporalAddress });
