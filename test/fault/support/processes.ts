@@ -46,7 +46,7 @@ export interface ExitInfo {
 
 /** A running `api` or `worker` process. Start another with `ServiceProcess.start` after it exits. */
 export class ServiceProcess {
-  /** Log lines whose `msg` is 'webhook attempt': the attempts this process made. */
+  /** Log lines of an attempt (one per attempt: delivered, failed or refused): the attempts this process made. */
   attempts = 0;
   private readonly tail: string[] = [];
   private readonly listeners = new Set<(line: LogLine) => void>();
@@ -122,7 +122,7 @@ export class ServiceProcess {
     } catch {
       line = { msg: text };
     }
-    if (line.msg === 'webhook attempt') this.attempts += 1;
+    if (typeof line.deliveryId === 'string' && typeof line.attempt === 'number') this.attempts += 1;
     for (const listener of this.listeners) listener(line);
   }
 

@@ -22,7 +22,7 @@ export function owed(eventIds: Iterable<string>, subscriptionNames: readonly str
   return keys;
 }
 
-/** Why Temporal ran the delivery's attempt again: the last failure its history recorded. */
+/** Why Temporal ran the delivery's attempt again: the last failure its history recorded, or a workflow task that timed out. */
 async function lastFailure(client: Client, deployment: Deployment, key: string): Promise<string | undefined> {
   const [eventId, name] = key.split('|') as [string, string];
   const subscriptionId = deployment.subscriptions.get(name);
@@ -32,6 +32,9 @@ async function lastFailure(client: Client, deployment: Deployment, key: string):
   for (const event of history.events ?? []) {
     const failure = event.activityTaskStartedEventAttributes?.lastFailure;
     if (failure) message = [failure.message, failure.cause?.message].filter(Boolean).join(': ');
+    // A workflow task that timed out while its local first attempt ran: the next task runs the
+    // attempt again, and the history keeps no activity failure for it.
+    if (event.workflowTaskTimedOutEventAttributes) message ??= 'workflow task timed out during the local first attempt';
   }
   return message;
 }
