@@ -117,16 +117,22 @@ export interface BenchEnv {
   close(): Promise<void>;
 }
 
+/** Longest the store's creation may take (PGlite's initdb takes a few seconds). */
+const CREATE_STORE_TIMEOUT_MS = 120_000;
+
 /** Runs create-store.ts in a child process (with this process's TypeScript loader) and waits for it. */
 function createStore(target: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const child = fork(path.join(__dirname, 'create-store.ts'), [target], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    const timer = setTimeout(() => child.kill('SIGKILL'), CREATE_STORE_TIMEOUT_MS);
     child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`creating the store failed (${signal ?? `exit code ${code}`})`)),
-    );
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`creating the store failed (${signal ?? `exit code ${code}`})`));
+    });
   });
 }
 
