@@ -5,13 +5,16 @@
  * a little of everything (event types, subscriptions to a loopback receiver, events, deliveries,
  * an account-scoped key), then runs Schemathesis against /openapi.json with every check, positive
  * and negative data, all phases (stateful included, following the document's links), once with
- * the admin key and once with the account key. Prints each run's summary line; exits non-zero on
- * any failure or error.
+ * the admin key and once with the account key. Prints each run's summary line and keeps its full
+ * report in .tools/schemathesis/reports/ (printed too when the run fails); exits non-zero on any
+ * failure or error. The full report stays out of a passing run's output: its pytest-style closing
+ * banner ("=== 1 warning in 60s ===") would read, to a tool scanning CI output, as a test run that
+ * ran no test.
  *
  * Bounded: each run has --max-time, and the whole script gives up after 10 minutes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -25,6 +28,7 @@ const MAX_TIME_S = process.env.SCHEMATHESIS_MAX_TIME ?? '60';
 const ADMIN_KEY = `conformance-admin-${process.pid}`;
 const ACCOUNT = 'acme';
 const OVERALL_TIMEOUT_MS = 10 * 60_000;
+const REPORTS = path.join(ROOT, '.tools/schemathesis/reports');
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -98,7 +102,7 @@ async function seed(base: string, receiverUrl: string): Promise<string> {
   return key.key;
 }
 
-/** Runs in `cwd` (the temporary data folder, where Schemathesis keeps its cache), echoing its output. */
+/** Runs in `cwd` (the temporary data folder, where Schemathesis keeps its cache), collecting its output. */
 function run(
   command: string,
   args: string[],
@@ -110,7 +114,6 @@ function run(
     let output = '';
     const take = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
-      process.stdout.write(chunk);
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
@@ -118,15 +121,15 @@ function run(
   });
 }
 
-/** Schemathesis's summary in one line: operations, cases generated, failures (and its closing line). */
+/** Schemathesis's summary in one line: operations, cases generated, failures, errors, warnings. */
 function summaryOf(output: string): string {
   const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
   const tested = /API Operations:\s*Selected: (\S+)\s*Tested: (\d+)/i.exec(plain);
   const cases = /Test cases:\s*(\d+) generated/i.exec(plain);
   const failures = /(\d+) unique failures?/i.exec(plain)?.[1] ?? '0';
   const errors = /(\d+) errors?\b/i.exec(plain.slice(plain.lastIndexOf('SUMMARY')))?.[1] ?? '0';
-  const closing = /={3,} ([^\n=]* in [0-9.]+s) ={3,}/.exec(plain)?.[1] ?? 'no closing line';
-  return `${tested?.[2] ?? '?'} operations tested (selected ${tested?.[1] ?? '?'}), ${cases?.[1] ?? '?'} cases generated, ${failures} failures, ${errors} errors (${closing})`;
+  const warnings = /={3,} (\d+) warnings? in [0-9.]+s ={3,}/.exec(plain)?.[1] ?? '0';
+  return `${tested?.[2] ?? '?'} operations tested (selected ${tested?.[1] ?? '?'}), ${cases?.[1] ?? '?'} cases generated, ${failures} failures, ${errors} errors, ${warnings} warnings`;
 }
 
 async function main(): Promise<void> {
@@ -182,6 +185,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     const accountKey = await seed(base, receiver.url);
+    mkdirSync(REPORTS, { recursive: true });
     const summaries: string[] = [];
     let failed = false;
     // The account key first: the admin run may revoke every key it finds (DELETE /v1/api-keys/{id}).
@@ -221,9 +225,15 @@ async function main(): Promise<void> {
         { ...process.env, NO_COLOR: '1', SCHEMATHESIS_HOOKS: '' },
         dataDir,
       );
+      const report = path.join(REPORTS, `${who.replace(/ /g, '-')}.txt`);
+      writeFileSync(report, result.output);
       const summary = `${who}: ${summaryOf(result.output)}`;
       summaries.push(summary);
-      if (result.code !== 0) failed = true;
+      console.log(`${summary}; full report: ${path.relative(ROOT, report)}`);
+      if (result.code !== 0) {
+        failed = true;
+        console.log(result.output);
+      }
     }
     console.log('\n=== Schemathesis summary');
     for (const summary of summaries) console.log(summary);
