@@ -17,7 +17,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
+import type { Activities } from '../activities';
 import type { DeliveryStatus } from '../core/model';
 import { DELIVERY_STATUS } from '../core/search-attributes';
 import {
@@ -32,10 +32,15 @@ import {
   type DeliveryState,
   type DeliveryWorkflowInput,
 } from './messages';
-import { FINAL_FAILURE_TYPES, nextAttemptAt, toTemporalRetryPolicy } from '../core/retry-policy';
+import { FINAL_FAILURE_TYPES, toTemporalRetryPolicy, type DeliveryRetryPolicy } from '../core/retry-policy';
+import {
+  ATTEMPT_BOOKKEEPING_MS,
+  attemptInput,
+  firstAttemptActivity,
+  firstAttemptOutcome,
+  type FirstAttemptOutcome,
+} from './first-attempt';
 
-/** Room for the activity to record its attempt after the request's own deadline. */
-const ATTEMPT_BOOKKEEPING_MS = 10_000;
 /** Since this patch, a delivered attempt records the delivery's success itself (see postWebhook). */
 const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
 /**
@@ -80,26 +85,6 @@ function attemptActivity(
   }).postWebhook;
 }
 
-function firstAttemptActivity(input: DeliveryWorkflowInput, remainingMs: number): Activities['postWebhook'] {
-  return proxyLocalActivities<Activities>({
-    scheduleToCloseTimeout: remainingMs,
-    startToCloseTimeout: input.attemptTimeoutMs + ATTEMPT_BOOKKEEPING_MS,
-    // One attempt: the retries are the regular activity's, under the subscription's policy.
-    retry: { maximumAttempts: 1 },
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    summary: 'POST webhook (first attempt)',
-  }).postWebhook;
-}
-
-function attemptInput(input: DeliveryWorkflowInput, attemptsBefore: number): PostWebhookInput {
-  return {
-    deliveryId: input.deliveryId,
-    retryPolicy: input.retryPolicy,
-    attemptTimeoutMs: input.attemptTimeoutMs,
-    attemptsBefore,
-  };
-}
-
 /** How a run of attempts ended: the delivery's status, why, and for a failure its type. */
 interface Ending {
   readonly status: DeliveryStatus;
@@ -111,91 +96,95 @@ const DELIVERED: Ending = { status: 'succeeded', reason: null };
 const CANCELLED_BY_OPERATOR: Ending = { status: 'cancelled', reason: 'cancelled by an operator' };
 
 /** No attempt fits in the retry window any more; names the last attempt's failure when there is one. */
-function windowClosed(lastAttempt: unknown): Ending {
+function windowClosed(lastAttempt: string | undefined): Ending {
   return {
     status: 'failed',
-    reason: lastAttempt instanceof Error ? `${WINDOW_CLOSED}; last attempt: ${lastAttempt.message}` : WINDOW_CLOSED,
+    reason: lastAttempt === undefined ? WINDOW_CLOSED : `${WINDOW_CLOSED}; last attempt: ${lastAttempt}`,
     failureType: DELIVERY_FAILURE_TYPES.retryWindowClosed,
   };
 }
 
-/** The end of a run whose first attempt failed retryably with no attempt left: attempts used up, or the window closed. */
-function attemptsUsedUp(policy: DeliveryWorkflowInput['retryPolicy'], lastAttempt: ApplicationFailure): Ending {
-  return policy.maximumAttempts === 1
-    ? { status: 'failed', reason: lastAttempt.message, failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted }
-    : windowClosed(lastAttempt);
-}
-
-/**
- * When the attempt after a failed first attempt is due, as that attempt decided (Retry-After or
- * the policy's first backoff, within the window); null when the failure is final or none is left.
- */
-function nextAttemptAfterFirst(
-  failure: ApplicationFailure | TimeoutFailure,
-  input: DeliveryWorkflowInput,
-  windowEndsAt: number,
-): number | null {
-  if (failure instanceof ApplicationFailure) {
-    if (failure.nonRetryable) return null;
-    const details = failure.details?.[0] as RetryDetails | undefined;
-    if (details && 'nextAttemptAt' in details) return details.nextAttemptAt;
+/** The end that a final failure of the given type (FINAL_FAILURE_TYPES) gives the delivery. */
+function finalEnding(type: string | undefined, reason: string): Ending {
+  switch (type) {
+    case FINAL_FAILURE_TYPES.subscriptionGone:
+      return { status: 'cancelled', reason };
+    case FINAL_FAILURE_TYPES.targetRefused:
+      return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.targetRefused };
+    case FINAL_FAILURE_TYPES.receiverRejected:
+      return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.receiverRejected };
+    default:
+      return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted };
   }
-  return nextAttemptAt({ policy: input.retryPolicy, attempt: 1, now: Date.now(), windowEndsAt });
 }
 
 /**
- * One run of attempts, until one is delivered or none is left: first a local attempt (unless
- * replaying a delivery from before that), then the regular activity under the retry policy.
- * Returns how the run ended, or throws the regular activity's failure or a cancellation.
+ * How a failed first attempt ends the delivery; undefined when the next attempt is due at
+ * `outcome.nextAttemptAt`. A retryable failure with no attempt left used up the attempts, or the window.
  */
-async function runAttempts(
-  input: DeliveryWorkflowInput,
-  windowEndsAt: number,
-  firstAttemptLocal: boolean,
-): Promise<Ending> {
-  let attemptsBefore = 0;
-  if (firstAttemptLocal) {
-    try {
-      await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input, 0));
-      return DELIVERED;
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      // A local activity's failure may come wrapped or bare.
-      const failure = error instanceof ActivityFailure ? error.cause : error;
-      if (!(failure instanceof ApplicationFailure) && !(failure instanceof TimeoutFailure)) throw error;
-      const next = nextAttemptAfterFirst(failure, input, windowEndsAt);
-      if (next === null) {
-        return failure instanceof ApplicationFailure && !failure.nonRetryable
-          ? attemptsUsedUp(input.retryPolicy, failure)
-          : finalStatus(failure);
+function endingOfFirstAttempt(outcome: FirstAttemptOutcome, policy: DeliveryRetryPolicy): Ending | undefined {
+  if (outcome.kind === 'final') return finalEnding(outcome.failureType, outcome.reason);
+  if (outcome.nextAttemptAt !== null) return undefined;
+  return policy.maximumAttempts === 1
+    ? {
+        status: 'failed',
+        reason: outcome.reason ?? 'the attempt timed out',
+        failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted,
       }
-      await sleep(Math.max(0, next - Date.now()));
-      attemptsBefore = 1;
+    : windowClosed(outcome.reason);
+}
+
+/**
+ * How a run of attempts begins: with a local first attempt, with the outcome of a first attempt
+ * made elsewhere (a subscriber workflow's), or (replaying a delivery from before local first
+ * attempts) straight with the regular activity.
+ */
+type FirstAttempt = 'local' | 'none' | FirstAttemptOutcome;
+
+/**
+ * One run of attempts, until one is delivered or none is left: the first attempt (see
+ * FirstAttempt), then the regular activity under the retry policy. Returns how the run ended, or
+ * throws the regular activity's failure or a cancellation.
+ */
+async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, first: FirstAttempt): Promise<Ending> {
+  let attemptsBefore = 0;
+  if (first !== 'none') {
+    let outcome: FirstAttemptOutcome;
+    if (first === 'local') {
+      try {
+        await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input.deliveryId, input, 0));
+        return DELIVERED;
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        outcome = firstAttemptOutcome(error, input.retryPolicy, windowEndsAt);
+      }
+    } else {
+      outcome = first;
     }
+    const ending = endingOfFirstAttempt(outcome, input.retryPolicy);
+    if (ending !== undefined) return ending;
+    if (outcome.kind === 'retry' && outcome.nextAttemptAt !== null) {
+      await sleep(Math.max(0, outcome.nextAttemptAt - Date.now()));
+    }
+    attemptsBefore = 1;
   }
   const remainingMs = windowEndsAt - Date.now();
   if (remainingMs <= 0) return windowClosed(undefined);
-  await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input, attemptsBefore));
+  await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input.deliveryId, input, attemptsBefore));
   return DELIVERED;
 }
 
 /** What ended the attempts: the receiver's refusal, the target's, the subscription's removal, or time. */
 function finalStatus(error: unknown): Ending {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.subscriptionGone) {
-    return { status: 'cancelled', reason: cause.message };
-  }
-  if (cause instanceof TimeoutFailure) return windowClosed(cause.cause);
+  const lastAttempt = (failure: unknown): string | undefined =>
+    failure instanceof Error ? failure.message : undefined;
+  if (cause instanceof TimeoutFailure) return windowClosed(lastAttempt(cause.cause));
   // The next backoff would end past the window: Temporal gives up at once, with the last attempt's failure.
-  if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT) return windowClosed(cause);
+  if (error instanceof ActivityFailure && error.retryState === RetryState.TIMEOUT)
+    return windowClosed(lastAttempt(cause));
   const reason = cause instanceof Error ? cause.message : String(cause);
-  if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.targetRefused) {
-    return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.targetRefused };
-  }
-  if (cause instanceof ApplicationFailure && cause.type === FINAL_FAILURE_TYPES.receiverRejected) {
-    return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.receiverRejected };
-  }
-  return { status: 'failed', reason, failureType: DELIVERY_FAILURE_TYPES.attemptsExhausted };
+  return finalEnding(cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined, reason);
 }
 
 /** Refuses an operator's update once the delivery has ended: the caller gets the reason. */
@@ -266,6 +255,8 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   let cancelRequested = false;
   let resendRequested = false;
   let resendsThisRun = 0;
+  /** Whether the first attempt of `input.firstAttempt` (made by a subscriber workflow) was taken into account. */
+  let firstAttemptTaken = false;
   /** Temporal's own cancellation of this workflow, when that is what stopped it. */
   let cancellation: unknown;
 
@@ -302,7 +293,14 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     }
     attempts = new CancellationScope();
     try {
-      ending = await attempts.run(() => runAttempts(input, windowEndsAt, firstAttemptLocal));
+      const first: FirstAttempt =
+        input.firstAttempt !== undefined && !firstAttemptTaken
+          ? input.firstAttempt
+          : firstAttemptLocal
+            ? 'local'
+            : 'none';
+      firstAttemptTaken = true;
+      ending = await attempts.run(() => runAttempts(input, windowEndsAt, first));
       Object.assign(state, { status: ending.status, reason: ending.reason });
     } catch (error) {
       // Anything else is a bug here, not the receiver's doing: fail the workflow task so that a
@@ -320,7 +318,12 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     if (nativeOutcome && state.status === 'pending' && !cancelRequested) {
       if (resendsThisRun >= RESENDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        await continueAsNew<typeof deliveryWorkflow>({ ...input, windowStartedAt, resendsBefore: state.resends });
+        await continueAsNew<typeof deliveryWorkflow>({
+          ...input,
+          firstAttempt: undefined,
+          windowStartedAt,
+          resendsBefore: state.resends,
+        });
       }
     }
   }

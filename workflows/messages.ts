@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DeliveryRetryPolicy } from '../core/retry-policy';
 import type { DeliveryStatus } from '../core/model';
+import type { FirstAttemptOutcome } from './first-attempt';
 
 /** Stop the delivery: an attempt in flight is aborted, no further attempt is made. */
 export const cancelSignal = defineSignal('cancel');
@@ -64,6 +65,12 @@ export interface DeliveryWorkflowInput {
   readonly resendsBefore?: number;
   /** The code revision the run was started for (DELIVERY_WORKFLOW_REVISION). @default 0: patches decide */
   readonly revision?: number;
+  /**
+   * The outcome of a first attempt a subscriber workflow made (throughput mode), which this run
+   * takes over instead of making its own; its retry window opened with that attempt
+   * (`windowStartedAt`). @default none: the run makes its first attempt itself
+   */
+  readonly firstAttempt?: FirstAttemptOutcome | undefined;
 }
 
 export interface DeliveryState {

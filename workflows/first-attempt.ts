@@ -1,0 +1,94 @@
+/**
+ * A delivery's first attempt, made as a local activity by the worker that holds the workflow task
+ * (no trip through a task queue), and what its failure means for the attempts after it. The
+ * delivery workflow makes its own first attempt this way; a subscriber workflow makes first
+ * attempts for many deliveries and hands each one that failed, with its outcome, to a delivery
+ * workflow (see FirstAttemptOutcome).
+ */
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  proxyLocalActivities,
+  TimeoutFailure,
+} from '@temporalio/workflow';
+import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
+import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
+
+/** Room for the activity to record its attempt after the request's own deadline. */
+export const ATTEMPT_BOOKKEEPING_MS = 10_000;
+
+/** What a failed first attempt left to do, carried to the delivery workflow that takes it over. */
+export type FirstAttemptOutcome =
+  /**
+   * Retryable: the next attempt is due then (ms since the epoch), or null when none is left. No
+   * reason when the attempt was cut by its deadline with no word of why.
+   */
+  | { readonly kind: 'retry'; readonly reason?: string | undefined; readonly nextAttemptAt: number | null }
+  /** Final: the receiver, the target rules or the subscription's removal ended it (FINAL_FAILURE_TYPES). */
+  | { readonly kind: 'final'; readonly reason: string; readonly failureType: string };
+
+export interface FirstAttemptSettings {
+  readonly retryPolicy: DeliveryRetryPolicy;
+  /** Deadline of one attempt, ms. */
+  readonly attemptTimeoutMs: number;
+}
+
+/** The local activity making a first attempt: one try, bounded by the attempt's deadline and the window. */
+export function firstAttemptActivity(settings: FirstAttemptSettings, remainingMs: number): Activities['postWebhook'] {
+  return proxyLocalActivities<Activities>({
+    scheduleToCloseTimeout: remainingMs,
+    startToCloseTimeout: settings.attemptTimeoutMs + ATTEMPT_BOOKKEEPING_MS,
+    // One attempt: the retries are the regular activity's, under the subscription's policy.
+    retry: { maximumAttempts: 1 },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    summary: 'POST webhook (first attempt)',
+  }).postWebhook;
+}
+
+export function attemptInput(
+  deliveryId: string,
+  settings: FirstAttemptSettings,
+  attemptsBefore: number,
+): PostWebhookInput {
+  return {
+    deliveryId,
+    retryPolicy: settings.retryPolicy,
+    attemptTimeoutMs: settings.attemptTimeoutMs,
+    attemptsBefore,
+  };
+}
+
+/**
+ * What a first attempt's failure leaves to do. Retryable failures carry when the attempt after it
+ * is due, as the attempt decided (Retry-After or the policy's first backoff, within the window).
+ * Throws back anything that is not an attempt's failure (a cancellation, a bug).
+ */
+export function firstAttemptOutcome(
+  error: unknown,
+  retryPolicy: DeliveryRetryPolicy,
+  windowEndsAt: number,
+): FirstAttemptOutcome {
+  // A local activity's failure may come wrapped or bare.
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  if (failure instanceof ApplicationFailure) {
+    if (failure.nonRetryable) return { kind: 'final', reason: failure.message, failureType: failure.type ?? '' };
+    const details = failure.details?.[0] as RetryDetails | undefined;
+    if (details && 'nextAttemptAt' in details) {
+      return { kind: 'retry', reason: failure.message, nextAttemptAt: details.nextAttemptAt };
+    }
+  } else if (!(failure instanceof TimeoutFailure)) {
+    throw error;
+  }
+  const cause = failure instanceof TimeoutFailure ? failure.cause : failure;
+  return {
+    kind: 'retry',
+    reason: cause instanceof Error ? cause.message : undefined,
+    nextAttemptAt: nextAttemptAt({ policy: retryPolicy, attempt: 1, now: Date.now(), windowEndsAt }),
+  };
+}
+
+/** Whether the outcome ends the delivery as cancelled: its subscription was deleted or deactivated. */
+export function endsAsCancelled(outcome: FirstAttemptOutcome): boolean {
+  return outcome.kind === 'final' && outcome.failureType === FINAL_FAILURE_TYPES.subscriptionGone;
+}
