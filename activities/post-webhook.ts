@@ -11,6 +11,7 @@ import { attemptClassOf, classifyError, classifyResponse, describeError, type Ou
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
+import { SUBSCRIBER_WORKFLOW_TYPE } from '../core/workflow-ids';
 
 export const USER_AGENT = 'webhook-delivery/0.1 (+https://www.standardwebhooks.com)';
 
@@ -98,6 +99,39 @@ async function recordedSuccess(deliveries: DeliveryRecords, delivery: Delivery):
     durationMs: delivered?.durationMs ?? 0,
     attempt: delivered?.attempt ?? delivery.attemptCount,
   };
+}
+
+/**
+ * A first attempt of a subscriber workflow (throughput mode) that finds its delivery attempted or
+ * ended already: the same attempt run again after its workflow task was lost, or a delivery
+ * cancelled while it waited. It answers with what the recorded attempt decided instead of posting
+ * twice (the workflow then hands it on, and a delivery workflow that exists already keeps it);
+ * an ended delivery has nothing left to do.
+ */
+async function recordedFirstOutcome(deps: PostWebhookDeps, delivery: Delivery): Promise<PostWebhookResult> {
+  const nothingToDo = { statusCode: 0, durationMs: 0, attempt: delivery.attemptCount };
+  if (delivery.status !== 'pending') return nothingToDo;
+  const attempts = (await deps.deliveries.attemptsOf([delivery.id])).get(delivery.id) ?? [];
+  const first = attempts[0];
+  if (first === undefined || first.error === null) return nothingToDo;
+  const message = `${first.error} (attempt ${first.attempt}, as recorded)`;
+  const refused =
+    first.statusCode !== null && classifyResponse(first.statusCode, undefined, Date.now()).kind === 'reject';
+  if (refused) {
+    throw ApplicationFailure.create({
+      message,
+      type: FINAL_FAILURE_TYPES.receiverRejected,
+      nonRetryable: true,
+      category: ApplicationFailureCategory.BENIGN,
+    });
+  }
+  const details: RetryDetails = { nextAttemptAt: delivery.nextAttemptAt?.getTime() ?? null };
+  throw ApplicationFailure.create({
+    message,
+    type: 'AttemptFailed',
+    details: [details],
+    category: ApplicationFailureCategory.BENIGN,
+  });
 }
 
 /**
@@ -218,6 +252,11 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     const target = await deps.deliveries.attemptContext(input.deliveryId);
     if (!target) throw new Error(`delivery ${input.deliveryId} is not in the store`);
     if (target.delivery.status === 'succeeded') return recordedSuccess(deps.deliveries, target.delivery);
+    const fastPathRun =
+      context.info.workflowType === SUBSCRIBER_WORKFLOW_TYPE ? context.info.workflowExecution : undefined;
+    if (fastPathRun && (target.delivery.status !== 'pending' || target.delivery.attemptCount > 0)) {
+      return recordedFirstOutcome(deps, target.delivery);
+    }
     if (!target.subscriptionActive) {
       throw ApplicationFailure.create({
         message: 'the subscription was deleted or deactivated',
@@ -288,6 +327,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       url: target.url,
       nextAttemptAt: next === null ? null : new Date(next),
       delivered: outcome.kind === 'delivered',
+      fastPathRun,
     });
     const durationMs = now - startedAt.getTime();
     await reportAttempt(deps, target, {

@@ -11,7 +11,7 @@ import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { deliveryWorkflowId } from '../core/ids';
+import { deliveryWorkflowId } from '../core/workflow-ids';
 import { temporalLogSince, type BenchEnv, type TemporalLogCounts } from './env';
 import { readHistoryCost, type HistoryCost } from './history-cost';
 import { MemorySampler, type MemoryPeaks } from './memory';

@@ -1,4 +1,5 @@
 /** What the benchmark (parent) and the service process (child) say to each other over IPC. */
+import type { DeliveryMode } from '../core/model';
 
 /** Worker settings a run may change; absent fields keep the SDK's defaults. */
 export interface WorkerTuning {
@@ -30,6 +31,8 @@ export interface ServiceConfig {
   readonly storeDir: string;
   readonly apiKey: string;
   readonly attemptTimeoutMs: number;
+  /** WEBHOOKS_DELIVERY_MODE of the service. @default 'per-delivery' */
+  readonly deliveryMode?: DeliveryMode;
   readonly logFile: string;
   readonly logLevel: string;
   /** A pre-built workflow bundle; when absent the worker bundles workflows/ at start-up. */

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHttpAgent, postWebhookRequest } from '../activities/http';
 import { webhookBody } from '../activities/post-webhook';
-import { deliveryWorkflowId } from '../core/ids';
+import { deliveryWorkflowId } from '../core/workflow-ids';
 import { forEachLimited } from '../src/util/concurrency';
 import type { BenchEnv } from './env';
 import { closedLoop, openLoop, Waiters, type ClosedLoopResult, type OpenLoopResult } from './load';

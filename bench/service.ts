@@ -124,6 +124,7 @@ async function main(): Promise<void> {
           allowedTargetCidrs: [],
           allowedTargetPorts: [],
           attemptTimeoutMs: config.attemptTimeoutMs,
+          deliveryMode: config.deliveryMode ?? 'per-delivery',
           maxBodyBytes: 1024 * 1024,
           temporal: {
             namespace: config.namespace,

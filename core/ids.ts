@@ -50,12 +50,3 @@ export function newId(prefix: 'sub' | 'evt' | 'dlv' | 'key'): string {
   const { ms, random } = nextIdParts(Date.now());
   return `${prefix}_${encodeTime(ms)}${encode80(random)}`;
 }
-
-/**
- * The id scheme of delivery workflows: one per (event, subscription), derived from both ids, so
- * starting the same delivery twice is rejected by Temporal instead of delivering twice.
- * Event and subscription ids never contain '/', so the id is unambiguous.
- */
-export function deliveryWorkflowId(eventId: string, subscriptionId: string | null): string {
-  return `delivery/${eventId}/${subscriptionId ?? 'callback'}`;
-}

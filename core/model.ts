@@ -63,9 +63,29 @@ export interface Delivery {
   readonly status: DeliveryStatus;
   readonly attemptCount: number;
   readonly nextAttemptAt: Date | null;
+  /** Its own delivery workflow's id (deliveryWorkflowId), whether or not that workflow exists yet. */
   readonly workflowId: string;
+  /**
+   * Throughput mode: the subscriber workflow run whose first attempt delivered it, while it has
+   * no workflow of its own; null otherwise.
+   */
+  readonly fastPathRun: WorkflowRun | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/**
+ * How deliveries are run. `per-delivery`: one delivery workflow each, from the first attempt.
+ * `per-subscriber` (throughput mode): each subscription's deliveries are handed to its subscriber
+ * workflow, which makes their first attempts; only a delivery whose first attempt was not
+ * answered 2xx gets a delivery workflow. Deliveries to an event's callbackUrl are per delivery in
+ * both. Workers run both workflow types always, so switching needs no drain.
+ */
+export type DeliveryMode = 'per-delivery' | 'per-subscriber';
+
+export interface WorkflowRun {
+  readonly workflowId: string;
+  readonly runId: string;
 }
 
 /** What a delivery workflow needs to start: ids and settings, never the payload or a secret. */
@@ -109,4 +129,6 @@ export interface AttemptRecord {
   readonly nextAttemptAt: Date | null;
   /** The receiver took it (2xx): the delivery is marked succeeded in the same write. @default false */
   readonly delivered?: boolean;
+  /** The subscriber workflow run making this first attempt (throughput mode), kept with a delivered one. @default none */
+  readonly fastPathRun?: WorkflowRun | undefined;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseCidr } from '../core/targets';
+import type { DeliveryMode } from '../core/model';
 
 /**
  * Every environment variable the service reads, with its default. Nothing else reads `process.env`
@@ -140,6 +141,12 @@ const envSchema = z.object({
       }
       return ports.map(Number);
     }),
+  /**
+   * `per-delivery`: one workflow per delivery, from its first attempt. `per-subscriber`
+   * (throughput mode): a long-lived workflow per subscription makes first attempts; a delivery
+   * whose first attempt is not answered 2xx gets its own workflow. @default "per-delivery"
+   */
+  WEBHOOKS_DELIVERY_MODE: z.enum(['per-delivery', 'per-subscriber']).default('per-delivery'),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
@@ -220,6 +227,8 @@ export interface Config {
   readonly allowedTargetCidrs: readonly string[];
   /** Ports targets may use; empty: any. */
   readonly allowedTargetPorts: readonly number[];
+  /** WEBHOOKS_DELIVERY_MODE. */
+  readonly deliveryMode: DeliveryMode;
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
@@ -310,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowInsecureTargets: e.WEBHOOKS_ALLOW_INSECURE_TARGETS,
     allowedTargetCidrs: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_CIDRS),
     allowedTargetPorts: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_PORTS),
+    deliveryMode: e.WEBHOOKS_DELIVERY_MODE,
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,

@@ -24,7 +24,13 @@ export type ServiceRole = 'all' | 'api' | 'worker';
 /** The settings of the service that come from the configuration (see src/config.ts). */
 export type ServiceSettings = Pick<
   Config,
-  'port' | 'allowInsecureTargets' | 'allowedTargetCidrs' | 'allowedTargetPorts' | 'attemptTimeoutMs' | 'maxBodyBytes'
+  | 'port'
+  | 'allowInsecureTargets'
+  | 'allowedTargetCidrs'
+  | 'allowedTargetPorts'
+  | 'deliveryMode'
+  | 'attemptTimeoutMs'
+  | 'maxBodyBytes'
 > & { readonly temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'uiUrl' | 'workflowBundlePath'> };
 
 export interface ServiceOptions {
@@ -176,6 +182,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         maxBodyBytes: settings.maxBodyBytes,
         temporalUiUrl: settings.temporal.uiUrl,
         targets,
+        deliveryMode: settings.deliveryMode,
         dispatch: {
           ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
           ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),

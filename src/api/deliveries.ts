@@ -52,8 +52,13 @@ export const deliveryView = named(
     attempts: z.array(attemptView).meta({
       description: `The last ${EMBEDDED_ATTEMPTS} attempts, oldest first; attemptCount counts all of them, and GET /v1/deliveries/{id}/attempts pages through them.`,
     }),
-    workflowId: z.string(),
-    temporalUiUrl: z.string(),
+    workflowId: z.string().meta({
+      description:
+        "The delivery's workflow; in throughput mode (WEBHOOKS_DELIVERY_MODE=per-subscriber), for a delivery delivered on its first attempt, the subscriber workflow that made it",
+    }),
+    temporalUiUrl: z
+      .string()
+      .meta({ description: 'The workflow in the Temporal UI (that run, for a subscriber workflow)' }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   }),
@@ -87,8 +92,14 @@ export function deliveryRoutes(deps: DeliveryRouteDeps) {
     attemptCount: delivery.attemptCount,
     nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
     attempts: attempts.map(presentAttempt),
-    workflowId: delivery.workflowId,
-    temporalUiUrl: temporalUiUrl(deps.temporalUi.baseUrl, deps.temporalUi.namespace, delivery.workflowId),
+    // Delivered on its first attempt in throughput mode: the subscriber workflow's run that did it.
+    workflowId: delivery.fastPathRun?.workflowId ?? delivery.workflowId,
+    temporalUiUrl: temporalUiUrl(
+      deps.temporalUi.baseUrl,
+      deps.temporalUi.namespace,
+      delivery.fastPathRun?.workflowId ?? delivery.workflowId,
+      delivery.fastPathRun?.runId,
+    ),
     createdAt: delivery.createdAt.toISOString(),
     updatedAt: delivery.updatedAt.toISOString(),
   });

@@ -9,7 +9,7 @@ import { ValidationError } from '../errors';
 import { storeIsReachable, type Store } from '../store';
 import { temporalIsReachable } from '../temporal/connection';
 import { DeliveryControl } from '../temporal/delivery-control';
-import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
+import { DeliveryDispatcher, type DeliveryMode, type DispatcherOptions } from '../temporal/dispatcher';
 import { DeliveryReconciler } from '../temporal/reconciler';
 import type { ServiceMetrics } from '../metrics/service-metrics';
 import { createApp } from './app';
@@ -25,6 +25,8 @@ export interface ApiServerDeps {
   readonly apiKeys: readonly string[];
   readonly taskQueue: string;
   readonly attemptTimeoutMs: number;
+  /** See DeliveryMode. @default 'per-delivery' */
+  readonly deliveryMode?: DeliveryMode;
   readonly maxBodyBytes: number;
   readonly temporalUiUrl: string;
   readonly targets: TargetPolicy;
@@ -54,7 +56,14 @@ export interface ApiServer {
 export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const { client, store, logger } = deps;
   const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
-  const dispatcher = new DeliveryDispatcher({ client, events: store.events, logger, ...settings, ...deps.dispatch });
+  const dispatcher = new DeliveryDispatcher({
+    client,
+    events: store.events,
+    logger,
+    ...settings,
+    mode: deps.deliveryMode ?? 'per-delivery',
+    ...deps.dispatch,
+  });
   const control = new DeliveryControl({ client, store, logger, ...settings });
   const reconciler = new DeliveryReconciler({
     client,

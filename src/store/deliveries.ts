@@ -23,6 +23,8 @@ interface DeliveryRow {
   attempt_count: number;
   next_attempt_at: Date | null;
   workflow_id: string;
+  fast_path_workflow_id: string | null;
+  fast_path_run_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -49,6 +51,10 @@ const toDelivery = (row: DeliveryRow): Delivery => ({
   attemptCount: row.attempt_count,
   nextAttemptAt: row.next_attempt_at,
   workflowId: row.workflow_id,
+  fastPathRun:
+    row.fast_path_workflow_id !== null && row.fast_path_run_id !== null
+      ? { workflowId: row.fast_path_workflow_id, runId: row.fast_path_run_id }
+      : null,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -222,7 +228,8 @@ export class DeliveryStore {
 
   /**
    * Appends an attempt (numbered after the last one) and updates the delivery's counters; a
-   * delivered attempt also marks the delivery succeeded, saving the workflow a write of its own.
+   * delivered attempt also marks the delivery succeeded, saving the workflow a write of its own,
+   * and keeps the subscriber workflow run that made it, if one did.
    */
   async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number> {
     const rows = await this.db.query<{ attempt: number }>(
@@ -233,7 +240,9 @@ export class DeliveryStore {
          SELECT $1, attempt, $2, $3, $4, $5, $6 FROM numbered RETURNING attempt
        )
        UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now(),
-         status = CASE WHEN $9 THEN 'succeeded' ELSE status END
+         status = CASE WHEN $9 THEN 'succeeded' ELSE status END,
+         fast_path_workflow_id = CASE WHEN $9 THEN $10 ELSE fast_path_workflow_id END,
+         fast_path_run_id = CASE WHEN $9 THEN $11 ELSE fast_path_run_id END
        WHERE id = $1 RETURNING attempt_count AS attempt`,
       [
         deliveryId,
@@ -245,19 +254,24 @@ export class DeliveryStore {
         record.url,
         record.nextAttemptAt,
         record.delivered ?? false,
+        record.fastPathRun?.workflowId ?? null,
+        record.fastPathRun?.runId ?? null,
       ],
     );
     return rows[0]?.attempt ?? 0;
   }
 
   /**
-   * Sets the delivery's status; a finished delivery has no next attempt. Returns the status it
+   * Sets the delivery's status; a finished delivery has no next attempt, a pending one (a resend,
+   * run by its own delivery workflow) no fast-path run. Returns the status it
    * had and its event type (so a caller can count a delivery's end once), undefined when unknown.
    */
   async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {
     const rows = await this.db.query<{ previous: DeliveryStatus; event_type: string }>(
       `UPDATE deliveries d SET status = $2, updated_at = now(),
-         next_attempt_at = CASE WHEN $2 = 'pending' THEN now() ELSE NULL END
+         next_attempt_at = CASE WHEN $2 = 'pending' THEN now() ELSE NULL END,
+         fast_path_workflow_id = CASE WHEN $2 = 'pending' THEN NULL ELSE d.fast_path_workflow_id END,
+         fast_path_run_id = CASE WHEN $2 = 'pending' THEN NULL ELSE d.fast_path_run_id END
        FROM (SELECT id, status FROM deliveries WHERE id = $1 FOR UPDATE) old
        WHERE d.id = old.id RETURNING old.status AS previous, d.event_type`,
       [deliveryId, status],

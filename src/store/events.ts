@@ -1,5 +1,6 @@
 import { DELIVERY_STATUSES, type DeliveryPlan, type DeliveryStatus, type WebhookEvent } from '../../core/model';
-import { deliveryWorkflowId, newId } from '../../core/ids';
+import { newId } from '../../core/ids';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { ConflictError, ValidationError } from '../errors';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';

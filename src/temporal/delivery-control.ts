@@ -14,6 +14,8 @@ import {
   statusQuery,
   type DeliveryState,
 } from '../../workflows/messages';
+import { cancelQueuedUpdate, type CancelQueuedResult } from '../../workflows/subscriber-messages';
+import { subscriberWorkflowId } from '../../core/workflow-ids';
 import { deliveryStartOptions } from './delivery-start';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
@@ -64,6 +66,16 @@ export class DeliveryControl {
    * is started only to end as cancelled, so no later dispatch can deliver it.
    */
   async cancel(delivery: Delivery): Promise<void> {
+    // Delivered on its first attempt by a subscriber workflow: no workflow of its own to ask.
+    if (delivery.fastPathRun !== null && delivery.status !== 'pending') throw refused(undefined, delivery.status);
+    if (delivery.subscriptionId !== null && delivery.status === 'pending' && delivery.attemptCount === 0) {
+      if ((await this.cancelQueued(delivery, delivery.subscriptionId)) === 'cancelled') return;
+      const now = await this.options.store.deliveries.get(delivery.id);
+      if (now !== undefined && now.status !== 'pending') {
+        if (now.status === 'cancelled') return;
+        throw refused(undefined, now.status);
+      }
+    }
     const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
       if ((await this.update(handle, cancelUpdate)) === 'unanswered') {
@@ -86,6 +98,27 @@ export class DeliveryControl {
       await this.startToCancel(delivery);
     }
     await this.settle(handle);
+  }
+
+  /**
+   * Throughput mode: removes a delivery its subscriber workflow holds (queued, or its first
+   * attempt in flight), which then ends it cancelled. 'not-held' when no subscriber workflow holds
+   * it (none runs, it was handed on or ended, or none answered in updateTimeoutMs).
+   */
+  private async cancelQueued(delivery: Delivery, subscriptionId: string): Promise<CancelQueuedResult> {
+    const handle = this.options.client.workflow.getHandle(subscriberWorkflowId(subscriptionId));
+    const signal = AbortSignal.any([AbortSignal.timeout(this.updateTimeoutMs), this.stopping.signal]);
+    try {
+      return await this.tracked(
+        this.options.client.withAbortSignal(signal, () => {
+          signal.throwIfAborted();
+          return handle.executeUpdate(cancelQueuedUpdate, { args: [delivery.id] });
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError || signal.aborted) return 'not-held';
+      throw toUnavailable(error);
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import type { DeliveryPlan } from '../../core/model';
 import type { deliveryWorkflow } from '../../workflows';
 import { DELIVERY_WORKFLOW_REVISION, type DeliveryWorkflowInput } from '../../workflows/messages';
-import { deliveryWorkflowId } from '../../core/ids';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 import {
   deliveryDetails,
   deliverySearchAttributes,

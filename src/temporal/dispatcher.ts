@@ -1,13 +1,16 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { DeliveryPlan } from '../../core/model';
+import type { DeliveryMode, DeliveryPlan } from '../../core/model';
+
+export type { DeliveryMode };
 import type { EventStore } from '../store/events';
 import { forEachLimited } from '../util/concurrency';
 import { runPeriodically, type Periodic } from '../util/periodic';
 import { deliveryWorkflow } from '../../workflows';
 import { deliveryStartOptions } from './delivery-start';
 import { StartGate, type StartGateOptions } from './start-gate';
+import { SubscriberBusyError, SubscriberEnqueuer } from './subscriber-enqueuer';
 
 export interface DispatcherOptions {
   readonly client: Client;
@@ -32,6 +35,8 @@ export interface DispatcherOptions {
   readonly retryDelayMs?: number;
   /** The adaptive bound on workflow starts in flight (see StartGate). @default its defaults */
   readonly startGate?: StartGateOptions;
+  /** See DeliveryMode. @default 'per-delivery' */
+  readonly mode?: DeliveryMode;
 }
 
 /** Events one relay pass claims. */
@@ -43,6 +48,11 @@ const RELAY_CONCURRENCY = 8;
  * outbox for the relay instead of queueing in memory.
  */
 const WAITING_PER_PLACE = 4;
+/**
+ * Deliveries that may wait in this process for room in their subscriber workflows (throughput
+ * mode) before new events are left in the outbox.
+ */
+const ENQUEUE_WAITING_LIMIT = 400;
 
 /**
  * Starts delivery workflows for ingested events. The event row is the outbox: it stays
@@ -63,6 +73,7 @@ export class DeliveryDispatcher {
   private relay: Periodic | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly gate: StartGate;
+  private readonly enqueuer: SubscriberEnqueuer | undefined;
   /** True while events wait in the outbox: new ones join that queue instead of overtaking it. */
   private backlogged = false;
 
@@ -72,6 +83,15 @@ export class DeliveryDispatcher {
     this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
     this.gate = new StartGate(options.startGate);
+    this.enqueuer =
+      options.mode === 'per-subscriber'
+        ? new SubscriberEnqueuer({
+            client: options.client,
+            taskQueue: options.taskQueue,
+            attemptTimeoutMs: options.attemptTimeoutMs,
+            gate: this.gate,
+          })
+        : undefined;
   }
 
   /**
@@ -82,8 +102,16 @@ export class DeliveryDispatcher {
     return this.backlogged ? 0 : this.claimMs;
   }
 
-  /** Starts one delivery workflow; resolves when Temporal has it (or already had it). */
+  /**
+   * Starts one delivery workflow, or in throughput mode hands the delivery to its subscriber
+   * workflow; resolves when Temporal has it (or already had it).
+   */
   async startDelivery(plan: DeliveryPlan): Promise<void> {
+    const { subscriptionId } = plan;
+    if (this.enqueuer !== undefined && subscriptionId !== null) {
+      await this.enqueuer.enqueue({ ...plan, subscriptionId });
+      return;
+    }
     const options = deliveryStartOptions(plan, this.options, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
       await this.gate.run(() =>
@@ -117,7 +145,9 @@ export class DeliveryDispatcher {
       }
       await this.options.events.markDispatched(eventId);
     } catch (error) {
-      this.options.logger.warn({ eventId, err: error }, 'dispatch failed; the relay will retry');
+      // A subscriber workflow that stayed full is backpressure, not a fault.
+      const level = error instanceof SubscriberBusyError ? 'debug' : 'warn';
+      this.options.logger[level]({ eventId, err: error }, 'dispatch failed; the relay will retry');
       await this.options.events.releaseClaim(eventId, this.retryDelayMs).catch(() => undefined);
     }
   }
@@ -128,7 +158,9 @@ export class DeliveryDispatcher {
    * relay dispatches it in its turn.
    */
   dispatchSoon(eventId: string, plans: readonly DeliveryPlan[], expanding = false, claimed = true): void {
-    if (!this.backlogged && this.gate.waiting > this.gate.bound * WAITING_PER_PLACE) {
+    const saturated =
+      this.gate.waiting > this.gate.bound * WAITING_PER_PLACE || (this.enqueuer?.waiting ?? 0) > ENQUEUE_WAITING_LIMIT;
+    if (!this.backlogged && saturated) {
       this.backlogged = true;
       this.options.logger.info(
         { startsInFlight: this.gate.bound },

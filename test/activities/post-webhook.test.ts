@@ -157,6 +157,7 @@ function delivery(overrides: Partial<AttemptContext> & { url?: string } = {}): S
       attemptCount: 0,
       nextAttemptAt: null,
       workflowId: `delivery/${event.id}/sub_test${sequence}`,
+      fastPathRun: null,
       createdAt: new Date(),
       updatedAt: new Date(),
     },

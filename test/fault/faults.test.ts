@@ -9,7 +9,7 @@
  * FAULT_TABLE_FILE=path also writes the table there.
  */
 import { writeFileSync } from 'node:fs';
-import { deliveryWorkflowId } from '../../core/ids';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { findPostgresBin } from '../helpers/postgres';
 import { startCluster, type Cluster } from './support/cluster';
 import { Deployment, EVENT_TYPE, type DeploymentOptions } from './support/deployment';

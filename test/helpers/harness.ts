@@ -49,6 +49,8 @@ export interface HarnessOptions {
   readonly extraCa?: string;
   /** Largest accepted request body, bytes. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /** WEBHOOKS_DELIVERY_MODE. @default 'per-delivery' */
+  readonly deliveryMode?: ServiceSettings['deliveryMode'];
   /** Where the SDK serves its worker metrics (the test installed the runtime with them). @default none */
   readonly sdkMetricsUrl?: string;
   /** Tracing the test started (src/tracing.ts startTracingWith); the test shuts it down. @default off */
@@ -80,6 +82,7 @@ function testSettings(taskQueue: string, options: HarnessOptions): ServiceSettin
     allowedTargetCidrs: [],
     allowedTargetPorts: [],
     attemptTimeoutMs: options.attemptTimeoutMs ?? 2_000,
+    deliveryMode: options.deliveryMode ?? 'per-delivery',
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     temporal: {
       namespace: options.env.namespace ?? 'default',

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DeliveryStatus } from '../../core/model';
-import { deliveryWorkflowId, newId } from '../../core/ids';
+import { newId } from '../../core/ids';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { ConflictError, ValidationError } from '../../src/errors';
 import { createStore, type Store } from '../../src/store';
 import type { Db } from '../../src/store/db';

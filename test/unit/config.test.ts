@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       allowInsecureTargets: false,
       allowedTargetCidrs: [],
       allowedTargetPorts: [],
+      deliveryMode: 'per-delivery',
       attemptTimeoutMs: 15_000,
       maxBodyBytes: 1024 * 1024,
       logLevel: 'info',

@@ -1,4 +1,5 @@
-import { deliveryWorkflowId, newId } from '../../core/ids';
+import { newId } from '../../core/ids';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 
 describe('newId', () => {
   test('ids made in a burst (many per millisecond) sort in the order they were made, and all differ', () => {

@@ -4,6 +4,7 @@ import * as apiKeysAndSecretRotation from './002_api_keys_and_secret_rotation';
 import * as subscriptionMatchIndex from './003_subscription_match_index';
 import * as fanoutExpansion from './004_fanout_expansion';
 import * as eventPayloadText from './005_event_payload_text';
+import * as fastPathRun from './006_fast_path_run';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -12,6 +13,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '003_subscription_match_index', sql: subscriptionMatchIndex.sql },
   { id: '004_fanout_expansion', sql: fanoutExpansion.sql },
   { id: '005_event_payload_text', sql: eventPayloadText.sql },
+  { id: '006_fast_path_run', sql: fastPathRun.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */

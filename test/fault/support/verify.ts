@@ -3,7 +3,7 @@
  * store, and explain every duplicate.
  */
 import type { Client } from '@temporalio/client';
-import { deliveryWorkflowId } from '../../../core/ids';
+import { deliveryWorkflowId } from '../../../core/workflow-ids';
 import type { Deployment } from './deployment';
 import { summarizeDuplicates, tally, type Tally, type TableRow } from './ledger';
 import type { CountingReceiver } from './receiver';
