@@ -11,12 +11,12 @@ import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import { deliveryWorkflowId } from '../core/workflow-ids';
+import { deliveryWorkflowId, subscriberWorkflowId } from '../core/workflow-ids';
 import { temporalLogSince, type BenchEnv, type TemporalLogCounts } from './env';
 import { readHistoryCost, type HistoryCost } from './history-cost';
 import { MemorySampler, type MemoryPeaks } from './memory';
 import type { Sample } from './sampler';
-import { EVENT_TYPES, eventData, untilTemporalIdle } from './scenarios';
+import { EVENT_TYPES, eventData, OPEN_WORK_QUERY, untilTemporalIdle } from './scenarios';
 import { distribution, round, type Distribution } from './stats';
 
 export interface BurstOptions {
@@ -103,6 +103,8 @@ export interface BurstResult {
   readonly gate: { readonly saturated: number; readonly drainedOutbox: number; readonly startsInFlight: number[] };
   /** Histories of delivered events (first, middle, last delivered), with their costs. */
   readonly costs: HistoryCost[];
+  /** Throughput mode: the history of the subscriber workflow's latest run, whose costs its first attempts share. */
+  readonly subscriberRun?: HistoryCost | undefined;
   readonly timeline: BurstPoint[];
   readonly samples: Sample[];
 }
@@ -270,7 +272,7 @@ export async function burst(env: BenchEnv, subscriptionId: string, options: Burs
       if (!counting) break;
       const started = performance.now();
       const count = await Promise.race([
-        env.client.workflow.count('ExecutionStatus = "Running"').then(
+        env.client.workflow.count(OPEN_WORK_QUERY).then(
           (answer) => answer.count,
           () => undefined,
         ),
@@ -356,6 +358,11 @@ export async function burst(env: BenchEnv, subscriptionId: string, options: Burs
       const cost = await readHistoryCost(env.client, deliveryWorkflowId(id, subscriptionId)).catch(() => undefined);
       if (cost) costs.push(cost);
     }
+    // Throughput mode: no delivery workflow; the subscriber workflow's latest run, shared by its deliveries.
+    const subscriberRun =
+      costs.length === 0
+        ? await readHistoryCost(env.client, subscriberWorkflowId(subscriptionId)).catch(() => undefined)
+        : undefined;
 
     const service = cpuMs(samples, 'serviceCpu');
     const temporal = cpuMs(samples, 'temporalCpu');
@@ -398,6 +405,7 @@ export async function burst(env: BenchEnv, subscriptionId: string, options: Burs
       temporalCpuMean: mean(samples.map((s) => s.temporalCpu ?? Number.NaN)),
       gate: gateLines(logText),
       costs,
+      subscriberRun,
       timeline,
       samples,
     };

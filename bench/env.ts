@@ -12,6 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { Agent, request } from 'undici';
+import type { DeliveryMode } from '../core/model';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { startDevServer, type DevServer } from '../devtools/temporal-dev-server';
@@ -44,6 +45,8 @@ export interface EnvOptions {
    * run in production. Default: one process over PGlite, as `npm start`.
    */
   readonly split?: boolean;
+  /** WEBHOOKS_DELIVERY_MODE of the service. @default 'per-delivery' */
+  readonly deliveryMode?: DeliveryMode;
   /** Connections from the benchmark to the API. */
   readonly apiConnections: number;
   /**
@@ -199,6 +202,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       eagerStart: options.eagerStart,
       logLevel: 'info',
       attemptTimeoutMs: 15_000,
+      deliveryMode: options.deliveryMode ?? 'per-delivery',
       apiKey,
     };
     const ceilingConfig: ServiceConfig = {

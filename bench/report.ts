@@ -238,6 +238,13 @@ function formatBurst(b: BurstResult, out: string[]): void {
       lines.push(
         `  other histories read: ${others.map((o) => `${o.events} events, ${o.actionsTotal} Actions`).join('; ')}`,
       );
+  } else if (b.subscriberRun) {
+    const run = b.subscriberRun;
+    const attempts = run.eventTypes.filter((type) => type === 'MARKER_RECORDED').length;
+    const per = (n: number): string => (attempts > 0 ? (n / attempts).toFixed(2) : '–');
+    lines.push(
+      `per delivery, throughput mode (the subscriber workflow's latest run, ${attempts} first attempts, ${run.events} events): ${per(run.events)} history events, ${per(run.bytes)} bytes, ${per(run.actionsTotal)} billable Actions, ${per(run.visibility.upserts)} upserts`,
+    );
   } else lines.push('per delivery: no history could be read');
   out.push(...lines.map((line) => `   ${line}`));
   // The timeline, at most ~24 rows.

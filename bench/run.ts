@@ -9,7 +9,8 @@
  * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt (default: runtime, as
  * npm start; prebuilt with --quick), --tuning key=value[,key=value…],
  * --start-concurrency N, --only throughput,latency,burst,fanout,storm, --fanout 1000,10000,
- * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --out DIR, --profile (CPU profiles of the service during
+ * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --mode per-delivery|per-subscriber (WEBHOOKS_DELIVERY_MODE;
+ * default per-delivery), --out DIR, --profile (CPU profiles of the service during
  * scenarios 2 and 3; summarise with bench/profile-summary.ts),
  * --observability [--rounds N] (instead of the scenarios: the service's CPU per delivery with metrics and
  * tracing off, metrics on, tracing on, N rounds (default 2; quick 1), see bench/observability.ts).
@@ -23,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeliveryMode } from '../core/model';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
@@ -139,6 +141,8 @@ interface Args {
   durationS: number | undefined;
   /** API and worker in two processes over PostgreSQL, instead of one over PGlite. */
   split: boolean;
+  /** WEBHOOKS_DELIVERY_MODE of the service. */
+  deliveryMode: DeliveryMode;
   /** Also measure raw HTTP with a new connection per request (the keep-alive agent lever). */
   rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
@@ -169,6 +173,7 @@ function parseArgs(argv: string[]): Args {
     fanOut: undefined,
     rawFresh: false,
     split: false,
+    deliveryMode: 'per-delivery',
     durationS: undefined,
     storm: undefined,
     burst: undefined,
@@ -248,6 +253,13 @@ function parseArgs(argv: string[]): Args {
       case '--split':
         args.split = true;
         break;
+      case '--mode': {
+        const mode = value();
+        if (mode !== 'per-delivery' && mode !== 'per-subscriber')
+          throw new Error('--mode takes per-delivery or per-subscriber');
+        args.deliveryMode = mode;
+        break;
+      }
       case '--raw-fresh-connections':
         args.rawFresh = true;
         break;
@@ -383,6 +395,7 @@ async function main(): Promise<void> {
     temporalLogFile: path.join(args.out, `${stamp}-${args.label}-temporal.log`),
     apiConnections: Math.max(args.concurrency, 16, profile.burstProducers) + 4,
     split: args.split,
+    deliveryMode: args.deliveryMode,
     // Scenarios 2 and 4 and their warm-up drive the ceiling; without them it is not started.
     ceiling: needsCeiling,
     log,
@@ -500,6 +513,7 @@ async function main(): Promise<void> {
     startedAt,
     settings: {
       mode: args.split ? 'split: API and worker processes over PostgreSQL' : 'embedded: one process over PGlite',
+      deliveryMode: args.deliveryMode,
       concurrency: args.concurrency,
       rates: args.rates ?? profile.latencyRates,
       sqlitePragmas: args.pragmas,
