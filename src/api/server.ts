@@ -62,6 +62,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     logger,
     ...settings,
     mode: deps.deliveryMode ?? 'per-delivery',
+    attempted: (ids) => store.deliveries.attemptedAmong(ids),
     ...deps.dispatch,
   });
   const control = new DeliveryControl({ client, store, logger, ...settings });

@@ -280,6 +280,16 @@ export class DeliveryStore {
     return row ? { previous: row.previous, eventType: row.event_type } : undefined;
   }
 
+  /** The ids among these whose first attempt is recorded, or that ended without one. */
+  async attemptedAmong(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND (attempt_count > 0 OR status <> 'pending')`,
+      [ids],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** Deliveries not yet ended, for the pending gauge. */
   async countPending(): Promise<number> {
     const rows = await this.db.query<{ n: number }>(

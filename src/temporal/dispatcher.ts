@@ -11,6 +11,7 @@ import { deliveryWorkflow } from '../../workflows';
 import { deliveryStartOptions } from './delivery-start';
 import { StartGate, type StartGateOptions } from './start-gate';
 import { SubscriberBusyError, SubscriberEnqueuer } from './subscriber-enqueuer';
+import { FirstAttemptWindow, type FirstAttemptWindowOptions } from './first-attempt-window';
 
 export interface DispatcherOptions {
   readonly client: Client;
@@ -37,6 +38,13 @@ export interface DispatcherOptions {
   readonly startGate?: StartGateOptions;
   /** See DeliveryMode. @default 'per-delivery' */
   readonly mode?: DeliveryMode;
+  /**
+   * Which of these deliveries have had their first attempt recorded: turns on the bound on
+   * deliveries handed to Temporal and not yet attempted (see FirstAttemptWindow). @default none: no bound
+   */
+  readonly attempted?: FirstAttemptWindowOptions['attempted'];
+  /** The window's settings (see FirstAttemptWindowOptions). @default its defaults */
+  readonly firstAttemptWindow?: Omit<FirstAttemptWindowOptions, 'attempted' | 'onError'>;
 }
 
 /** Events one relay pass claims. */
@@ -74,6 +82,7 @@ export class DeliveryDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly gate: StartGate;
   private readonly enqueuer: SubscriberEnqueuer | undefined;
+  private readonly window: FirstAttemptWindow | undefined;
   /** True while events wait in the outbox: new ones join that queue instead of overtaking it. */
   private backlogged = false;
 
@@ -92,6 +101,14 @@ export class DeliveryDispatcher {
             gate: this.gate,
           })
         : undefined;
+    this.window =
+      options.attempted === undefined
+        ? undefined
+        : new FirstAttemptWindow({
+            ...options.firstAttemptWindow,
+            attempted: options.attempted,
+            onError: (error) => options.logger.warn({ err: error }, 'first-attempt window look-up failed'),
+          });
   }
 
   /**
@@ -107,6 +124,11 @@ export class DeliveryDispatcher {
    * workflow; resolves when Temporal has it (or already had it).
    */
   async startDelivery(plan: DeliveryPlan): Promise<void> {
+    if (this.window === undefined) return this.handOff(plan);
+    return this.window.run(plan.deliveryId, () => this.handOff(plan));
+  }
+
+  private async handOff(plan: DeliveryPlan): Promise<void> {
     const { subscriptionId } = plan;
     if (this.enqueuer !== undefined && subscriptionId !== null) {
       await this.enqueuer.enqueue({ ...plan, subscriptionId });
@@ -212,6 +234,7 @@ export class DeliveryDispatcher {
   /** Stops the relay and waits for dispatches in progress. */
   async stop(): Promise<void> {
     await this.relay?.stop();
+    await this.window?.stop();
     await Promise.all(this.inFlight);
   }
 }

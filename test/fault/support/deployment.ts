@@ -78,8 +78,6 @@ export class Deployment {
       WEBHOOKS_API_KEYS: this.apiKey,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
       WEBHOOKS_ATTEMPT_TIMEOUT_MS: String(this.attemptTimeoutMs),
-      // FAULT_DELIVERY_MODE=per-subscriber runs the suite in throughput mode.
-      WEBHOOKS_DELIVERY_MODE: process.env.FAULT_DELIVERY_MODE ?? 'per-delivery',
       ...this.options.env,
     };
   }
