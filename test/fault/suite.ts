@@ -145,6 +145,31 @@ export function defineFaultSuite(mode: DeliveryMode): void {
       expect(partial).toEqual([]);
     }
 
+    /**
+     * Five subscriptions and 100 events (scaled) published at 10/s in the background; resolves
+     * once 30% are acknowledged and deliveries have begun, the moment the outage scenarios strike.
+     */
+    async function publishUntilThirty(
+      d: Deployment,
+      name: string,
+    ): Promise<{ subscriptions: string[]; list: EventSpec[]; publishing: Promise<PublishResult> }> {
+      const subscriptions = await d.subscribe(receiver, 5);
+      const list = events(name, scaled(100));
+      const progress = emptyResult();
+      const publishing = publish(
+        list,
+        { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 },
+        progress,
+      );
+      await until(
+        () => progress.acknowledged.size >= list.length * 0.3 && processed() > 0,
+        '30% acknowledged',
+        120_000,
+        20,
+      );
+      return { subscriptions, list, publishing };
+    }
+
     scenarioTest('1. worker SIGKILLed at random moments three times and restarted', async () => {
       await scenario('s1', { apis: 1, workers: 1 }, async (d) => {
         const subscriptions = await d.subscribe(receiver, 10);
@@ -222,20 +247,7 @@ export function defineFaultSuite(mode: DeliveryMode): void {
 
     scenarioTest('3. Temporal dev server stopped and restarted on its database mid-flight', async () => {
       await scenario('s3', { apis: 1, workers: 1 }, async (d) => {
-        const subscriptions = await d.subscribe(receiver, 5);
-        const list = events('s3', scaled(100));
-        const progress = emptyResult();
-        const publishing = publish(
-          list,
-          { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 },
-          progress,
-        );
-        await until(
-          () => progress.acknowledged.size >= list.length * 0.3 && processed() > 0,
-          '30% acknowledged',
-          120_000,
-          20,
-        );
+        const { subscriptions, list, publishing } = await publishUntilThirty(d, 's3');
         const stoppedAt = Date.now();
         await cluster.stopTemporal();
         await sleep(5_000);
@@ -295,20 +307,7 @@ export function defineFaultSuite(mode: DeliveryMode): void {
 
     scenarioTest('4. PostgreSQL restarted mid-flight in split mode', async () => {
       await scenario('s4', { apis: 1, workers: 1 }, async (d) => {
-        const subscriptions = await d.subscribe(receiver, 5);
-        const list = events('s4', scaled(100));
-        const progress = emptyResult();
-        const publishing = publish(
-          list,
-          { apis: () => d.apiUrls(), apiKey: d.apiKey, ratePerSecond: 10, concurrency: 8, deadlineMs: 240_000 },
-          progress,
-        );
-        await until(
-          () => progress.acknowledged.size >= list.length * 0.3 && processed() > 0,
-          '30% acknowledged',
-          120_000,
-          20,
-        );
+        const { subscriptions, list, publishing } = await publishUntilThirty(d, 's4');
 
         const haltedAt = Date.now();
         await cluster.postgres.halt();

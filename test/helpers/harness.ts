@@ -18,6 +18,7 @@ import { openPglite } from '../../src/store/pglite';
 import { migrate } from '../../src/store/migrations';
 import { workflowBundleOptions } from '../../src/temporal/workflow-bundle';
 import type { Tracing } from '../../src/tracing';
+import { waitFor } from './wait';
 
 let bundle: Promise<{ code: string }> | undefined;
 
@@ -71,6 +72,8 @@ export interface Harness {
   readonly taskQueue: string;
   /** Calls the API with the admin key (or the given headers). */
   call<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer<T>>;
+  /** The delivery as `GET /v1/deliveries/:id` answers once it is no longer pending (fails after `timeoutMs`). */
+  finished(deliveryId: string, timeoutMs?: number): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -116,7 +119,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   });
   const api = service.api as ApiServer;
 
-  return {
+  const harness: Harness = {
     store: service.store,
     api,
     client: service.client,
@@ -141,9 +144,21 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }
       return { status: response.status, body: parsed as never, headers: response.headers };
     },
+    async finished(deliveryId, timeoutMs = 20_000) {
+      return waitFor(
+        async () => {
+          const res = await harness.call('GET', `/v1/deliveries/${deliveryId}`);
+          return res.body.status === 'pending' ? undefined : res.body;
+        },
+        `delivery ${deliveryId} to finish`,
+        timeoutMs,
+        100,
+      );
+    },
     async close() {
       await service.close();
       if (!options.db) await db.close();
     },
   };
+  return harness;
 }

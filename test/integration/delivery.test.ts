@@ -62,24 +62,13 @@ async function deliveryOf(eventId: string, subscriptionId: string): Promise<any>
   return list.body.data[0];
 }
 
-async function finished(deliveryId: string, timeoutMs = 20_000): Promise<any> {
-  return waitFor(
-    async () => {
-      const res = await h.call('GET', `/v1/deliveries/${deliveryId}`);
-      return res.body.status === 'pending' ? undefined : res.body;
-    },
-    `delivery ${deliveryId} to finish`,
-    timeoutMs,
-  );
-}
-
 test('a 2xx on the first attempt succeeds, signed so that standardwebhooks verifies it', async () => {
   const r = await receiver();
   const sub = await subscribe(r.url);
   const event = await publish({});
   expect(event.deliveryCount).toBe(1);
   const [request] = await r.waitForRequests(1);
-  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  const delivery = await h.finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1, nextAttemptAt: null });
   expect(delivery.attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, responseBody: 'ok' })]);
   expect(delivery.temporalUiUrl).toContain(encodeURIComponent(delivery.workflowId));
@@ -122,7 +111,7 @@ test('500 then 200 succeeds on attempt 2, with the same webhook-id', async () =>
   const r = await receiver(sequence({ status: 500, body: 'boom' }, { status: 200 }));
   const sub = await subscribe(r.url);
   const event = await publish({});
-  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  const delivery = await h.finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery.status).toBe('succeeded');
   expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([500, 200]);
   expect(delivery.attempts[0]).toMatchObject({ error: 'receiver answered HTTP 500', responseBody: 'boom' });
@@ -133,7 +122,7 @@ test('404 fails after exactly one attempt', async () => {
   const r = await receiver(always(404));
   const sub = await subscribe(r.url);
   const event = await publish({});
-  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  const delivery = await h.finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
   // The run has closed (Failed): no attempt of it can come after this, so one request is all.
   const handle = h.client.workflow.getHandle(delivery.workflowId);
@@ -146,7 +135,7 @@ test('429 with Retry-After waits as asked before the next attempt', async () => 
   const r = await receiver(sequence({ status: 429, headers: { 'retry-after': '3' } }, { status: 200 }));
   const sub = await subscribe(r.url);
   const event = await publish({});
-  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  const delivery = await h.finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery.status).toBe('succeeded');
   const [first, second] = r.requests;
   // The policy alone would retry after 1 s; Retry-After asked for 3 s.
@@ -157,7 +146,7 @@ test('a receiver that hangs is cut by the attempt timeout and retried', async ()
   const r = await receiver(sequence({ hang: true }, { status: 200 }));
   const sub = await subscribe(r.url);
   const event = await publish({});
-  const delivery = await finished((await deliveryOf(event.id, sub.id)).id);
+  const delivery = await h.finished((await deliveryOf(event.id, sub.id)).id);
   expect(delivery.status).toBe('succeeded');
   expect(delivery.attempts).toHaveLength(2);
   expect(delivery.attempts[0].statusCode).toBeUndefined();
@@ -227,7 +216,7 @@ test('the same event id twice creates no new deliveries; a different body under 
   expect(viaHeader.body.id).toBe(first.id);
   const different = await h.call('POST', '/v1/events', { type: 'order.created', data: { orderId: 43 }, id: first.id });
   expect(different.status).toBe(409);
-  await finished((await deliveryOf(first.id, sub.id)).id);
+  await h.finished((await deliveryOf(first.id, sub.id)).id);
   expect(r.requests).toHaveLength(1);
 });
 
@@ -245,7 +234,7 @@ test('cancel through the API stops a retrying delivery; resend through the API d
   r.script = always(200);
   const resent = await h.call('POST', `/v1/deliveries/${id}/resend`);
   expect(resent.status).toBe(202);
-  const delivery = await finished(id);
+  const delivery = await h.finished(id);
   expect(delivery.status).toBe('succeeded');
   expect(delivery.attempts.map((a: any) => a.statusCode)).toEqual([500, 200]);
   expect((await h.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(409);
@@ -256,7 +245,7 @@ test('an attempt run again after its 2xx was recorded answers with that success;
   const sub = await subscribe(r.url);
   const event = await publish({});
   const { id } = await deliveryOf(event.id, sub.id);
-  expect(await finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+  expect(await h.finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 1 });
 
   // The same attempt again, as after a workflow task timed out while the local attempt ran.
   const http = new Agent();
@@ -285,7 +274,7 @@ test('an attempt run again after its 2xx was recorded answers with that success;
     async () => ((await h.call('GET', `/v1/deliveries/${id}`)).body.attemptCount === 2 ? true : undefined),
     'the resend recorded',
   );
-  expect(await finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 2 });
+  expect(await h.finished(id)).toMatchObject({ status: 'succeeded', attemptCount: 2 });
 });
 
 test('resend on a pending delivery skips the remaining backoff', async () => {
@@ -300,7 +289,7 @@ test('resend on a pending delivery skips the remaining backoff', async () => {
   }, 'first attempt recorded');
   expect(Date.parse(pending.nextAttemptAt) - Date.now()).toBeGreaterThan(50 * 60_000);
   expect((await h.call('POST', `/v1/deliveries/${id}/resend`)).status).toBe(202);
-  expect((await finished(id)).status).toBe('succeeded');
+  expect((await h.finished(id)).status).toBe('succeeded');
 });
 
 test('signals from an operator (as the Temporal UI sends them) cancel and resend; the status query answers', async () => {
@@ -314,14 +303,14 @@ test('signals from an operator (as the Temporal UI sends them) cancel and resend
   r.script = always(200);
   await handle.signal(resendSignal);
   await r.waitForRequests(2);
-  expect((await finished(id)).status).toBe('succeeded');
+  expect((await h.finished(id)).status).toBe('succeeded');
 
   r.script = always(500);
   const second = await publish({});
   await r.waitForRequests(3);
   const other = await deliveryOf(second.id, sub.id);
   await h.client.workflow.getHandle(other.workflowId).signal(cancelSignal);
-  expect((await finished(other.id)).status).toBe('cancelled');
+  expect((await h.finished(other.id)).status).toBe('cancelled');
   expect(await h.client.workflow.getHandle(other.workflowId).query(statusQuery)).toMatchObject({ status: 'cancelled' });
 });
 
@@ -329,7 +318,7 @@ test('deliveries are findable in Temporal by subscription and status', async () 
   const r = await receiver(always(410));
   const sub = await subscribe(r.url);
   const event = await publish({});
-  await finished((await deliveryOf(event.id, sub.id)).id);
+  await h.finished((await deliveryOf(event.id, sub.id)).id);
   const found = await waitFor(async () => {
     const ids: string[] = [];
     for await (const wf of h.client.workflow.list({

@@ -56,17 +56,6 @@ async function deliveryOf(eventId: string): Promise<any> {
   }, `the delivery of ${eventId}`);
 }
 
-async function finished(deliveryId: string, timeoutMs = 20_000): Promise<any> {
-  return waitFor(
-    async () => {
-      const res = await h.call('GET', `/v1/deliveries/${deliveryId}`);
-      return res.body.status === 'pending' ? undefined : res.body;
-    },
-    `delivery ${deliveryId} to finish`,
-    timeoutMs,
-  );
-}
-
 async function describeOrUndefined(workflowId: string) {
   try {
     return await h.client.workflow.getHandle(workflowId).describe();
@@ -87,7 +76,7 @@ test('a burst for one subscriber: each delivered once by its subscriber workflow
   const subscriber = await h.client.workflow.getHandle(subscriberWorkflowId(subscriptionId)).describe();
   expect(subscriber.type).toBe('subscriberWorkflow');
   const first = eventIds[0] as string;
-  const delivery = await finished((await deliveryOf(first)).id);
+  const delivery = await h.finished((await deliveryOf(first)).id);
   expect(delivery).toMatchObject({
     status: 'succeeded',
     attemptCount: 1,
@@ -104,7 +93,7 @@ test('a burst for one subscriber: each delivered once by its subscriber workflow
 test('a first attempt answered 503 is handed on: its delivery workflow retries it, the receiver gets no repeat of the first', async () => {
   const { receiver, subscriptionId } = await subscriberTo(sequence({ status: 503 }, { status: 200 }));
   const eventId = await publish();
-  const delivery = await finished((await deliveryOf(eventId)).id);
+  const delivery = await h.finished((await deliveryOf(eventId)).id);
   expect(delivery).toMatchObject({
     status: 'succeeded',
     attemptCount: 2,
@@ -123,7 +112,7 @@ test('a first attempt answered 503 is handed on: its delivery workflow retries i
 test('a first attempt answered 410 gives a delivery workflow that ends Failed at once, after one request', async () => {
   const { receiver, subscriptionId } = await subscriberTo(always(410));
   const eventId = await publish();
-  const delivery = await finished((await deliveryOf(eventId)).id);
+  const delivery = await h.finished((await deliveryOf(eventId)).id);
   expect(delivery).toMatchObject({ status: 'failed', attemptCount: 1 });
   expect(receiver.requests).toHaveLength(1);
   const handle = h.client.workflow.getHandle(deliveryWorkflowId(eventId, subscriptionId));
@@ -166,7 +155,7 @@ test('resend of a delivery delivered on the fast path starts its own delivery wo
   const { receiver, subscriptionId } = await subscriberTo(always(200));
   const eventId = await publish();
   const { id } = await deliveryOf(eventId);
-  await finished(id);
+  await h.finished(id);
   const cancel = await h.call('POST', `/v1/deliveries/${id}/cancel`);
   expect(cancel.status).toBe(409);
   expect((await h.call('POST', `/v1/deliveries/${id}/resend`)).status).toBe(202);

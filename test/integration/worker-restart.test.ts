@@ -87,18 +87,6 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     return { receiver, deliveryId: delivery.id, workflowId: delivery.workflowId };
   }
 
-  async function finished(deliveryId: string): Promise<any> {
-    return waitFor(
-      async () => {
-        const res = await h.call('GET', `/v1/deliveries/${deliveryId}`);
-        return res.body.status === 'pending' ? undefined : res.body;
-      },
-      `delivery ${deliveryId} to finish`,
-      40_000,
-      100,
-    );
-  }
-
   /**
    * The attempts Temporal counted: the local first attempt (a marker) and the postWebhook
    * activity's (its one started event carries the last).
@@ -141,7 +129,10 @@ describeWithPostgres('a worker killed mid-retry and started again', () => {
     const restartedAt = Date.now();
     await startWorker();
 
-    const [deliveryA, deliveryB] = await Promise.all([finished(a.deliveryId), finished(b.deliveryId)]);
+    const [deliveryA, deliveryB] = await Promise.all([
+      h.finished(a.deliveryId, 40_000),
+      h.finished(b.deliveryId, 40_000),
+    ]);
     // Nothing is attempted while no worker runs; the work resumes on the new one.
     expect(a.receiver.requests[1]!.receivedAt).toBeGreaterThanOrEqual(restartedAt);
     expect(b.receiver.requests[2]!.receivedAt).toBeGreaterThanOrEqual(restartedAt);
