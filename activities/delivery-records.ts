@@ -2,15 +2,25 @@
  * What the activities need of the store: the one seam between the delivery engine and storage.
  * The store's DeliveryStore implements it; the worker's composition passes it in.
  */
-import type { Attempt, AttemptContext, AttemptRecord, DeliveryStatus, StatusChange } from '../core/model';
+import type {
+  Attempt,
+  AttemptContext,
+  AttemptRecord,
+  DeliveryStatus,
+  RecordedAttempt,
+  StatusChange,
+} from '../core/model';
 
 export interface DeliveryRecords {
   /** The delivery, its event, target and secrets, read fresh at every attempt; undefined when unknown. */
   attemptContext(deliveryId: string): Promise<AttemptContext | undefined>;
   /** The attempts of several deliveries, by delivery id, oldest first. */
   attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, Attempt[]>>;
-  /** Appends an attempt; a delivered one also marks the delivery succeeded. Returns its number. */
-  recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number>;
+  /**
+   * Appends an attempt; a delivered one also marks the delivery succeeded. Updates its
+   * subscription's health in the same write. Returns its number and that health.
+   */
+  recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt>;
   /** Sets the delivery's status; says what it was before and its event type, undefined when unknown. */
   setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined>;
 }

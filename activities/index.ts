@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from './delivery-records';
 import type { DeliveryMetrics } from './metrics';
+import type { SubscriptionHealthGuard } from './subscription-health';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
 import { createRequestCancellation } from './request-cancellation';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   readonly client: Client;
   /** Where attempts and delivery outcomes are counted. @default none */
   readonly metrics?: DeliveryMetrics;
+  /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
+  readonly health?: SubscriptionHealthGuard;
 }
 
 /** The activities the worker registers, wired to their dependencies. */

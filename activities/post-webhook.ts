@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { AttemptContext, Delivery } from '../core/model';
 import type { DeliveryRecords } from './delivery-records';
+import type { SubscriptionHealthGuard } from './subscription-health';
 import { NO_DELIVERY_METRICS, type AttemptClass, type DeliveryMetrics } from './metrics';
 import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
 import { attemptClassOf, classifyError, classifyResponse, describeError, type Outcome } from './classify';
@@ -53,6 +54,8 @@ export interface PostWebhookDeps {
   readonly targets: TargetPolicy;
   /** Where attempts and their outcomes are counted. @default none */
   readonly metrics?: DeliveryMetrics;
+  /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
+  readonly health?: SubscriptionHealthGuard;
 }
 
 /**
@@ -168,6 +171,15 @@ async function reportAttempt(
   }
 }
 
+/** Disables the subscription when the failure calls for it; that never fails the attempt. */
+async function guardHealth(deps: PostWebhookDeps, input: Parameters<SubscriptionHealthGuard['afterFailedAttempt']>[0]) {
+  try {
+    await deps.health?.afterFailedAttempt(input);
+  } catch (error) {
+    deps.logger.warn({ err: error, deliveryId: input.deliveryId }, 'subscription health not checked');
+  }
+}
+
 /** The span of one POST to a receiver (a no-op span when tracing is off). */
 function startAttemptSpan(target: AttemptContext, attempt: number): Span {
   let host: { address: string; port: number } | undefined;
@@ -259,7 +271,10 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     }
     if (!target.subscriptionActive) {
       throw ApplicationFailure.create({
-        message: 'the subscription was deleted or deactivated',
+        message:
+          target.subscriptionDisabledReason === null
+            ? 'the subscription was deleted or deactivated'
+            : `the subscription was disabled: ${target.subscriptionDisabledReason}`,
         type: FINAL_FAILURE_TYPES.subscriptionGone,
         nonRetryable: true,
         category: ApplicationFailureCategory.BENIGN,
@@ -318,7 +333,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
             retryAfterMs: outcome.retryAfterMs,
           })
         : null;
-    const attempt = await deps.deliveries.recordAttempt(input.deliveryId, {
+    const { attempt, health } = await deps.deliveries.recordAttempt(input.deliveryId, {
       startedAt,
       durationMs: now - startedAt.getTime(),
       statusCode: response?.statusCode ?? null,
@@ -330,6 +345,9 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       fastPathRun,
     });
     const durationMs = now - startedAt.getTime();
+    if (health !== null && outcome.kind !== 'delivered') {
+      await guardHealth(deps, { deliveryId: input.deliveryId, health, statusCode: response?.statusCode ?? null });
+    }
     await reportAttempt(deps, target, {
       number: attempt,
       class: attemptClassOf({ statusCode: response?.statusCode, error: failure, refused }),

@@ -23,6 +23,7 @@ import { openStoreDb } from '../src/store';
 import type { Db, Queryable } from '../src/store/db';
 import { connectClient } from '../src/temporal/connection';
 import { createCeilingActivities } from './ceiling/activities';
+import { DEFAULT_AUTO_DISABLE } from '../core/subscription-health';
 import { ceilingWorkflow } from './ceiling/workflows';
 import { closedLoop, openLoop, Waiters } from './load';
 import type {
@@ -125,6 +126,7 @@ async function main(): Promise<void> {
           allowedTargetPorts: [],
           attemptTimeoutMs: config.attemptTimeoutMs,
           deliveryMode: config.deliveryMode ?? 'per-delivery',
+          autoDisable: DEFAULT_AUTO_DISABLE,
           maxBodyBytes: 1024 * 1024,
           temporal: {
             namespace: config.namespace,

@@ -23,8 +23,38 @@ export interface Subscription {
   readonly description: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly retryPolicy: DeliveryRetryPolicy;
+  readonly health: SubscriptionHealth;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+export const SUBSCRIPTION_HEALTH_STATUSES = ['healthy', 'failing', 'disabled'] as const;
+
+/** How a subscription's receiver is doing, kept current by every attempt. */
+export interface SubscriptionHealth {
+  /** disabled: switched off for its failures; failing: its last attempt failed; healthy otherwise. */
+  readonly status: (typeof SUBSCRIPTION_HEALTH_STATUSES)[number];
+  /** Attempts in a row that failed, since the last success (or since it was enabled). */
+  readonly consecutiveFailures: number;
+  readonly lastSuccessAt: Date | null;
+  readonly lastFailureAt: Date | null;
+  /** The first failed attempt of the current run of failures; null after a success. */
+  readonly failingSince: Date | null;
+  readonly disabledAt: Date | null;
+  readonly disabledReason: string | null;
+}
+
+/** What an attempt's write left of its subscription's health. */
+export interface HealthAfterAttempt {
+  readonly subscriptionId: string;
+  readonly consecutiveFailures: number;
+  readonly failingSince: Date | null;
+}
+
+/** An attempt as recorded: its number, and its subscription's health after it (none for a callback delivery). */
+export interface RecordedAttempt {
+  readonly attempt: number;
+  readonly health: HealthAfterAttempt | null;
 }
 
 export interface WebhookEvent {
@@ -111,6 +141,8 @@ export interface AttemptContext {
   readonly previousSecret: string | null;
   /** False when the subscription was deleted or deactivated: the delivery ends as cancelled. */
   readonly subscriptionActive: boolean;
+  /** Why the subscription was disabled for its failures, when it was; null otherwise. */
+  readonly subscriptionDisabledReason: string | null;
 }
 
 /** What a delivery's status write changed: the status it had, and its event type. */

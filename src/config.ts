@@ -2,6 +2,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseCidr } from '../core/targets';
 import type { DeliveryMode } from '../core/model';
+import { parseDuration } from '../core/duration';
+import type { AutoDisableSettings } from '../core/subscription-health';
 
 /**
  * Every environment variable the service reads, with its default. Nothing else reads `process.env`
@@ -147,6 +149,30 @@ const envSchema = z.object({
    * whose first attempt is not answered 2xx gets its own workflow. @default "per-delivery"
    */
   WEBHOOKS_DELIVERY_MODE: z.enum(['per-delivery', 'per-subscriber']).default('per-delivery'),
+  /**
+   * A subscription none of whose attempts succeeded for this long is disabled (`active` false,
+   * its pending deliveries cancelled): a duration ("5d", "12h"), or `off`. @default "5d"
+   */
+  WEBHOOKS_DISABLE_AFTER: z
+    .string()
+    .default('5d')
+    .transform((value, ctx) => {
+      if (value.trim() === 'off') return null;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1_000) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `'${value}' is not "off" or a duration of at least 1s such as 5d or 12h`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  /** A receiver answering 410 Gone disables its subscription at once. @default true */
+  WEBHOOKS_DISABLE_ON_GONE: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('true')
+    .transform((value) => value !== 'false' && value !== '0'),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
@@ -229,6 +255,8 @@ export interface Config {
   readonly allowedTargetPorts: readonly number[];
   /** WEBHOOKS_DELIVERY_MODE. */
   readonly deliveryMode: DeliveryMode;
+  /** WEBHOOKS_DISABLE_AFTER and WEBHOOKS_DISABLE_ON_GONE. */
+  readonly autoDisable: AutoDisableSettings;
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
@@ -320,6 +348,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedTargetCidrs: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_CIDRS),
     allowedTargetPorts: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_PORTS),
     deliveryMode: e.WEBHOOKS_DELIVERY_MODE,
+    autoDisable: Object.freeze({ disableAfterMs: e.WEBHOOKS_DISABLE_AFTER, disableOnGone: e.WEBHOOKS_DISABLE_ON_GONE }),
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,

@@ -16,6 +16,7 @@ import { createStore, type Store } from './store';
 import type { Db } from './store/db';
 import { connectClient } from './temporal/connection';
 import type { Tracing } from './tracing';
+import { SubscriptionDisabler } from './temporal/subscription-disabler';
 import { createDeliveryWorker } from './worker';
 
 /** What runs in this process: the API, the worker, or both. */
@@ -29,6 +30,7 @@ export type ServiceSettings = Pick<
   | 'allowedTargetCidrs'
   | 'allowedTargetPorts'
   | 'deliveryMode'
+  | 'autoDisable'
   | 'attemptTimeoutMs'
   | 'maxBodyBytes'
 > & { readonly temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'uiUrl' | 'workflowBundlePath'> };
@@ -130,11 +132,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       const connection = await NativeConnection.connect({ address: options.temporalAddress });
       closers.push(() => connection.close());
       const bundlePath = settings.temporal.workflowBundlePath;
+      const disabler = new SubscriptionDisabler({ store, client, logger, settings: settings.autoDisable });
+      closers.push(() => disabler.stop());
       const worker: Worker = await createDeliveryWorker({
         connection,
         namespace: settings.temporal.namespace,
         taskQueue: settings.temporal.taskQueue,
         deliveries: store.deliveries,
+        health: disabler,
         logger,
         targets,
         // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.

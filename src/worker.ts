@@ -11,6 +11,7 @@ import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from '../activities/delivery-records';
 import type { DeliveryMetrics } from '../activities/metrics';
 import { createActivities } from '../activities';
+import type { SubscriptionHealthGuard } from '../activities/subscription-health';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
 import { bundleInChildProcess } from './temporal/workflow-bundle';
@@ -21,6 +22,8 @@ export interface DeliveryWorkerDeps {
   readonly namespace: string;
   readonly taskQueue: string;
   readonly deliveries: DeliveryRecords;
+  /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
+  readonly health?: SubscriptionHealthGuard;
   readonly logger: Logger;
   readonly targets: TargetPolicy;
   /** CA certificates (PEM) trusted besides the usual roots; operators use NODE_EXTRA_CA_CERTS. @default none */
@@ -84,6 +87,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     targets: deps.targets,
     client: new Client({ connection: deps.connection, namespace: deps.namespace }),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.health ? { health: deps.health } : {}),
   });
   return Worker.create({
     connection: deps.connection,

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { formatDuration } from '../../core/duration';
-import { ALL_EVENT_TYPES, type Subscription } from '../../core/model';
+import {
+  ALL_EVENT_TYPES,
+  SUBSCRIPTION_HEALTH_STATUSES,
+  type Subscription,
+  type SubscriptionHealth,
+} from '../../core/model';
 import { ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../errors';
 import type { Store } from '../store';
 import {
@@ -212,6 +217,25 @@ export const retryPolicyView = named(
   }),
 );
 
+export const subscriptionHealthView = named(
+  'SubscriptionHealth',
+  'output',
+  z
+    .object({
+      status: z.enum(SUBSCRIPTION_HEALTH_STATUSES),
+      consecutiveFailures: z.number().int(),
+      lastSuccessAt: z.iso.datetime().nullable(),
+      lastFailureAt: z.iso.datetime().nullable(),
+      failingSince: z.iso.datetime().nullable(),
+      disabledAt: z.iso.datetime().nullable(),
+      disabledReason: z.string().nullable(),
+    })
+    .meta({
+      description:
+        'Kept current by every attempt. "disabled": switched off for its failures (a 410 Gone, or no success for WEBHOOKS_DISABLE_AFTER), with when and why; "failing": its last attempt failed; "healthy" otherwise. PATCH {"active": true} re-enables a subscription and starts its health afresh.',
+    }),
+);
+
 export const subscriptionView = named(
   'Subscription',
   'output',
@@ -224,10 +248,23 @@ export const subscriptionView = named(
     description: z.string(),
     headers: z.record(z.string(), z.string()),
     retryPolicy: retryPolicyView,
+    health: subscriptionHealthView,
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   }),
 );
+
+const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
+
+const presentHealth = (health: SubscriptionHealth): z.infer<typeof subscriptionHealthView> => ({
+  status: health.status,
+  consecutiveFailures: health.consecutiveFailures,
+  lastSuccessAt: iso(health.lastSuccessAt),
+  lastFailureAt: iso(health.lastFailureAt),
+  failingSince: iso(health.failingSince),
+  disabledAt: iso(health.disabledAt),
+  disabledReason: health.disabledReason,
+});
 
 const presentRetryPolicy = (policy: DeliveryRetryPolicy): z.infer<typeof retryPolicyView> => ({
   initialInterval: formatDuration(policy.initialIntervalMs),
@@ -242,6 +279,7 @@ export const presentSubscription = (subscription: Subscription): z.infer<typeof 
   eventTypes: [...subscription.eventTypes],
   headers: { ...subscription.headers },
   retryPolicy: presentRetryPolicy(subscription.retryPolicy),
+  health: presentHealth(subscription.health),
   createdAt: subscription.createdAt.toISOString(),
   updatedAt: subscription.updatedAt.toISOString(),
 });

@@ -5,6 +5,7 @@ import type {
   Delivery,
   DeliveryPlan,
   DeliveryStatus,
+  RecordedAttempt,
   StatusChange,
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
@@ -193,11 +194,12 @@ export class DeliveryStore {
         s_headers: Record<string, string> | null;
         s_secret: string | null;
         s_previous_secret: string | null;
+        s_disabled_reason: string | null;
       }
     >(
       `SELECT d.*, CASE WHEN e.data_json IS NULL THEN e.data END AS e_data, e.data_json AS e_data_json, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
-              s.headers AS s_headers, s.secret AS s_secret,
+              s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
@@ -223,6 +225,7 @@ export class DeliveryStore {
       secret: (isCallback ? row.e_callback_secret : row.s_secret) ?? '',
       previousSecret: isCallback ? null : row.s_previous_secret,
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
+      subscriptionDisabledReason: row.s_disabled_reason,
     };
   }
 
@@ -231,19 +234,35 @@ export class DeliveryStore {
    * delivered attempt also marks the delivery succeeded, saving the workflow a write of its own,
    * and keeps the subscriber workflow run that made it, if one did.
    */
-  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number> {
-    const rows = await this.db.query<{ attempt: number }>(
+  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt> {
+    const rows = await this.db.query<{
+      attempt: number;
+      subscription_id: string | null;
+      consecutive_failures: number | null;
+      failing_since: Date | null;
+    }>(
       `WITH numbered AS (
          SELECT coalesce(max(attempt), 0) + 1 AS attempt FROM attempts WHERE delivery_id = $1
        ), inserted AS (
          INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_body)
          SELECT $1, attempt, $2, $3, $4, $5, $6 FROM numbered RETURNING attempt
-       )
+       ), updated AS (
        UPDATE deliveries SET attempt_count = (SELECT attempt FROM inserted), url = $7, next_attempt_at = $8, updated_at = now(),
          status = CASE WHEN $9 THEN 'succeeded' ELSE status END,
          fast_path_workflow_id = CASE WHEN $9 THEN $10 ELSE fast_path_workflow_id END,
          fast_path_run_id = CASE WHEN $9 THEN $11 ELSE fast_path_run_id END
-       WHERE id = $1 RETURNING attempt_count AS attempt`,
+       WHERE id = $1 RETURNING attempt_count AS attempt, subscription_id
+       ), health AS (
+         UPDATE subscriptions s SET
+           consecutive_failures = CASE WHEN $9 THEN 0 ELSE s.consecutive_failures + 1 END,
+           last_success_at = CASE WHEN $9 THEN now() ELSE s.last_success_at END,
+           last_failure_at = CASE WHEN $9 THEN s.last_failure_at ELSE now() END,
+           failing_since = CASE WHEN $9 THEN NULL ELSE coalesce(s.failing_since, now()) END
+         FROM updated WHERE s.id = updated.subscription_id
+         RETURNING s.id, s.consecutive_failures, s.failing_since
+       )
+       SELECT updated.attempt, health.id AS subscription_id, health.consecutive_failures, health.failing_since
+       FROM updated LEFT JOIN health ON true`,
       [
         deliveryId,
         record.startedAt,
@@ -258,7 +277,18 @@ export class DeliveryStore {
         record.fastPathRun?.runId ?? null,
       ],
     );
-    return rows[0]?.attempt ?? 0;
+    const row = rows[0];
+    return {
+      attempt: row?.attempt ?? 0,
+      health:
+        row?.subscription_id !== undefined && row.subscription_id !== null && row.consecutive_failures !== null
+          ? {
+              subscriptionId: row.subscription_id,
+              consecutiveFailures: row.consecutive_failures,
+              failingSince: row.failing_since,
+            }
+          : null,
+    };
   }
 
   /**

@@ -15,6 +15,12 @@ interface SubscriptionRow {
   headers: Record<string, string>;
   secret: string;
   retry_policy: Partial<DeliveryRetryPolicy>;
+  consecutive_failures: number;
+  last_success_at: Date | null;
+  last_failure_at: Date | null;
+  failing_since: Date | null;
+  disabled_at: Date | null;
+  disabled_reason: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -28,13 +34,23 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
   description: row.description,
   headers: row.headers,
   retryPolicy: withDefaults(row.retry_policy),
+  health: {
+    status: row.disabled_at !== null ? 'disabled' : row.consecutive_failures > 0 ? 'failing' : 'healthy',
+    consecutiveFailures: row.consecutive_failures,
+    lastSuccessAt: row.last_success_at,
+    lastFailureAt: row.last_failure_at,
+    failingSince: row.failing_since,
+    disabledAt: row.disabled_at,
+    disabledReason: row.disabled_reason,
+  },
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
 
 /** Columns every read returns: all but the secret, which only getSecret reads. */
-const PUBLIC_COLUMNS =
-  'id, url, event_types, account_id, active, description, headers, retry_policy, created_at, updated_at';
+const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, description, headers, retry_policy,
+  consecutive_failures, last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason,
+  created_at, updated_at`;
 
 /** SQL condition: the subscription takes events of the type in parameter $n, by name or through '*'. */
 export const takesEventType = (n: number): string =>
@@ -43,6 +59,14 @@ export const takesEventType = (n: number): string =>
 /** SQL condition: an active subscription that matches an event of type $n and account $m (its own, or any for a vendor-level one). */
 export const matchesEvent = (n: number, m: number): string =>
   `active AND ${takesEventType(n)} AND (account_id IS NULL OR account_id = $${m})`;
+
+/** What re-enabling a subscription clears. */
+const HEALTH_RESET = [
+  'consecutive_failures = 0',
+  'failing_since = NULL',
+  'disabled_at = NULL',
+  'disabled_reason = NULL',
+];
 
 export interface NewSubscription {
   readonly url: string;
@@ -164,9 +188,24 @@ export class SubscriptionStore {
       params.push(key === 'headers' || key === 'retryPolicy' ? JSON.stringify(value) : value);
       sets.push(`${column} = $${params.length}`);
     }
+    // Enabled again: its health starts afresh.
+    if (changes.active === true) sets.push(...HEALTH_RESET);
     const rows = await this.db.query<SubscriptionRow>(
       `UPDATE subscriptions SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING ${PUBLIC_COLUMNS}`,
       params,
+    );
+    return rows[0] && toSubscription(rows[0]);
+  }
+
+  /**
+   * Disables an active subscription for its failures: inactive, with when and why. Undefined when
+   * it was not active (disabled already, deactivated, or gone), so only one caller acts on it.
+   */
+  async disable(id: string, reason: string): Promise<Subscription | undefined> {
+    const rows = await this.db.query<SubscriptionRow>(
+      `UPDATE subscriptions SET active = false, disabled_at = now(), disabled_reason = $2, updated_at = now()
+       WHERE id = $1 AND active RETURNING ${PUBLIC_COLUMNS}`,
+      [id, reason],
     );
     return rows[0] && toSubscription(rows[0]);
   }

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { Delivery } from '../../core/model';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import type { Store } from '../store';
-import { forEachLimited } from '../util/concurrency';
 import { deliveryWorkflow } from '../../workflows';
 import {
   cancelSignal,
@@ -17,6 +16,7 @@ import {
 import { cancelQueuedUpdate, type CancelQueuedResult } from '../../workflows/subscriber-messages';
 import { subscriberWorkflowId } from '../../core/workflow-ids';
 import { deliveryStartOptions } from './delivery-start';
+import { cancelPendingDeliveries } from './pending-deliveries';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
 export interface DeliveryControlOptions {
@@ -160,20 +160,14 @@ export class DeliveryControl {
 
   /** Cancels every pending delivery of a subscription, in the background. */
   cancelPendingOf(subscriptionId: string): void {
-    const run = async (): Promise<void> => {
-      const workflowIds = await this.options.store.deliveries.pendingWorkflowIds(subscriptionId);
-      await forEachLimited(workflowIds, 16, async (workflowId) => {
+    const run = (): Promise<void> =>
+      cancelPendingDeliveries({
+        client: this.options.client,
+        deliveries: this.options.store.deliveries,
+        subscriptionId,
         // Once stopping, a new call would not see the signal fire: make none.
-        this.stopping.signal.throwIfAborted();
-        await this.options.client.workflow
-          .getHandle(workflowId)
-          .cancel()
-          .catch((error: unknown) => {
-            // Not started yet: its first attempt finds the subscription gone and ends cancelled.
-            if (!(error instanceof WorkflowNotFoundError)) throw error;
-          });
+        signal: this.stopping.signal,
       });
-    };
     void this.tracked(
       this.options.client
         .withAbortSignal(this.stopping.signal, run)

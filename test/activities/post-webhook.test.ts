@@ -24,6 +24,7 @@ import type {
   AttemptContext,
   AttemptRecord,
   DeliveryStatus,
+  RecordedAttempt,
   StatusChange,
   WebhookEvent,
 } from '../../core/model';
@@ -78,12 +79,13 @@ class MemoryDeliveryRecords implements DeliveryRecords {
     );
   }
 
-  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<number> {
+  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt> {
     const records = this.records.get(deliveryId) ?? [];
     records.push(record);
     this.records.set(deliveryId, records);
     if (record.delivered) this.statuses.set(deliveryId, 'succeeded');
-    return records.length;
+    // Subscription health is the store's (test/integration/subscription-health.test.ts).
+    return { attempt: records.length, health: null };
   }
 
   async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {
@@ -167,6 +169,7 @@ function delivery(overrides: Partial<AttemptContext> & { url?: string } = {}): S
     secret,
     previousSecret: null,
     subscriptionActive: true,
+    subscriptionDisabledReason: null,
     ...overrides,
   });
   return { deliveryId, event, secret };

@@ -9,6 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../../core/targets';
+import { DEFAULT_AUTO_DISABLE } from '../../core/subscription-health';
 import type { ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
 import { startService, type ServiceSettings } from '../../src/service';
@@ -52,6 +53,8 @@ export interface HarnessOptions {
   readonly maxBodyBytes?: number;
   /** WEBHOOKS_DELIVERY_MODE. @default 'per-delivery' */
   readonly deliveryMode?: ServiceSettings['deliveryMode'];
+  /** WEBHOOKS_DISABLE_AFTER and WEBHOOKS_DISABLE_ON_GONE. @default the service's defaults (5 days; on) */
+  readonly autoDisable?: ServiceSettings['autoDisable'];
   /** Where the SDK serves its worker metrics (the test installed the runtime with them). @default none */
   readonly sdkMetricsUrl?: string;
   /** Tracing the test started (src/tracing.ts startTracingWith); the test shuts it down. @default off */
@@ -86,6 +89,7 @@ function testSettings(taskQueue: string, options: HarnessOptions): ServiceSettin
     allowedTargetPorts: [],
     attemptTimeoutMs: options.attemptTimeoutMs ?? 2_000,
     deliveryMode: options.deliveryMode ?? 'per-delivery',
+    autoDisable: options.autoDisable ?? DEFAULT_AUTO_DISABLE,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     temporal: {
       namespace: options.env.namespace ?? 'default',

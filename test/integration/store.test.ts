@@ -103,6 +103,8 @@ describe.each(backends)('store on %s', (_name, open) => {
         '003_subscription_match_index',
         '004_fanout_expansion',
         '005_event_payload_text',
+        '006_fast_path_run',
+        '007_subscription_health',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
@@ -123,7 +125,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(5);
+      expect(rows[0]?.n).toBe(7);
     });
   });
 
@@ -170,6 +172,15 @@ describe.each(backends)('store on %s', (_name, open) => {
         description: 'orders',
         headers: { 'x-tenant': 't1' },
         retryPolicy,
+        health: {
+          status: 'healthy',
+          consecutiveFailures: 0,
+          lastSuccessAt: null,
+          lastFailureAt: null,
+          failingSince: null,
+          disabledAt: null,
+          disabledReason: null,
+        },
         createdAt: expect.any(Date),
         updatedAt: expect.any(Date),
       });
@@ -481,16 +492,22 @@ describe.each(backends)('store on %s', (_name, open) => {
       const { ids } = await deliveriesOf(1);
       const id = ids[0] as string;
       const next = new Date(Date.now() + 60_000);
-      expect(await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: next }))).toBe(1);
+      const first = await store.deliveries.recordAttempt(id, attempt(503, { nextAttemptAt: next }));
+      expect(first.attempt).toBe(1);
+      // The attempt's write keeps its subscription's health current.
+      expect(first.health).toMatchObject({ consecutiveFailures: 1, failingSince: expect.any(Date) });
       expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 1, nextAttemptAt: next, status: 'pending' });
       expect(
         await store.deliveries.recordAttempt(
           id,
           attempt(null, { error: 'ECONNREFUSED', url: 'https://moved.example.com/' }),
         ),
-      ).toBe(2);
+      ).toMatchObject({ attempt: 2, health: { consecutiveFailures: 2, failingSince: first.health?.failingSince } });
       expect(await store.deliveries.get(id)).toMatchObject({ attemptCount: 2, status: 'pending' });
-      expect(await store.deliveries.recordAttempt(id, { ...attempt(200), delivered: true })).toBe(3);
+      expect(await store.deliveries.recordAttempt(id, { ...attempt(200), delivered: true })).toMatchObject({
+        attempt: 3,
+        health: { consecutiveFailures: 0, failingSince: null },
+      });
 
       const delivery = await store.deliveries.get(id);
       expect(delivery).toMatchObject({

@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       allowedTargetCidrs: [],
       allowedTargetPorts: [],
       deliveryMode: 'per-delivery',
+      autoDisable: { disableAfterMs: 5 * 86_400_000, disableOnGone: true },
       attemptTimeoutMs: 15_000,
       maxBodyBytes: 1024 * 1024,
       logLevel: 'info',
@@ -163,9 +164,25 @@ describe('loadConfig', () => {
     ['WEBHOOKS_ATTEMPT_TIMEOUT_MS', '50'],
     ['WEBHOOKS_ATTEMPT_TIMEOUT_MS', '999999'],
     ['WEBHOOKS_MAX_BODY_BYTES', '10'],
+    ['WEBHOOKS_DELIVERY_MODE', 'batch'],
+    ['WEBHOOKS_DISABLE_AFTER', 'soon'],
+    ['WEBHOOKS_DISABLE_AFTER', '500ms'],
+    ['WEBHOOKS_DISABLE_ON_GONE', 'maybe'],
     ['LOG_LEVEL', 'verbose'],
   ])('%s=%p is refused, naming the variable', (name, value) => {
     expect(problemsOf({ [name]: value })).toMatch(new RegExp(`^Invalid configuration:\\n  ${name}: `));
+  });
+
+  test('auto-disable: WEBHOOKS_DISABLE_AFTER is a duration or off; WEBHOOKS_DISABLE_ON_GONE is on unless false', () => {
+    expect(loadConfig({ WEBHOOKS_DISABLE_AFTER: '12h' }).autoDisable).toEqual({
+      disableAfterMs: 12 * 3_600_000,
+      disableOnGone: true,
+    });
+    expect(loadConfig({ WEBHOOKS_DISABLE_AFTER: 'off', WEBHOOKS_DISABLE_ON_GONE: 'false' }).autoDisable).toEqual({
+      disableAfterMs: null,
+      disableOnGone: false,
+    });
+    expect(loadConfig({ WEBHOOKS_DELIVERY_MODE: 'per-subscriber' }).deliveryMode).toBe('per-subscriber');
   });
 
   test('every bad variable is named at once', () => {

@@ -5,6 +5,7 @@ import * as subscriptionMatchIndex from './003_subscription_match_index';
 import * as fanoutExpansion from './004_fanout_expansion';
 import * as eventPayloadText from './005_event_payload_text';
 import * as fastPathRun from './006_fast_path_run';
+import * as subscriptionHealth from './007_subscription_health';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -14,6 +15,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '004_fanout_expansion', sql: fanoutExpansion.sql },
   { id: '005_event_payload_text', sql: eventPayloadText.sql },
   { id: '006_fast_path_run', sql: fastPathRun.sql },
+  { id: '007_subscription_health', sql: subscriptionHealth.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
