@@ -5,6 +5,7 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
+  isCancellation,
   ParentClosePolicy,
   proxyLocalActivities,
   setHandler,
@@ -131,8 +132,9 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput): Promis
       );
       return 'delivered';
     } catch (error) {
-      // Aborted by an operator's cancel: however the attempt ended short of a 2xx.
-      if (cancelRequested.has(delivery.deliveryId)) {
+      // Aborted by an operator's cancel (of the delivery, or of this whole workflow from the
+      // Temporal UI): however the attempt ended short of a 2xx, the delivery ends cancelled.
+      if (cancelRequested.has(delivery.deliveryId) || isCancellation(error)) {
         await CancellationScope.nonCancellable(() =>
           recordOutcome({ deliveryId: delivery.deliveryId, status: 'cancelled' }),
         );
@@ -140,12 +142,15 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput): Promis
         return 'cancelled';
       }
       const outcome = firstAttemptOutcome(error, delivery.retryPolicy, windowEndsAt);
-      if (endsAsCancelled(outcome)) {
-        await recordOutcome({ deliveryId: delivery.deliveryId, status: 'cancelled' });
-        return 'cancelled';
-      }
-      await handOn(input, delivery, outcome, windowStartedAt);
-      return 'handed-on';
+      // Decided: carried out even if the workflow is cancelled meanwhile.
+      return CancellationScope.nonCancellable(async () => {
+        if (endsAsCancelled(outcome)) {
+          await recordOutcome({ deliveryId: delivery.deliveryId, status: 'cancelled' });
+          return 'cancelled';
+        }
+        await handOn(input, delivery, outcome, windowStartedAt);
+        return 'handed-on';
+      });
     } finally {
       attempting.delete(delivery.deliveryId);
       cancelRequested.delete(delivery.deliveryId);
@@ -208,30 +213,57 @@ export async function subscriberWorkflow(input: SubscriberWorkflowInput): Promis
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= SUBSCRIBER_LIMITS.historyEvents;
   const canAttempt = (): boolean => queue.length > 0 && attempting.size < SUBSCRIBER_LIMITS.concurrentAttempts;
 
-  for (;;) {
-    while (canAttempt()) {
-      const delivery = queue.shift();
-      // Settled inside: an attempt's failure is handed on, never thrown (a bug fails the task).
-      if (delivery !== undefined) void attempt(delivery);
-    }
-    if (shouldContinueAsNew()) break;
-    if (queue.length === 0 && attempting.size === 0) {
-      if (await condition(() => queue.length > 0, SUBSCRIBER_LIMITS.idleMs)) continue;
-      // Idle: end, refusing new deliveries (their sender starts the next run) and finishing the handlers.
-      closing = true;
-      await condition(allHandlersFinished);
-      if (queue.length === 0) return handled;
-      closing = false;
-      continue;
-    }
-    await condition(() => canAttempt() || (queue.length === 0 && attempting.size === 0) || shouldContinueAsNew());
+  let end: 'idle' | 'continue-as-new';
+  try {
+    end = await takeDeliveries();
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+    // Cancelled through Temporal: the attempts in flight were aborted with it and end their
+    // deliveries cancelled; the queued ones end cancelled too. None is left pending.
+    closing = true;
+    await CancellationScope.nonCancellable(async () => {
+      for (const delivery of queue.splice(0)) {
+        await recordOutcome({ deliveryId: delivery.deliveryId, status: 'cancelled' });
+        held.delete(delivery.deliveryId);
+        handled += 1;
+      }
+      await condition(() => attempting.size === 0 && allHandlersFinished());
+    });
+    throw error;
   }
-
-  closing = true;
-  await condition(() => attempting.size === 0 && allHandlersFinished());
-  // The finished attempts' results are committed in this task, before the one that continues as
-  // new: a continue-as-new refused (new messages arrived) cannot take them with it.
-  await sleep(1);
-  await condition(allHandlersFinished);
+  if (end === 'idle') return handled;
   return continueAsNew<typeof subscriberWorkflow>({ ...input, queued: queue, handledBefore: handled });
+
+  /**
+   * Makes first attempts as deliveries come, until the run has been idle for
+   * SUBSCRIBER_LIMITS.idleMs, or should continue as new (once its attempts are committed).
+   */
+  async function takeDeliveries(): Promise<'idle' | 'continue-as-new'> {
+    for (;;) {
+      while (canAttempt()) {
+        const delivery = queue.shift();
+        // Settled inside: an attempt's failure is handed on, never thrown (a bug fails the task).
+        if (delivery !== undefined) void attempt(delivery);
+      }
+      if (shouldContinueAsNew()) break;
+      if (queue.length === 0 && attempting.size === 0) {
+        if (await condition(() => queue.length > 0, SUBSCRIBER_LIMITS.idleMs)) continue;
+        // Idle: end, refusing new deliveries (their sender starts the next run) and finishing the handlers.
+        closing = true;
+        await condition(allHandlersFinished);
+        if (queue.length === 0) return 'idle';
+        closing = false;
+        continue;
+      }
+      await condition(() => canAttempt() || (queue.length === 0 && attempting.size === 0) || shouldContinueAsNew());
+    }
+
+    closing = true;
+    await condition(() => attempting.size === 0 && allHandlersFinished());
+    // The finished attempts' results are committed in this task, before the one that continues as
+    // new: a continue-as-new refused (new messages arrived) cannot take them with it.
+    await sleep(1);
+    await condition(allHandlersFinished);
+    return 'continue-as-new';
+  }
 }

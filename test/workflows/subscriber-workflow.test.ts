@@ -707,13 +707,10 @@ describe('idle', () => {
 
 describe("Temporal's own cancellation of the subscriber (the UI's cancel button)", () => {
   /**
-   * KNOWN BUG in workflows/subscriber.ts, kept here as a failing expectation (test.failing: it
-   * passes while the expectation fails, and turns red once the workflow is fixed, to be made a
-   * plain test then). The run ends Canceled with the deliveries it held neither ended nor handed
-   * on: the attempts in flight are cut (their catch rethrows the cancellation) and the queue is
-   * dropped, so their rows stay pending with no workflow to end them.
+   * The run ends Canceled, and no delivery it held is left pending: the attempts in flight are
+   * aborted and recorded cancelled, the queued ones recorded cancelled.
    */
-  test.failing('KNOWN BUG: every delivery it held is ended (recorded) or handed on, none left pending', async () => {
+  test('every delivery it held is ended (recorded) or handed on, none left pending', async () => {
     const mocks = new MockActivities('held');
     const batch = newDeliveries(SUBSCRIBER_LIMITS.concurrentAttempts + 2);
     await withSubscriber(mocks, { workflowTaskTimeout: SHORT_TASK_TIMEOUT }, async (subscriber) => {
