@@ -61,6 +61,8 @@ const WAITING_PER_PLACE = 4;
  * mode) before new events are left in the outbox.
  */
 const ENQUEUE_WAITING_LIMIT = 400;
+/** After the attempt timeout, how long a first attempt may take to be recorded, ms. */
+const FIRST_ATTEMPT_MARGIN_MS = 5_000;
 
 /**
  * Starts delivery workflows for ingested events. The event row is the outbox: it stays
@@ -105,6 +107,8 @@ export class DeliveryDispatcher {
       options.attempted === undefined
         ? undefined
         : new FirstAttemptWindow({
+            // An attempt is recorded by its deadline, or the worker running it is gone.
+            maxWaitMs: options.attemptTimeoutMs + FIRST_ATTEMPT_MARGIN_MS,
             ...options.firstAttemptWindow,
             attempted: options.attempted,
             onError: (error) => options.logger.warn({ err: error }, 'first-attempt window look-up failed'),
@@ -125,7 +129,7 @@ export class DeliveryDispatcher {
    */
   async startDelivery(plan: DeliveryPlan): Promise<void> {
     if (this.window === undefined) return this.handOff(plan);
-    return this.window.run(plan.deliveryId, () => this.handOff(plan));
+    return this.window.run(plan.deliveryId, plan.subscriptionId ?? 'callback', () => this.handOff(plan));
   }
 
   private async handOff(plan: DeliveryPlan): Promise<void> {
