@@ -185,11 +185,13 @@ export class DeliveryDispatcher {
    */
   dispatchSoon(eventId: string, plans: readonly DeliveryPlan[], expanding = false, claimed = true): void {
     const saturated =
-      this.gate.waiting > this.gate.bound * WAITING_PER_PLACE || (this.enqueuer?.waiting ?? 0) > ENQUEUE_WAITING_LIMIT;
+      this.gate.waiting > this.gate.bound * WAITING_PER_PLACE ||
+      (this.enqueuer?.waiting ?? 0) > ENQUEUE_WAITING_LIMIT ||
+      (this.window !== undefined && this.window.waiting > this.window.size);
     if (!this.backlogged && saturated) {
       this.backlogged = true;
       this.options.logger.info(
-        { startsInFlight: this.gate.bound },
+        { startsInFlight: this.gate.bound, awaitingFirstAttempt: this.window?.waiting ?? 0 },
         'workflow starts saturated: new events wait in the outbox',
       );
     }
