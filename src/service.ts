@@ -16,6 +16,7 @@ import { createStore, type Store } from './store';
 import type { Db } from './store/db';
 import { connectClient } from './temporal/connection';
 import type { Tracing } from './tracing';
+import type { DispatcherOptions } from './temporal/dispatcher';
 import { SubscriptionDisabler } from './temporal/subscription-disabler';
 import { createDeliveryWorker } from './worker';
 
@@ -57,6 +58,8 @@ export interface ServiceOptions {
   readonly workerTuning?: Partial<WorkerOptions>;
   /** Workflow starts in flight at once for one event. @default the dispatcher's (32) */
   readonly startConcurrency?: number;
+  /** The first-attempt window's size (see FirstAttemptWindowOptions), for tests. @default its defaults */
+  readonly firstAttemptWindow?: DispatcherOptions['firstAttemptWindow'];
   /** Start deliveries eagerly on the worker in this process. @default true when the role is 'all' */
   readonly eagerStart?: boolean;
   /**
@@ -191,6 +194,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         dispatch: {
           ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
           ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),
+          ...(options.firstAttemptWindow ? { firstAttemptWindow: options.firstAttemptWindow } : {}),
         },
         ...(metrics ? { metrics } : {}),
         ...(options.tracing ? { tracer: options.tracing.tracer } : {}),

@@ -39,7 +39,9 @@ export interface ApiServerDeps {
    * Dispatcher settings (see DispatcherOptions); `client` replaces `client` for starting
    * deliveries only (eager start needs one on the worker's NativeConnection). @default its defaults
    */
-  readonly dispatch?: Partial<Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart' | 'client'>>;
+  readonly dispatch?: Partial<
+    Pick<DispatcherOptions, 'startConcurrency' | 'eagerStart' | 'client' | 'firstAttemptWindow'>
+  >;
   /** Counts requests, events and reconciled outcomes, and serves `GET /metrics`. @default none */
   readonly metrics?: ServiceMetrics;
   /** A span per request (tracing on). @default none */

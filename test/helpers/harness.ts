@@ -12,7 +12,7 @@ import type { TargetPolicy } from '../../core/targets';
 import { DEFAULT_AUTO_DISABLE } from '../../core/subscription-health';
 import type { ApiServer } from '../../src/api/server';
 import { createLogger } from '../../src/logger';
-import { startService, type ServiceSettings } from '../../src/service';
+import { startService, type ServiceOptions, type ServiceSettings } from '../../src/service';
 import type { Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
 import { openPglite } from '../../src/store/pglite';
@@ -51,6 +51,8 @@ export interface HarnessOptions {
   readonly extraCa?: string;
   /** Largest accepted request body, bytes. @default 1048576 */
   readonly maxBodyBytes?: number;
+  /** The dispatcher's first-attempt window. @default its defaults (128, 32 per subscription) */
+  readonly firstAttemptWindow?: ServiceOptions['firstAttemptWindow'];
   /** WEBHOOKS_DELIVERY_MODE. @default 'per-delivery' */
   readonly deliveryMode?: ServiceSettings['deliveryMode'];
   /** WEBHOOKS_DISABLE_AFTER and WEBHOOKS_DISABLE_ON_GONE. @default the service's defaults (5 days; on) */
@@ -120,6 +122,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ...(options.workerTuning ? { workerTuning: options.workerTuning } : {}),
     ...(options.sdkMetricsUrl !== undefined ? { sdkMetricsUrl: options.sdkMetricsUrl } : {}),
     ...(options.tracing ? { tracing: options.tracing } : {}),
+    ...(options.firstAttemptWindow ? { firstAttemptWindow: options.firstAttemptWindow } : {}),
   });
   const api = service.api as ApiServer;
 

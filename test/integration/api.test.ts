@@ -13,6 +13,7 @@ import { UnavailableError } from '../../src/errors';
 import { DeliveryControl } from '../../src/temporal/delivery-control';
 import { startHarness, type ApiAnswer, type Harness } from '../helpers/harness';
 import { createTestTemporal } from '../helpers/temporal-env';
+import { FRESH_HEALTH } from '../helpers/expected';
 
 /** A gRPC interceptor, as the Temporal client's connection takes them. */
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
@@ -243,15 +244,7 @@ describe('subscriptions', () => {
         maximumAttempts: null,
         maxDuration: '48h',
       },
-      health: {
-        status: 'healthy',
-        consecutiveFailures: 0,
-        lastSuccessAt: null,
-        lastFailureAt: null,
-        failingSince: null,
-        disabledAt: null,
-        disabledReason: null,
-      },
+      health: FRESH_HEALTH,
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]+=*$/),
       createdAt: expect.any(String),
       updatedAt: expect.any(String),

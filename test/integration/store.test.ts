@@ -15,6 +15,7 @@ import { createTestDatabase } from '../helpers/postgres';
 import { openPglite } from '../../src/store/pglite';
 import type { NewSubscription } from '../../src/store/subscriptions';
 import { DEFAULT_RETRY_POLICY, withDefaults } from '../../core/retry-policy';
+import { FRESH_HEALTH } from '../helpers/expected';
 
 interface Backend {
   readonly db: Db;
@@ -172,15 +173,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         description: 'orders',
         headers: { 'x-tenant': 't1' },
         retryPolicy,
-        health: {
-          status: 'healthy',
-          consecutiveFailures: 0,
-          lastSuccessAt: null,
-          lastFailureAt: null,
-          failingSince: null,
-          disabledAt: null,
-          disabledReason: null,
-        },
+        health: FRESH_HEALTH,
         createdAt: expect.any(Date),
         updatedAt: expect.any(Date),
       });
