@@ -25,7 +25,7 @@ import {
 } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type {
   Activities,
   PostWebhookInput,
@@ -70,15 +70,6 @@ const RESENDS_PER_RUN = 100;
 let env: TestWorkflowEnvironment;
 
 beforeAll(async () => {
-  try {
-    // Quiet, including the core's warnings about the test server's capabilities.
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // Already installed in this test worker.
-  }
   env = await createTimeSkippingTemporal();
 }, 60_000);
 

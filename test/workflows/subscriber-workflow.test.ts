@@ -22,7 +22,7 @@ import {
 import { ApplicationFailure, ApplicationFailureCategory, defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type {
   Activities,
   PostWebhookInput,
@@ -71,15 +71,6 @@ const SHORT_TASK_TIMEOUT = '1s';
 let env: TestWorkflowEnvironment;
 
 beforeAll(async () => {
-  try {
-    // Quiet, including the core's warnings about the test server's capabilities.
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // Already installed in this test worker.
-  }
   env = await createTimeSkippingTemporal();
 }, 60_000);
 
