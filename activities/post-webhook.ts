@@ -7,7 +7,12 @@ import type { AttemptContext, Delivery } from '../core/model';
 import type { DeliveryRecords } from './delivery-records';
 import type { SubscriptionHealthGuard } from './subscription-health';
 import { NO_DELIVERY_METRICS, type AttemptClass, type DeliveryMetrics } from './metrics';
-import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
+import {
+  FINAL_FAILURE_TYPES,
+  nextAttemptAt,
+  SUBSCRIPTION_PAUSED,
+  type DeliveryRetryPolicy,
+} from '../core/retry-policy';
 import { attemptClassOf, classifyError, classifyResponse, describeError, type Outcome } from './classify';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
@@ -33,6 +38,11 @@ export interface PostWebhookInput {
    * @default 0
    */
   readonly attemptsBefore?: number;
+}
+
+/** What an attempt that found its subscription paused carries: the attempts made before it, which it did not add to. */
+export interface PausedDetails {
+  readonly attemptsMade: number;
 }
 
 /** What a retryable failure carries to the workflow: when the next attempt is due (ms since the epoch), or null when none will be made. */
@@ -277,6 +287,17 @@ export function createPostWebhook(deps: PostWebhookDeps) {
             : `the subscription was disabled: ${target.subscriptionDisabledReason}`,
         type: FINAL_FAILURE_TYPES.subscriptionGone,
         nonRetryable: true,
+        category: ApplicationFailureCategory.BENIGN,
+      });
+    }
+
+    if (target.subscriptionPaused) {
+      const details: PausedDetails = { attemptsMade: (input.attemptsBefore ?? 0) + context.info.attempt - 1 };
+      throw ApplicationFailure.create({
+        message: 'the subscription is paused: nothing was posted',
+        type: SUBSCRIPTION_PAUSED,
+        nonRetryable: true,
+        details: [details],
         category: ApplicationFailureCategory.BENIGN,
       });
     }

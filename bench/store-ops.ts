@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const subscription = {
     accountId: null,
     active: true,
+    paused: false,
     description: '',
     headers: {},
     secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',

@@ -20,6 +20,8 @@ export interface Subscription {
   /** null: vendor level, receives the matching events of every account. */
   readonly accountId: string | null;
   readonly active: boolean;
+  /** Nothing is posted while paused: its deliveries wait, and go out when it is resumed. */
+  readonly paused: boolean;
   readonly description: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly retryPolicy: DeliveryRetryPolicy;
@@ -143,6 +145,8 @@ export interface AttemptContext {
   readonly subscriptionActive: boolean;
   /** Why the subscription was disabled for its failures, when it was; null otherwise. */
   readonly subscriptionDisabledReason: string | null;
+  /** True while the subscription is paused: the attempt posts nothing and the delivery waits. */
+  readonly subscriptionPaused: boolean;
 }
 
 /** What a delivery's status write changed: the status it had, and its event type. */

@@ -50,6 +50,13 @@ export const MAX_PLANNED_ATTEMPTS = 2_000;
  * Failure types an attempt throws that end the delivery at once: the receiver refused the
  * request (most 4xx), the target is not allowed, or the subscription is gone.
  */
+/**
+ * The failure type of an attempt that found its subscription paused: it posted nothing and used
+ * no attempt; the delivery waits until the subscription is resumed. Never retried by Temporal:
+ * the workflow decides when to try again.
+ */
+export const SUBSCRIPTION_PAUSED = 'SubscriptionPaused';
+
 export const FINAL_FAILURE_TYPES = Object.freeze({
   receiverRejected: 'ReceiverRejected',
   targetRefused: 'TargetRefused',
@@ -73,7 +80,7 @@ export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy, attemptsBefor
     ...(policy.maximumAttempts !== null
       ? { maximumAttempts: Math.max(1, policy.maximumAttempts - attemptsBefore) }
       : {}),
-    nonRetryableErrorTypes: Object.values(FINAL_FAILURE_TYPES),
+    nonRetryableErrorTypes: [...Object.values(FINAL_FAILURE_TYPES), SUBSCRIPTION_PAUSED],
   };
 }
 

@@ -27,6 +27,7 @@ import {
   DELIVERY_WORKFLOW_REVISION,
   resendSignal,
   resendUpdate,
+  resumeSignal,
   statusQuery,
   type DeliveryFailureType,
   type DeliveryState,
@@ -36,6 +37,7 @@ import { FINAL_FAILURE_TYPES, toTemporalRetryPolicy, type DeliveryRetryPolicy } 
 import {
   ATTEMPT_BOOKKEEPING_MS,
   attemptInput,
+  attemptsBeforePause,
   firstAttemptActivity,
   firstAttemptOutcome,
   type FirstAttemptOutcome,
@@ -59,6 +61,11 @@ const FIRST_ATTEMPT_LOCAL = 'first-attempt-local';
 const NATIVE_OUTCOME = 'native-outcome';
 /** A run that took this many resends continues as new, so its history stays short whatever operators do. */
 const RESENDS_PER_RUN = 100;
+/**
+ * While the subscription is paused, a delivery looks again this often even without a resume
+ * signal (one sent before its workflow existed, or lost). The signal wakes it at once.
+ */
+const PAUSE_RECHECK_MS = 60_000;
 /** A cancel reaches an attempt in flight within about 80% of this (the SDK's heartbeat throttle). */
 const ATTEMPT_HEARTBEAT_TIMEOUT_MS = 3_000;
 const WINDOW_CLOSED = 'no attempt left in the retry window';
@@ -122,7 +129,10 @@ function finalEnding(type: string | undefined, reason: string): Ending {
  * How a failed first attempt ends the delivery; undefined when the next attempt is due at
  * `outcome.nextAttemptAt`. A retryable failure with no attempt left used up the attempts, or the window.
  */
-function endingOfFirstAttempt(outcome: FirstAttemptOutcome, policy: DeliveryRetryPolicy): Ending | undefined {
+function endingOfFirstAttempt(
+  outcome: Exclude<FirstAttemptOutcome, { kind: 'paused' }>,
+  policy: DeliveryRetryPolicy,
+): Ending | undefined {
   if (outcome.kind === 'final') return finalEnding(outcome.failureType, outcome.reason);
   if (outcome.nextAttemptAt !== null) return undefined;
   return policy.maximumAttempts === 1
@@ -146,11 +156,34 @@ type FirstAttempt = 'local' | 'none' | FirstAttemptOutcome;
  * FirstAttempt), then the regular activity under the retry policy. Returns how the run ended, or
  * throws the regular activity's failure or a cancellation.
  */
-async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, first: FirstAttempt): Promise<Ending> {
+/**
+ * How a run of attempts waits while the subscription is paused: `mark` before an attempt, then
+ * `waitAfter(mark)` when it found the subscription paused, which returns once a resume signal
+ * came after the mark (none is missed between the two), or after PAUSE_RECHECK_MS, to look again.
+ */
+interface PauseGate {
+  readonly mark: () => number;
+  readonly waitAfter: (mark: number) => Promise<void>;
+}
+
+/**
+ * One run of attempts, until one is delivered or none is left: the first attempt (see
+ * FirstAttempt), then the regular activity under the retry policy. An attempt that finds the
+ * subscription paused posts nothing and uses no attempt: the run waits (see PauseGate) and tries
+ * again. Returns how the run ended, or throws the regular activity's failure or a cancellation.
+ */
+async function runAttempts(
+  input: DeliveryWorkflowInput,
+  windowEndsAt: number,
+  first: FirstAttempt,
+  pause: PauseGate,
+): Promise<Ending> {
   let attemptsBefore = 0;
-  if (first !== 'none') {
+  let next = first;
+  while (next !== 'none') {
     let outcome: FirstAttemptOutcome;
-    if (first === 'local') {
+    const mark = pause.mark();
+    if (next === 'local') {
       try {
         await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input.deliveryId, input, 0));
         return DELIVERED;
@@ -159,7 +192,13 @@ async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, f
         outcome = firstAttemptOutcome(error, input.retryPolicy, windowEndsAt);
       }
     } else {
-      outcome = first;
+      outcome = next;
+    }
+    if (outcome.kind === 'paused') {
+      if (windowEndsAt <= Date.now()) return windowClosed(undefined);
+      await pause.waitAfter(mark);
+      next = 'local';
+      continue;
     }
     const ending = endingOfFirstAttempt(outcome, input.retryPolicy);
     if (ending !== undefined) return ending;
@@ -167,11 +206,22 @@ async function runAttempts(input: DeliveryWorkflowInput, windowEndsAt: number, f
       await sleep(Math.max(0, outcome.nextAttemptAt - Date.now()));
     }
     attemptsBefore = 1;
+    break;
   }
-  const remainingMs = windowEndsAt - Date.now();
-  if (remainingMs <= 0) return windowClosed(undefined);
-  await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input.deliveryId, input, attemptsBefore));
-  return DELIVERED;
+  for (;;) {
+    const remainingMs = windowEndsAt - Date.now();
+    if (remainingMs <= 0) return windowClosed(undefined);
+    const mark = pause.mark();
+    try {
+      await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input.deliveryId, input, attemptsBefore));
+      return DELIVERED;
+    } catch (error) {
+      const made = attemptsBeforePause(error);
+      if (made === undefined) throw error;
+      attemptsBefore = made;
+      await pause.waitAfter(mark);
+    }
+  }
 }
 
 /** What ended the attempts: the receiver's refusal, the target's, the subscription's removal, or time. */
@@ -270,6 +320,17 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     resendsThisRun += 1;
     attempts?.cancel();
   };
+  /** Resume signals taken so far (see PauseGate). */
+  let resumes = 0;
+  const pause: PauseGate = {
+    mark: () => resumes,
+    waitAfter: async (mark) => {
+      await condition(() => resumes > mark, Math.max(1, Math.min(PAUSE_RECHECK_MS, windowEndsAt - Date.now())));
+    },
+  };
+  setHandler(resumeSignal, () => {
+    resumes += 1;
+  });
   setHandler(statusQuery, () => state);
   setHandler(cancelSignal, cancel);
   setHandler(resendSignal, () => {
@@ -300,7 +361,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
             ? 'local'
             : 'none';
       firstAttemptTaken = true;
-      ending = await attempts.run(() => runAttempts(input, windowEndsAt, first));
+      ending = await attempts.run(() => runAttempts(input, windowEndsAt, first, pause));
       Object.assign(state, { status: ending.status, reason: ending.reason });
     } catch (error) {
       // Anything else is a bug here, not the receiver's doing: fail the workflow task so that a

@@ -12,8 +12,13 @@ import {
   proxyLocalActivities,
   TimeoutFailure,
 } from '@temporalio/workflow';
-import type { Activities, PostWebhookInput, RetryDetails } from '../activities';
-import { FINAL_FAILURE_TYPES, nextAttemptAt, type DeliveryRetryPolicy } from '../core/retry-policy';
+import type { Activities, PausedDetails, PostWebhookInput, RetryDetails } from '../activities';
+import {
+  FINAL_FAILURE_TYPES,
+  nextAttemptAt,
+  SUBSCRIPTION_PAUSED,
+  type DeliveryRetryPolicy,
+} from '../core/retry-policy';
 
 /** Room for the activity to record its attempt after the request's own deadline. */
 export const ATTEMPT_BOOKKEEPING_MS = 10_000;
@@ -26,7 +31,9 @@ export type FirstAttemptOutcome =
    */
   | { readonly kind: 'retry'; readonly reason?: string | undefined; readonly nextAttemptAt: number | null }
   /** Final: the receiver, the target rules or the subscription's removal ended it (FINAL_FAILURE_TYPES). */
-  | { readonly kind: 'final'; readonly reason: string; readonly failureType: string };
+  | { readonly kind: 'final'; readonly reason: string; readonly failureType: string }
+  /** The subscription is paused: nothing was posted; the delivery waits to be resumed, then tries again. */
+  | { readonly kind: 'paused' };
 
 export interface FirstAttemptSettings {
   readonly retryPolicy: DeliveryRetryPolicy;
@@ -72,6 +79,7 @@ export function firstAttemptOutcome(
   // A local activity's failure may come wrapped or bare.
   const failure = error instanceof ActivityFailure ? error.cause : error;
   if (failure instanceof ApplicationFailure) {
+    if (failure.type === SUBSCRIPTION_PAUSED) return { kind: 'paused' };
     if (failure.nonRetryable) return { kind: 'final', reason: failure.message, failureType: failure.type ?? '' };
     const details = failure.details?.[0] as RetryDetails | undefined;
     if (details && 'nextAttemptAt' in details) {
@@ -86,6 +94,16 @@ export function firstAttemptOutcome(
     reason: cause instanceof Error ? cause.message : undefined,
     nextAttemptAt: nextAttemptAt({ policy: retryPolicy, attempt: 1, now: Date.now(), windowEndsAt }),
   };
+}
+
+/**
+ * For an attempt of the regular activity that found its subscription paused: the attempts made
+ * before it (the next one counts on from there); undefined for any other failure.
+ */
+export function attemptsBeforePause(error: unknown): number | undefined {
+  const failure = error instanceof ActivityFailure ? error.cause : undefined;
+  if (!(failure instanceof ApplicationFailure) || failure.type !== SUBSCRIPTION_PAUSED) return undefined;
+  return (failure.details?.[0] as PausedDetails | undefined)?.attemptsMade ?? 0;
 }
 
 /** Whether the outcome ends the delivery as cancelled: its subscription was deleted or deactivated. */

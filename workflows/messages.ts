@@ -13,6 +13,9 @@ export const cancelSignal = defineSignal('cancel');
 /** Make a new attempt now, skipping the remaining backoff. */
 export const resendSignal = defineSignal('resend');
 
+/** The subscription was resumed: a delivery waiting while it was paused makes its attempt now. */
+export const resumeSignal = defineSignal('resume');
+
 /**
  * Stop the delivery, as the cancel signal does, but answered: refused (with the reason) once the
  * delivery has ended. The API cancels through this update.

@@ -72,7 +72,11 @@ export function methodNotAllowed(paths: ReadonlyArray<{ path: string; method: st
 export function apiRoutes(deps: AppDeps): Route[] {
   return [
     ...eventTypeRoutes(deps),
-    ...subscriptionRoutes({ ...deps, cancelPendingDeliveries: (id) => deps.control.cancelPendingOf(id) }),
+    ...subscriptionRoutes({
+      ...deps,
+      cancelPendingDeliveries: (id) => deps.control.cancelPendingOf(id),
+      resumePendingDeliveries: (id) => deps.control.resumePendingOf(id),
+    }),
     ...eventRoutes(deps),
     ...deliveryRoutes(deps),
     ...apiKeyRoutes(deps),

@@ -156,6 +156,10 @@ const createSubscription = z
     eventTypes: eventTypeList,
     accountId: identifier('accountId').optional(),
     active: z.boolean().default(true),
+    paused: z.boolean().default(false).meta({
+      description:
+        'While paused nothing is posted to the subscription and no attempt is used: its deliveries wait (their retry window keeps running) and go out within seconds of PATCH {"paused": false}. New events still create deliveries.',
+    }),
     description: text('description', 1024).default(''),
     headers: customHeaders.default({}),
     secret: secretInput.optional(),
@@ -179,6 +183,7 @@ const updateSubscription = createSubscription
   .partial()
   .extend({
     active: z.boolean().optional(),
+    paused: z.boolean().optional(),
     description: text('description', 1024).optional(),
     headers: customHeaders.optional(),
   });
@@ -245,6 +250,7 @@ export const subscriptionView = named(
     eventTypes: z.array(z.string()),
     accountId: z.string().nullable(),
     active: z.boolean(),
+    paused: z.boolean(),
     description: z.string(),
     headers: z.record(z.string(), z.string()),
     retryPolicy: retryPolicyView,
@@ -290,6 +296,8 @@ export interface SubscriptionRouteDeps {
   readonly validateTarget: (url: string, path: string) => Promise<void>;
   /** Cancels, in the background, the pending deliveries of a deleted or deactivated subscription. */
   readonly cancelPendingDeliveries: (subscriptionId: string) => void;
+  /** Wakes the deliveries of a resumed subscription. */
+  readonly resumePendingDeliveries: (subscriptionId: string) => void;
 }
 
 async function checkEventTypes(store: Store, eventTypes: readonly string[]): Promise<void> {
@@ -354,6 +362,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
           eventTypes: body.eventTypes,
           accountId,
           active: body.active,
+          paused: body.paused,
           description: body.description,
           headers: body.headers,
           secret,
@@ -455,6 +464,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
         });
         if (!updated) throw new NotFoundError('subscription', current.id);
         if (current.active && !updated.active) deps.cancelPendingDeliveries(updated.id);
+        else if (current.paused && !updated.paused) deps.resumePendingDeliveries(updated.id);
         return presentSubscription(updated);
       },
     }),

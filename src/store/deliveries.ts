@@ -195,11 +195,12 @@ export class DeliveryStore {
         s_secret: string | null;
         s_previous_secret: string | null;
         s_disabled_reason: string | null;
+        s_paused: boolean | null;
       }
     >(
       `SELECT d.*, CASE WHEN e.data_json IS NULL THEN e.data END AS e_data, e.data_json AS e_data_json, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
-              s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason,
+              s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason, s.paused AS s_paused,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
@@ -226,6 +227,7 @@ export class DeliveryStore {
       previousSecret: isCallback ? null : row.s_previous_secret,
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
       subscriptionDisabledReason: row.s_disabled_reason,
+      subscriptionPaused: row.s_paused === true,
     };
   }
 

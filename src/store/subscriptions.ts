@@ -11,6 +11,7 @@ interface SubscriptionRow {
   event_types: string[];
   account_id: string | null;
   active: boolean;
+  paused: boolean;
   description: string;
   headers: Record<string, string>;
   secret: string;
@@ -31,6 +32,7 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
   eventTypes: row.event_types,
   accountId: row.account_id,
   active: row.active,
+  paused: row.paused,
   description: row.description,
   headers: row.headers,
   retryPolicy: withDefaults(row.retry_policy),
@@ -48,7 +50,7 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
 });
 
 /** Columns every read returns: all but the secret, which only getSecret reads. */
-const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, description, headers, retry_policy,
+const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, paused, description, headers, retry_policy,
   consecutive_failures, last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason,
   created_at, updated_at`;
 
@@ -73,6 +75,7 @@ export interface NewSubscription {
   readonly eventTypes: readonly string[];
   readonly accountId: string | null;
   readonly active: boolean;
+  readonly paused: boolean;
   readonly description: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly secret: string;
@@ -96,8 +99,8 @@ export class SubscriptionStore {
 
   async create(input: NewSubscription): Promise<Subscription> {
     const rows = await this.db.query<SubscriptionRow>(
-      `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${PUBLIC_COLUMNS}`,
+      `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy, paused)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${PUBLIC_COLUMNS}`,
       [
         newId('sub'),
         input.url,
@@ -108,6 +111,7 @@ export class SubscriptionStore {
         JSON.stringify(input.headers),
         input.secret,
         JSON.stringify(input.retryPolicy),
+        input.paused,
       ],
     );
     return toSubscription(rows[0] as SubscriptionRow);
@@ -176,6 +180,7 @@ export class SubscriptionStore {
       url: 'url',
       eventTypes: 'event_types',
       active: 'active',
+      paused: 'paused',
       description: 'description',
       headers: 'headers',
       retryPolicy: 'retry_policy',

@@ -16,7 +16,7 @@ import {
 import { cancelQueuedUpdate, type CancelQueuedResult } from '../../workflows/subscriber-messages';
 import { subscriberWorkflowId } from '../../core/workflow-ids';
 import { deliveryStartOptions } from './delivery-start';
-import { cancelPendingDeliveries } from './pending-deliveries';
+import { cancelPendingDeliveries, resumePendingDeliveries } from './pending-deliveries';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
 export interface DeliveryControlOptions {
@@ -173,6 +173,24 @@ export class DeliveryControl {
         .withAbortSignal(this.stopping.signal, run)
         .catch((error: unknown) =>
           this.options.logger.warn({ subscriptionId, err: error }, 'cancelling pending deliveries failed'),
+        ),
+    );
+  }
+
+  /** Wakes the pending deliveries of a resumed subscription, in the background. */
+  resumePendingOf(subscriptionId: string): void {
+    void this.tracked(
+      this.options.client
+        .withAbortSignal(this.stopping.signal, () =>
+          resumePendingDeliveries({
+            client: this.options.client,
+            deliveries: this.options.store.deliveries,
+            subscriptionId,
+            signal: this.stopping.signal,
+          }),
+        )
+        .catch((error: unknown) =>
+          this.options.logger.warn({ subscriptionId, err: error }, 'resuming pending deliveries failed'),
         ),
     );
   }

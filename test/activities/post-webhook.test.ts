@@ -170,6 +170,7 @@ function delivery(overrides: Partial<AttemptContext> & { url?: string } = {}): S
     previousSecret: null,
     subscriptionActive: true,
     subscriptionDisabledReason: null,
+    subscriptionPaused: false,
     ...overrides,
   });
   return { deliveryId, event, secret };

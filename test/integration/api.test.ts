@@ -235,6 +235,7 @@ describe('subscriptions', () => {
       eventTypes: ['order.created'],
       accountId: null,
       active: true,
+      paused: false,
       description: '',
       headers: {},
       retryPolicy: {

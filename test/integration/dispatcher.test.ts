@@ -42,6 +42,7 @@ async function subscribe(type: string, count: number): Promise<string[]> {
       eventTypes: [type],
       accountId: null,
       active: true,
+      paused: false,
       description: '',
       headers: {},
       secret: `whsec_${randomBytes(32).toString('base64')}`,

@@ -67,6 +67,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       url: 'https://hooks.example.com/in',
       accountId: null,
       active: true,
+      paused: false,
       description: '',
       headers: {},
       secret: `whsec_${randomBytes(32).toString('base64')}`,
@@ -106,6 +107,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '005_event_payload_text',
         '006_fast_path_run',
         '007_subscription_health',
+        '008_subscription_paused',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
@@ -126,7 +128,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(7);
+      expect(rows[0]?.n).toBe(8);
     });
   });
 
@@ -170,6 +172,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         eventTypes: ['order.created', 'order.paid'],
         accountId,
         active: true,
+        paused: false,
         description: 'orders',
         headers: { 'x-tenant': 't1' },
         retryPolicy,

@@ -1,9 +1,10 @@
 import {
-  backoffAfterAttempt,
   DEFAULT_RETRY_POLICY,
   FINAL_FAILURE_TYPES,
   MAX_DELIVERY_WINDOW_MS,
   MAX_PLANNED_ATTEMPTS,
+  SUBSCRIPTION_PAUSED,
+  backoffAfterAttempt,
   nextAttemptAt,
   plannedAttempts,
   toTemporalRetryPolicy,
@@ -58,14 +59,15 @@ describe('toTemporalRetryPolicy', () => {
       backoffCoefficient: 3,
       maximumInterval: 60_000,
       maximumAttempts: 7,
-      nonRetryableErrorTypes: ['ReceiverRejected', 'TargetRefused', 'SubscriptionGone'],
+      // Final failures, and the paused subscription's (the workflow decides when to try again).
+      nonRetryableErrorTypes: ['ReceiverRejected', 'TargetRefused', 'SubscriptionGone', 'SubscriptionPaused'],
     });
   });
 
   test('a null maximumAttempts is omitted, not passed as 0 or null', () => {
     const temporal = toTemporalRetryPolicy(DEFAULT_RETRY_POLICY);
     expect(temporal).not.toHaveProperty('maximumAttempts');
-    expect(temporal.nonRetryableErrorTypes).toEqual(Object.values(FINAL_FAILURE_TYPES));
+    expect(temporal.nonRetryableErrorTypes).toEqual([...Object.values(FINAL_FAILURE_TYPES), SUBSCRIPTION_PAUSED]);
   });
 
   test('after attempts made before the activity, its waits and attempt count carry on from theirs', () => {

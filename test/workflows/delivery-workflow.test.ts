@@ -31,12 +31,14 @@ import type {
   PostWebhookInput,
   PostWebhookResult,
   RecordOutcomeInput,
+  PausedDetails,
   RetryDetails,
 } from '../../activities';
 import type { DeliveryStatus } from '../../core/model';
 import {
   DEFAULT_RETRY_POLICY,
   FINAL_FAILURE_TYPES,
+  SUBSCRIPTION_PAUSED,
   MAX_DELIVERY_WINDOW_MS,
   backoffAfterAttempt,
   nextAttemptAt,
@@ -52,6 +54,7 @@ import {
   DELIVERY_FAILURE_TYPES,
   resendSignal,
   resendUpdate,
+  resumeSignal,
   statusQuery,
   type DeliveryFailureType,
   type DeliveryState,
@@ -479,6 +482,53 @@ describe('success', () => {
       expect(second - first).toBeLessThan(MINUTE_MS);
       expect(third - second).toBeGreaterThanOrEqual(HOUR_MS);
       expect(third - second).toBeLessThan(HOUR_MS + MINUTE_MS);
+    });
+  });
+});
+
+/** What postWebhook throws when the subscription is paused: nothing posted, the attempts made so far. */
+const findsPaused: Answer = async (call) => {
+  const details: PausedDetails = { attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1 };
+  throw ApplicationFailure.create({
+    message: 'the subscription is paused: nothing was posted',
+    type: SUBSCRIPTION_PAUSED,
+    nonRetryable: true,
+    details: [details],
+    category: ApplicationFailureCategory.BENIGN,
+  });
+};
+
+describe('a paused subscription', () => {
+  test('the first attempt finds it paused: the run waits for the resume signal, then attempts again, counting nothing', async () => {
+    const mocks = new MockActivities([findsPaused, delivered]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await waitFor(() => mocks.attempts.length >= 1 || undefined, 'the paused attempt', WAIT_MS);
+      await delivery.handle.signal(resumeSignal);
+      await expectSucceeded(delivery, mocks);
+      expect(mocks.kinds).toEqual(['local#1+0', 'local#1+0']);
+      const [paused, resumed] = mocks.attempts.map((a) => a.at) as [number, number];
+      // Woken by the signal, not by the minute's look again.
+      expect(resumed - paused).toBeLessThan(MINUTE_MS);
+    });
+  });
+
+  test('a retry finds it paused: the run waits, and the next attempt counts on from the attempts made', async () => {
+    const mocks = new MockActivities([failsRetryingIn(0), findsPaused, delivered]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await waitFor(() => mocks.attempts.length >= 2 || undefined, 'the paused retry', WAIT_MS);
+      await delivery.handle.signal(resumeSignal);
+      await expectSucceeded(delivery, mocks);
+      expect(mocks.kinds).toEqual(['local#1+0', 'activity#1+1', 'activity#1+1']);
+    });
+  });
+
+  test('with no resume signal, the run looks again after a minute', async () => {
+    const mocks = new MockActivities([findsPaused, findsPaused, delivered]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await expectSucceeded(delivery, mocks);
+      expect(mocks.kinds).toEqual(['local#1+0', 'local#1+0', 'local#1+0']);
+      const [first, second] = mocks.attempts.map((a) => a.at) as [number, number];
+      expect(second - first).toBeGreaterThanOrEqual(MINUTE_MS);
     });
   });
 });

@@ -6,6 +6,7 @@ import * as fanoutExpansion from './004_fanout_expansion';
 import * as eventPayloadText from './005_event_payload_text';
 import * as fastPathRun from './006_fast_path_run';
 import * as subscriptionHealth from './007_subscription_health';
+import * as subscriptionPaused from './008_subscription_paused';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -16,6 +17,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '005_event_payload_text', sql: eventPayloadText.sql },
   { id: '006_fast_path_run', sql: fastPathRun.sql },
   { id: '007_subscription_health', sql: subscriptionHealth.sql },
+  { id: '008_subscription_paused', sql: subscriptionPaused.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
