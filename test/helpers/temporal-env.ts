@@ -15,10 +15,11 @@ function binaryPath(name: 'TEMPORAL_CLI_PATH' | 'TEMPORAL_TEST_SERVER_PATH'): st
 let runtimeInstalled = false;
 
 /**
- * The SDK logs every failed attempt as a warning; tests fail attempts on purpose, so only errors
- * are shown. The runtime must be installed before the first connection, i.e. here.
+ * The SDK logs every failed attempt as a warning; tests fail attempts on purpose (and replay
+ * altered histories), so only errors are shown. The runtime must be installed before the first
+ * connection or replay: the environments below call it, a replay test calls it itself.
  */
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {

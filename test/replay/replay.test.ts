@@ -8,7 +8,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { quietRuntime } from '../helpers/temporal-env';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { workflowBundle } from '../helpers/harness';
 import { loadHistories, type RecordedHistory } from './histories';
@@ -24,15 +25,7 @@ const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as n
 let histories: RecordedHistory[];
 
 beforeAll(() => {
-  try {
-    // Quiet: the unsafe variant makes the replayer log every non-determinism it finds.
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // Already installed in this test worker.
-  }
+  quietRuntime();
   histories = loadHistories();
 });
 

@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import { quietRuntime } from '../helpers/temporal-env';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { deliveryWorkflowId, subscriberWorkflowId } from '../../core/workflow-ids';
 import type { DeliveryWorkflowInput } from '../../workflows/messages';
@@ -24,15 +25,7 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 let histories: RecordedHistory[];
 
 beforeAll(() => {
-  try {
-    // Quiet: the altered history below makes the replayer log the non-determinism it finds.
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // Already installed in this test worker.
-  }
+  quietRuntime();
   histories = loadHistories(SUBSCRIBER_HISTORIES_DIR);
 });
 
