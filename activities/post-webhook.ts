@@ -130,18 +130,25 @@ async function recordedFirstOutcome(deps: PostWebhookDeps, delivery: Delivery): 
   const message = `${first.error} (attempt ${first.attempt}, as recorded)`;
   const refused =
     first.statusCode !== null && classifyResponse(first.statusCode, undefined, Date.now()).kind === 'reject';
-  if (refused) {
-    throw ApplicationFailure.create({
-      message,
-      type: FINAL_FAILURE_TYPES.receiverRejected,
-      nonRetryable: true,
-      category: ApplicationFailureCategory.BENIGN,
-    });
-  }
-  const details: RetryDetails = { nextAttemptAt: delivery.nextAttemptAt?.getTime() ?? null };
-  throw ApplicationFailure.create({
+  if (refused) throw finalFailure(message, FINAL_FAILURE_TYPES.receiverRejected);
+  throw retryableFailure(message, delivery.nextAttemptAt?.getTime() ?? null);
+}
+
+/** An attempt's final failure (the receiver's doing or the target rules': benign, no stack trace logged). */
+function finalFailure(message: string, type: string): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true, category: ApplicationFailureCategory.BENIGN });
+}
+
+/**
+ * An attempt's retryable failure, with when the next attempt is due for the workflow, and
+ * Retry-After (when the receiver sent one) as Temporal's next retry delay.
+ */
+function retryableFailure(message: string, nextAttemptAt: number | null, retryAfterMs?: number): ApplicationFailure {
+  const details: RetryDetails = { nextAttemptAt };
+  return ApplicationFailure.create({
     message,
     type: 'AttemptFailed',
+    nextRetryDelay: retryAfterMs,
     details: [details],
     category: ApplicationFailureCategory.BENIGN,
   });
@@ -392,22 +399,9 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       case 'delivered':
         return { statusCode: response?.statusCode ?? 0, durationMs: now - startedAt.getTime(), attempt };
       case 'reject':
-        throw ApplicationFailure.create({
-          message,
-          type: refused ? FINAL_FAILURE_TYPES.targetRefused : FINAL_FAILURE_TYPES.receiverRejected,
-          nonRetryable: true,
-          category: ApplicationFailureCategory.BENIGN,
-        });
-      case 'retry': {
-        const details: RetryDetails = { nextAttemptAt: next };
-        throw ApplicationFailure.create({
-          message,
-          type: 'AttemptFailed',
-          nextRetryDelay: outcome.retryAfterMs,
-          details: [details],
-          category: ApplicationFailureCategory.BENIGN,
-        });
-      }
+        throw finalFailure(message, refused ? FINAL_FAILURE_TYPES.targetRefused : FINAL_FAILURE_TYPES.receiverRejected);
+      case 'retry':
+        throw retryableFailure(message, next, outcome.retryAfterMs);
     }
   };
 }

@@ -2,8 +2,6 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@te
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { DeliveryMode, DeliveryPlan } from '../../core/model';
-
-export type { DeliveryMode };
 import type { EventStore } from '../store/events';
 import { forEachLimited } from '../util/concurrency';
 import { runPeriodically, type Periodic } from '../util/periodic';

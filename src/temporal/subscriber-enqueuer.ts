@@ -1,9 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { DeliveryPlan } from '../../core/model';
-import { hostOf } from '../../core/delivery-display';
 import { SUBSCRIPTION_ID } from '../../core/search-attributes';
 import { subscriberWorkflowId } from '../../core/workflow-ids';
 import { subscriberWorkflow } from '../../workflows';
@@ -13,6 +11,7 @@ import {
   type EnqueueResult,
   type QueuedDelivery,
 } from '../../workflows/subscriber-messages';
+import { deliveryLabel } from './delivery-start';
 import type { StartGate } from './start-gate';
 
 export interface SubscriberEnqueuerOptions {
@@ -53,15 +52,10 @@ interface Lane {
   sending: boolean;
 }
 
+/** The plan as a subscriber workflow holds it: its UI label, less the subscription (the workflow's own). */
 function queuedDelivery(plan: DeliveryPlan): QueuedDelivery {
-  return {
-    deliveryId: plan.deliveryId,
-    eventId: plan.eventId,
-    eventType: plan.eventType,
-    accountId: plan.accountId,
-    targetHost: hostOf(plan.url),
-    retryPolicy: plan.retryPolicy,
-  };
+  const { subscriptionId: _subscriptionId, ...label } = deliveryLabel(plan);
+  return { deliveryId: plan.deliveryId, ...label };
 }
 
 function refusalOf(error: unknown): string | undefined {
