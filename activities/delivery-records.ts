@@ -10,6 +10,7 @@ import type {
   RecordedAttempt,
   StatusChange,
 } from '../core/model';
+import type { SendTurn } from '../core/throttle';
 
 export interface DeliveryRecords {
   /** The delivery, its event, target and secrets, read fresh at every attempt; undefined when unknown. */
@@ -21,6 +22,11 @@ export interface DeliveryRecords {
    * subscription's health in the same write. Returns its number and that health.
    */
   recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt>;
+  /**
+   * Whether an attempt may send now under its subscription's throttleRate (see core/throttle.ts),
+   * or waits for the slot it reserved; `heldSlotAt`: the slot it waited for, if it did.
+   */
+  takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn>;
   /** Sets the delivery's status; says what it was before and its event type, undefined when unknown. */
   setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined>;
 }

@@ -32,5 +32,5 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { PausedDetails, PostWebhookInput, PostWebhookResult, RetryDetails } from './post-webhook';
+export type { NotSentDetails, PostWebhookInput, PostWebhookResult, RetryDetails } from './post-webhook';
 export type { RecordOutcomeInput } from './record-outcome';

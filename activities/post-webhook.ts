@@ -11,6 +11,7 @@ import {
   FINAL_FAILURE_TYPES,
   nextAttemptAt,
   SUBSCRIPTION_PAUSED,
+  SUBSCRIPTION_THROTTLED,
   type DeliveryRetryPolicy,
 } from '../core/retry-policy';
 import { attemptClassOf, classifyError, classifyResponse, describeError, type Outcome } from './classify';
@@ -38,11 +39,21 @@ export interface PostWebhookInput {
    * @default 0
    */
   readonly attemptsBefore?: number;
+  /**
+   * The throttle slot (ms since the epoch) this delivery reserved and waited for: its first try
+   * posts without reserving another. @default none: a throttled subscription's attempt reserves one
+   */
+  readonly reservedSlotAt?: number;
 }
 
-/** What an attempt that found its subscription paused carries: the attempts made before it, which it did not add to. */
-export interface PausedDetails {
+/**
+ * What an attempt that posted nothing (its subscription paused, or throttled with its turn to
+ * come) carries: the attempts made before it, which it did not add to, and for a throttled one
+ * when its reserved slot begins (ms since the epoch).
+ */
+export interface NotSentDetails {
   readonly attemptsMade: number;
+  readonly sendAt?: number;
 }
 
 /** What a retryable failure carries to the workflow: when the next attempt is due (ms since the epoch), or null when none will be made. */
@@ -132,6 +143,17 @@ async function recordedFirstOutcome(deps: PostWebhookDeps, delivery: Delivery): 
     first.statusCode !== null && classifyResponse(first.statusCode, undefined, Date.now()).kind === 'reject';
   if (refused) throw finalFailure(message, FINAL_FAILURE_TYPES.receiverRejected);
   throw retryableFailure(message, delivery.nextAttemptAt?.getTime() ?? null);
+}
+
+/** An attempt that posted nothing and used no attempt: the workflow decides when to try again. */
+function notSent(message: string, type: string, details: NotSentDetails): ApplicationFailure {
+  return ApplicationFailure.create({
+    message,
+    type,
+    nonRetryable: true,
+    details: [details],
+    category: ApplicationFailureCategory.BENIGN,
+  });
 }
 
 /** An attempt's final failure (the receiver's doing or the target rules': benign, no stack trace logged). */
@@ -298,15 +320,18 @@ export function createPostWebhook(deps: PostWebhookDeps) {
       });
     }
 
+    const attemptsMade = (input.attemptsBefore ?? 0) + context.info.attempt - 1;
     if (target.subscriptionPaused) {
-      const details: PausedDetails = { attemptsMade: (input.attemptsBefore ?? 0) + context.info.attempt - 1 };
-      throw ApplicationFailure.create({
-        message: 'the subscription is paused: nothing was posted',
-        type: SUBSCRIPTION_PAUSED,
-        nonRetryable: true,
-        details: [details],
-        category: ApplicationFailureCategory.BENIGN,
-      });
+      throw notSent('the subscription is paused: nothing was posted', SUBSCRIPTION_PAUSED, { attemptsMade });
+    }
+    if (target.subscriptionThrottleRate !== null && target.delivery.subscriptionId !== null) {
+      // A slot waited for is held by this activity's first try only: Temporal's retries take turns anew.
+      const heldSlotAt = context.info.attempt === 1 ? input.reservedSlotAt : undefined;
+      const turn = await deps.deliveries.takeSendTurn(target.delivery.subscriptionId, heldSlotAt);
+      if (turn.kind === 'wait') {
+        const message = `the subscription is throttled to ${target.subscriptionThrottleRate}/s: its turn comes at ${new Date(turn.slotAt).toISOString()}`;
+        throw notSent(message, SUBSCRIPTION_THROTTLED, { attemptsMade, sendAt: turn.slotAt });
+      }
     }
 
     const startedAt = new Date();

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     accountId: null,
     active: true,
     paused: false,
+    throttleRate: null,
     description: '',
     headers: {},
     secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',

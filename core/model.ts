@@ -22,6 +22,8 @@ export interface Subscription {
   readonly active: boolean;
   /** Nothing is posted while paused: its deliveries wait, and go out when it is resumed. */
   readonly paused: boolean;
+  /** Deliveries per second to this subscription, across all workers; null: unlimited. */
+  readonly throttleRate: number | null;
   readonly description: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly retryPolicy: DeliveryRetryPolicy;
@@ -147,6 +149,8 @@ export interface AttemptContext {
   readonly subscriptionDisabledReason: string | null;
   /** True while the subscription is paused: the attempt posts nothing and the delivery waits. */
   readonly subscriptionPaused: boolean;
+  /** The subscription's deliveries per second, when it is throttled: each attempt reserves a slot first. */
+  readonly subscriptionThrottleRate: number | null;
 }
 
 /** What a delivery's status write changed: the status it had, and its event type. */

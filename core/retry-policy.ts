@@ -56,6 +56,12 @@ export const MAX_PLANNED_ATTEMPTS = 2_000;
  * the workflow decides when to try again.
  */
 export const SUBSCRIPTION_PAUSED = 'SubscriptionPaused';
+/**
+ * The failure type of an attempt that found its subscription throttled and its turn still to come:
+ * it posted nothing and used no attempt, and reserved the slot it waits for (its details say when).
+ * Never retried by Temporal: the workflow waits for the slot durably, holding no worker.
+ */
+export const SUBSCRIPTION_THROTTLED = 'SubscriptionThrottled';
 
 export const FINAL_FAILURE_TYPES = Object.freeze({
   receiverRejected: 'ReceiverRejected',
@@ -80,7 +86,7 @@ export function toTemporalRetryPolicy(policy: DeliveryRetryPolicy, attemptsBefor
     ...(policy.maximumAttempts !== null
       ? { maximumAttempts: Math.max(1, policy.maximumAttempts - attemptsBefore) }
       : {}),
-    nonRetryableErrorTypes: [...Object.values(FINAL_FAILURE_TYPES), SUBSCRIPTION_PAUSED],
+    nonRetryableErrorTypes: [...Object.values(FINAL_FAILURE_TYPES), SUBSCRIPTION_PAUSED, SUBSCRIPTION_THROTTLED],
   };
 }
 

@@ -37,9 +37,9 @@ import { FINAL_FAILURE_TYPES, toTemporalRetryPolicy, type DeliveryRetryPolicy } 
 import {
   ATTEMPT_BOOKKEEPING_MS,
   attemptInput,
-  attemptsBeforePause,
   firstAttemptActivity,
   firstAttemptOutcome,
+  notSentOf,
   type FirstAttemptOutcome,
 } from './first-attempt';
 
@@ -130,7 +130,7 @@ function finalEnding(type: string | undefined, reason: string): Ending {
  * `outcome.nextAttemptAt`. A retryable failure with no attempt left used up the attempts, or the window.
  */
 function endingOfFirstAttempt(
-  outcome: Exclude<FirstAttemptOutcome, { kind: 'paused' }>,
+  outcome: Exclude<FirstAttemptOutcome, { kind: 'paused' | 'throttled' }>,
   policy: DeliveryRetryPolicy,
 ): Ending | undefined {
   if (outcome.kind === 'final') return finalEnding(outcome.failureType, outcome.reason);
@@ -152,11 +152,6 @@ function endingOfFirstAttempt(
 type FirstAttempt = 'local' | 'none' | FirstAttemptOutcome;
 
 /**
- * One run of attempts, until one is delivered or none is left: the first attempt (see
- * FirstAttempt), then the regular activity under the retry policy. Returns how the run ended, or
- * throws the regular activity's failure or a cancellation.
- */
-/**
  * How a run of attempts waits while the subscription is paused: `mark` before an attempt, then
  * `waitAfter(mark)` when it found the subscription paused, which returns once a resume signal
  * came after the mark (none is missed between the two), or after PAUSE_RECHECK_MS, to look again.
@@ -167,10 +162,21 @@ interface PauseGate {
 }
 
 /**
+ * Waits, durably and holding no worker, for the throttle slot the delivery reserved; false when
+ * the slot begins after the retry window closes.
+ */
+async function waitForSlot(sendAt: number, windowEndsAt: number): Promise<boolean> {
+  if (sendAt >= windowEndsAt) return false;
+  await sleep(Math.max(1, sendAt - Date.now()));
+  return true;
+}
+
+/**
  * One run of attempts, until one is delivered or none is left: the first attempt (see
  * FirstAttempt), then the regular activity under the retry policy. An attempt that finds the
- * subscription paused posts nothing and uses no attempt: the run waits (see PauseGate) and tries
- * again. Returns how the run ended, or throws the regular activity's failure or a cancellation.
+ * subscription paused, or throttled with its turn to come, posts nothing and uses no attempt: the
+ * run waits (see PauseGate; or for the slot it reserved) and tries again. Returns how the run
+ * ended, or throws the regular activity's failure or a cancellation.
  */
 async function runAttempts(
   input: DeliveryWorkflowInput,
@@ -180,12 +186,15 @@ async function runAttempts(
 ): Promise<Ending> {
   let attemptsBefore = 0;
   let next = first;
+  /** The throttle slot the next attempt holds, when it waited for one. */
+  let slot: number | undefined;
   while (next !== 'none') {
     let outcome: FirstAttemptOutcome;
     const mark = pause.mark();
     if (next === 'local') {
       try {
-        await firstAttemptActivity(input, windowEndsAt - Date.now())(attemptInput(input.deliveryId, input, 0));
+        const attempt = attemptInput(input.deliveryId, input, 0, slot);
+        await firstAttemptActivity(input, windowEndsAt - Date.now())(attempt);
         return DELIVERED;
       } catch (error) {
         if (isCancellation(error)) throw error;
@@ -194,9 +203,16 @@ async function runAttempts(
     } else {
       outcome = next;
     }
+    slot = undefined;
     if (outcome.kind === 'paused') {
       if (windowEndsAt <= Date.now()) return windowClosed(undefined);
       await pause.waitAfter(mark);
+      next = 'local';
+      continue;
+    }
+    if (outcome.kind === 'throttled') {
+      if (!(await waitForSlot(outcome.sendAt, windowEndsAt))) return windowClosed(undefined);
+      slot = outcome.sendAt;
       next = 'local';
       continue;
     }
@@ -213,13 +229,20 @@ async function runAttempts(
     if (remainingMs <= 0) return windowClosed(undefined);
     const mark = pause.mark();
     try {
-      await attemptActivity(input, remainingMs, attemptsBefore)(attemptInput(input.deliveryId, input, attemptsBefore));
+      const attempt = attemptInput(input.deliveryId, input, attemptsBefore, slot);
+      await attemptActivity(input, remainingMs, attemptsBefore)(attempt);
       return DELIVERED;
     } catch (error) {
-      const made = attemptsBeforePause(error);
-      if (made === undefined) throw error;
-      attemptsBefore = made;
-      await pause.waitAfter(mark);
+      const notSent = notSentOf(error);
+      if (notSent === undefined) throw error;
+      attemptsBefore = notSent.attemptsMade;
+      slot = undefined;
+      if (notSent.kind === 'paused') {
+        await pause.waitAfter(mark);
+      } else {
+        if (!(await waitForSlot(notSent.sendAt, windowEndsAt))) return windowClosed(undefined);
+        slot = notSent.sendAt;
+      }
     }
   }
 }

@@ -12,11 +12,12 @@ import {
   proxyLocalActivities,
   TimeoutFailure,
 } from '@temporalio/workflow';
-import type { Activities, PausedDetails, PostWebhookInput, RetryDetails } from '../activities';
+import type { Activities, NotSentDetails, PostWebhookInput, RetryDetails } from '../activities';
 import {
   FINAL_FAILURE_TYPES,
   nextAttemptAt,
   SUBSCRIPTION_PAUSED,
+  SUBSCRIPTION_THROTTLED,
   type DeliveryRetryPolicy,
 } from '../core/retry-policy';
 
@@ -33,7 +34,9 @@ export type FirstAttemptOutcome =
   /** Final: the receiver, the target rules or the subscription's removal ended it (FINAL_FAILURE_TYPES). */
   | { readonly kind: 'final'; readonly reason: string; readonly failureType: string }
   /** The subscription is paused: nothing was posted; the delivery waits to be resumed, then tries again. */
-  | { readonly kind: 'paused' };
+  | { readonly kind: 'paused' }
+  /** The subscription is throttled: nothing was posted; the delivery's turn (its reserved slot) begins at `sendAt`. */
+  | { readonly kind: 'throttled'; readonly sendAt: number };
 
 export interface FirstAttemptSettings {
   readonly retryPolicy: DeliveryRetryPolicy;
@@ -53,16 +56,19 @@ export function firstAttemptActivity(settings: FirstAttemptSettings, remainingMs
   }).postWebhook;
 }
 
+/** The attempt's input; `reservedSlotAt`: the throttle slot the delivery waited for, if it did. */
 export function attemptInput(
   deliveryId: string,
   settings: FirstAttemptSettings,
   attemptsBefore: number,
+  reservedSlotAt?: number,
 ): PostWebhookInput {
   return {
     deliveryId,
     retryPolicy: settings.retryPolicy,
     attemptTimeoutMs: settings.attemptTimeoutMs,
     attemptsBefore,
+    ...(reservedSlotAt !== undefined ? { reservedSlotAt } : {}),
   };
 }
 
@@ -80,6 +86,9 @@ export function firstAttemptOutcome(
   const failure = error instanceof ActivityFailure ? error.cause : error;
   if (failure instanceof ApplicationFailure) {
     if (failure.type === SUBSCRIPTION_PAUSED) return { kind: 'paused' };
+    if (failure.type === SUBSCRIPTION_THROTTLED) {
+      return { kind: 'throttled', sendAt: (failure.details?.[0] as NotSentDetails | undefined)?.sendAt ?? Date.now() };
+    }
     if (failure.nonRetryable) return { kind: 'final', reason: failure.message, failureType: failure.type ?? '' };
     const details = failure.details?.[0] as RetryDetails | undefined;
     if (details && 'nextAttemptAt' in details) {
@@ -96,14 +105,25 @@ export function firstAttemptOutcome(
   };
 }
 
+/** Why an attempt of the regular activity posted nothing, and what it carries (see NotSentDetails). */
+export type NotSent =
+  | { readonly kind: 'paused'; readonly attemptsMade: number }
+  | { readonly kind: 'throttled'; readonly attemptsMade: number; readonly sendAt: number };
+
 /**
- * For an attempt of the regular activity that found its subscription paused: the attempts made
- * before it (the next one counts on from there); undefined for any other failure.
+ * For an attempt of the regular activity that posted nothing (paused or throttled): why, and the
+ * attempts made before it (the next one counts on from there); undefined for any other failure.
  */
-export function attemptsBeforePause(error: unknown): number | undefined {
+export function notSentOf(error: unknown): NotSent | undefined {
   const failure = error instanceof ActivityFailure ? error.cause : undefined;
-  if (!(failure instanceof ApplicationFailure) || failure.type !== SUBSCRIPTION_PAUSED) return undefined;
-  return (failure.details?.[0] as PausedDetails | undefined)?.attemptsMade ?? 0;
+  if (!(failure instanceof ApplicationFailure)) return undefined;
+  const details = failure.details?.[0] as NotSentDetails | undefined;
+  const attemptsMade = details?.attemptsMade ?? 0;
+  if (failure.type === SUBSCRIPTION_PAUSED) return { kind: 'paused', attemptsMade };
+  if (failure.type === SUBSCRIPTION_THROTTLED) {
+    return { kind: 'throttled', attemptsMade, sendAt: details?.sendAt ?? Date.now() };
+  }
+  return undefined;
 }
 
 /** Whether the outcome ends the delivery as cancelled: its subscription was deleted or deactivated. */

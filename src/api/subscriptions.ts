@@ -16,6 +16,7 @@ import {
   RETRY_POLICY_LIMITS,
   type DeliveryRetryPolicy,
 } from '../../core/retry-policy';
+import { MAX_THROTTLE_RATE } from '../../core/throttle';
 import { generateSecret, isValidSecret } from '../../core/signing';
 import { accountOf, principalOf, type Principal } from './auth';
 import { route } from './route';
@@ -150,6 +151,15 @@ export function resolveRetryPolicy(
   return policy;
 }
 
+const throttleRate = z
+  .number({ error: 'must be a number of deliveries per second, or null' })
+  .gt(0, { message: 'must be greater than 0' })
+  .lte(MAX_THROTTLE_RATE, { message: `must be at most ${MAX_THROTTLE_RATE}` })
+  .meta({
+    description:
+      'Deliveries per second to this subscription, across all workers; null (the default) for no limit. A delivery waiting for its turn holds no worker and uses no attempt; its retry window keeps running.',
+  });
+
 const createSubscription = z
   .strictObject({
     url: targetUrl('url'),
@@ -160,6 +170,7 @@ const createSubscription = z
       description:
         'While paused nothing is posted to the subscription and no attempt is used: its deliveries wait (their retry window keeps running) and go out within seconds of PATCH {"paused": false}. New events still create deliveries.',
     }),
+    throttleRate: throttleRate.nullable().default(null),
     description: text('description', 1024).default(''),
     headers: customHeaders.default({}),
     secret: secretInput.optional(),
@@ -184,6 +195,7 @@ const updateSubscription = createSubscription
   .extend({
     active: z.boolean().optional(),
     paused: z.boolean().optional(),
+    throttleRate: throttleRate.nullable().optional(),
     description: text('description', 1024).optional(),
     headers: customHeaders.optional(),
   });
@@ -251,6 +263,7 @@ export const subscriptionView = named(
     accountId: z.string().nullable(),
     active: z.boolean(),
     paused: z.boolean(),
+    throttleRate: z.number().nullable(),
     description: z.string(),
     headers: z.record(z.string(), z.string()),
     retryPolicy: retryPolicyView,
@@ -363,6 +376,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
           accountId,
           active: body.active,
           paused: body.paused,
+          throttleRate: body.throttleRate,
           description: body.description,
           headers: body.headers,
           secret,

@@ -9,6 +9,7 @@ import type {
   StatusChange,
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
+import { SLOT_TOLERANCE_MS, THROTTLE_MIN_GAP, type SendTurn } from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
@@ -196,11 +197,12 @@ export class DeliveryStore {
         s_previous_secret: string | null;
         s_disabled_reason: string | null;
         s_paused: boolean | null;
+        s_throttle_rate: number | null;
       }
     >(
       `SELECT d.*, CASE WHEN e.data_json IS NULL THEN e.data END AS e_data, e.data_json AS e_data_json, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
-              s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason, s.paused AS s_paused,
+              s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason, s.paused AS s_paused, s.throttle_rate AS s_throttle_rate,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
@@ -228,7 +230,44 @@ export class DeliveryStore {
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
       subscriptionDisabledReason: row.s_disabled_reason,
       subscriptionPaused: row.s_paused === true,
+      subscriptionThrottleRate: isCallback ? null : row.s_throttle_rate,
     };
+  }
+
+  /**
+   * An attempt's turn under its subscription's throttleRate, decided on the schedule every worker
+   * shares (the row, locked for the decision). It may send now when it holds a slot it waited for,
+   * or when the next free slot begins now; either way no closer than THROTTLE_MIN_GAP of 1/rate
+   * after the last send, so attempts that wake late do not bunch. Otherwise it reserves the next
+   * free slot (the schedule moves on by 1/rate) and waits for it. Unthrottled: now.
+   */
+  async takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn> {
+    const rows = await this.db.query<{ send_now: boolean; slot: Date }>(
+      `WITH current AS (
+         SELECT id, throttle_rate, throttle_next_at, throttle_last_sent_at, clock_timestamp() AS now,
+                make_interval(secs => 1.0 / throttle_rate) AS step
+         FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
+       ), plan AS (
+         SELECT id, now, step,
+                $2::timestamptz IS NOT NULL
+                  AND (throttle_last_sent_at IS NULL OR throttle_last_sent_at <= now - step * $3) AS held_ok,
+                GREATEST(throttle_next_at, now, throttle_last_sent_at + step) AS slot
+         FROM current
+       ), decision AS (
+         SELECT id, now, step, held_ok, slot,
+                held_ok OR slot <= now + $4 * interval '1 millisecond' AS send_now
+         FROM plan
+       )
+       UPDATE subscriptions s SET
+         throttle_last_sent_at = CASE WHEN d.send_now THEN d.now ELSE s.throttle_last_sent_at END,
+         throttle_next_at = CASE WHEN d.held_ok THEN s.throttle_next_at ELSE d.slot + d.step END
+       FROM decision d WHERE s.id = d.id
+       RETURNING d.send_now, d.slot`,
+      [subscriptionId, heldSlotAt === undefined ? null : new Date(heldSlotAt), THROTTLE_MIN_GAP, SLOT_TOLERANCE_MS],
+    );
+    const row = rows[0];
+    if (row === undefined || row.send_now) return { kind: 'now' };
+    return { kind: 'wait', slotAt: row.slot.getTime() };
   }
 
   /**

@@ -12,6 +12,7 @@ interface SubscriptionRow {
   account_id: string | null;
   active: boolean;
   paused: boolean;
+  throttle_rate: number | null;
   description: string;
   headers: Record<string, string>;
   secret: string;
@@ -33,6 +34,7 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
   accountId: row.account_id,
   active: row.active,
   paused: row.paused,
+  throttleRate: row.throttle_rate,
   description: row.description,
   headers: row.headers,
   retryPolicy: withDefaults(row.retry_policy),
@@ -50,7 +52,7 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
 });
 
 /** Columns every read returns: all but the secret, which only getSecret reads. */
-const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, paused, description, headers, retry_policy,
+const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, paused, throttle_rate, description, headers, retry_policy,
   consecutive_failures, last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason,
   created_at, updated_at`;
 
@@ -76,6 +78,7 @@ export interface NewSubscription {
   readonly accountId: string | null;
   readonly active: boolean;
   readonly paused: boolean;
+  readonly throttleRate: number | null;
   readonly description: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly secret: string;
@@ -99,8 +102,8 @@ export class SubscriptionStore {
 
   async create(input: NewSubscription): Promise<Subscription> {
     const rows = await this.db.query<SubscriptionRow>(
-      `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy, paused)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${PUBLIC_COLUMNS}`,
+      `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy, paused, throttle_rate)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${PUBLIC_COLUMNS}`,
       [
         newId('sub'),
         input.url,
@@ -112,6 +115,7 @@ export class SubscriptionStore {
         input.secret,
         JSON.stringify(input.retryPolicy),
         input.paused,
+        input.throttleRate,
       ],
     );
     return toSubscription(rows[0] as SubscriptionRow);
@@ -181,6 +185,7 @@ export class SubscriptionStore {
       eventTypes: 'event_types',
       active: 'active',
       paused: 'paused',
+      throttleRate: 'throttle_rate',
       description: 'description',
       headers: 'headers',
       retryPolicy: 'retry_policy',
@@ -193,6 +198,8 @@ export class SubscriptionStore {
       params.push(key === 'headers' || key === 'retryPolicy' ? JSON.stringify(value) : value);
       sets.push(`${column} = $${params.length}`);
     }
+    // A new rate starts a new schedule: slots already reserved keep their times.
+    if (changes.throttleRate !== undefined) sets.push('throttle_next_at = NULL');
     // Enabled again: its health starts afresh.
     if (changes.active === true) sets.push(...HEALTH_RESET);
     const rows = await this.db.query<SubscriptionRow>(

@@ -35,6 +35,7 @@ import {
   type DeliveryRetryPolicy,
 } from '../../core/retry-policy';
 import { generateSecret } from '../../core/signing';
+import { SLOT_TOLERANCE_MS, type SendTurn } from '../../core/throttle';
 import type { TargetPolicy } from '../../core/targets';
 import { always, TestReceiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait';
@@ -86,6 +87,18 @@ class MemoryDeliveryRecords implements DeliveryRecords {
     if (record.delivered) this.statuses.set(deliveryId, 'succeeded');
     // Subscription health is the store's (test/integration/subscription-health.test.ts).
     return { attempt: records.length, health: null };
+  }
+
+  /** The next free slot of each throttled subscription, as DeliveryStore keeps it. */
+  private readonly nextSlots = new Map<string, number>();
+
+  async takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn> {
+    const context = [...this.contexts.values()].find((c) => c.delivery.subscriptionId === subscriptionId);
+    const rate = context?.subscriptionThrottleRate ?? null;
+    if (rate === null || heldSlotAt !== undefined) return { kind: 'now' };
+    const slot = Math.max(this.nextSlots.get(subscriptionId) ?? 0, Date.now());
+    this.nextSlots.set(subscriptionId, slot + 1000 / rate);
+    return slot <= Date.now() + SLOT_TOLERANCE_MS ? { kind: 'now' } : { kind: 'wait', slotAt: slot };
   }
 
   async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {
@@ -171,6 +184,7 @@ function delivery(overrides: Partial<AttemptContext> & { url?: string } = {}): S
     subscriptionActive: true,
     subscriptionDisabledReason: null,
     subscriptionPaused: false,
+    subscriptionThrottleRate: null,
     ...overrides,
   });
   return { deliveryId, event, secret };

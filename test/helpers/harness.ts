@@ -102,6 +102,28 @@ function testSettings(taskQueue: string, options: HarnessOptions): ServiceSettin
   };
 }
 
+/**
+ * One more worker for a harness's task queue and store (`npm run worker` beside `npm start`):
+ * the same settings, its own Temporal connection. Close it before the harness.
+ */
+export async function startExtraWorker(
+  h: Harness,
+  options: HarnessOptions & { readonly db: Db },
+): Promise<{ close(): Promise<void> }> {
+  const service = await startService({
+    role: 'worker',
+    settings: testSettings(h.taskQueue, options),
+    logger: options.logger ?? createLogger('silent'),
+    temporalAddress: options.env.address,
+    db: options.db,
+    apiKeys: [h.apiKey],
+    host: '127.0.0.1',
+    targets: options.targets ?? { allowInsecure: true },
+    workflowBundle: await workflowBundle(),
+  });
+  return { close: () => service.close() };
+}
+
 /** The service as `startService` wires it for production, against the test's Temporal server. */
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const db = options.db ?? (await openPglite(undefined));

@@ -236,6 +236,7 @@ describe('subscriptions', () => {
       accountId: null,
       active: true,
       paused: false,
+      throttleRate: null,
       description: '',
       headers: {},
       retryPolicy: {

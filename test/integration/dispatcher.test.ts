@@ -43,6 +43,7 @@ async function subscribe(type: string, count: number): Promise<string[]> {
       accountId: null,
       active: true,
       paused: false,
+      throttleRate: null,
       description: '',
       headers: {},
       secret: `whsec_${randomBytes(32).toString('base64')}`,

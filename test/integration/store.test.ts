@@ -68,6 +68,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       accountId: null,
       active: true,
       paused: false,
+      throttleRate: null,
       description: '',
       headers: {},
       secret: `whsec_${randomBytes(32).toString('base64')}`,
@@ -108,6 +109,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '006_fast_path_run',
         '007_subscription_health',
         '008_subscription_paused',
+        '009_subscription_throttle',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
@@ -128,7 +130,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const results = await Promise.all([migrate(backend.db), migrate(backend.db)]);
       expect(results).toEqual([[], []]);
       const rows = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]?.n).toBe(8);
+      expect(rows[0]?.n).toBe(firstMigration.length);
     });
   });
 
@@ -173,6 +175,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         accountId,
         active: true,
         paused: false,
+        throttleRate: null,
         description: 'orders',
         headers: { 'x-tenant': 't1' },
         retryPolicy,
@@ -265,6 +268,29 @@ describe.each(backends)('store on %s', (_name, open) => {
       const exact = await store.subscriptions.list({ accountId, limit: 7 });
       expect(exact).toMatchObject({ nextCursor: null });
       expect(exact.items).toHaveLength(7);
+    });
+
+    test('takeSendTurn: slots 1/rate apart; a held slot too close behind the last send takes the next free one; unthrottled is always now', async () => {
+      const created = await subscription({ eventTypes: ['order.created'], throttleRate: 2 });
+      const start = Date.now();
+      expect(await store.deliveries.takeSendTurn(created.id)).toEqual({ kind: 'now' });
+      const second = await store.deliveries.takeSendTurn(created.id);
+      const third = await store.deliveries.takeSendTurn(created.id);
+      if (second.kind !== 'wait' || third.kind !== 'wait') throw new Error('expected two reserved slots');
+      expect(second.slotAt - start).toBeGreaterThanOrEqual(450);
+      expect(second.slotAt - start).toBeLessThan(1_000);
+      expect(third.slotAt - second.slotAt).toBeCloseTo(500, -1);
+      // Holding its slot but woken at once, far too close behind the first send: the next free slot.
+      const early = await store.deliveries.takeSendTurn(created.id, second.slotAt);
+      expect(early).toEqual({ kind: 'wait', slotAt: expect.any(Number) });
+      if (early.kind === 'wait') expect(early.slotAt - third.slotAt).toBeCloseTo(500, -1);
+      // Held, and the gap since the last send is kept: sent.
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect(await store.deliveries.takeSendTurn(created.id, third.slotAt)).toEqual({ kind: 'now' });
+
+      const unthrottled = await subscription({ eventTypes: ['order.created'] });
+      for (let i = 0; i < 3; i += 1)
+        expect(await store.deliveries.takeSendTurn(unthrottled.id)).toEqual({ kind: 'now' });
     });
 
     test('a forged cursor is a ValidationError', async () => {

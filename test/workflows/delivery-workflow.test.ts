@@ -31,7 +31,7 @@ import type {
   PostWebhookInput,
   PostWebhookResult,
   RecordOutcomeInput,
-  PausedDetails,
+  NotSentDetails,
   RetryDetails,
 } from '../../activities';
 import type { DeliveryStatus } from '../../core/model';
@@ -39,6 +39,7 @@ import {
   DEFAULT_RETRY_POLICY,
   FINAL_FAILURE_TYPES,
   SUBSCRIPTION_PAUSED,
+  SUBSCRIPTION_THROTTLED,
   MAX_DELIVERY_WINDOW_MS,
   backoffAfterAttempt,
   nextAttemptAt,
@@ -488,7 +489,7 @@ describe('success', () => {
 
 /** What postWebhook throws when the subscription is paused: nothing posted, the attempts made so far. */
 const findsPaused: Answer = async (call) => {
-  const details: PausedDetails = { attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1 };
+  const details: NotSentDetails = { attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1 };
   throw ApplicationFailure.create({
     message: 'the subscription is paused: nothing was posted',
     type: SUBSCRIPTION_PAUSED,
@@ -529,6 +530,62 @@ describe('a paused subscription', () => {
       expect(mocks.kinds).toEqual(['local#1+0', 'local#1+0', 'local#1+0']);
       const [first, second] = mocks.attempts.map((a) => a.at) as [number, number];
       expect(second - first).toBeGreaterThanOrEqual(MINUTE_MS);
+    });
+  });
+});
+
+/** What postWebhook throws when the subscription is throttled: nothing posted, its slot `inMs` after the call (workflow time). */
+const findsThrottled =
+  (inMs: number): Answer =>
+  async (call) => {
+    const details: NotSentDetails = {
+      attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1,
+      sendAt: call.at + inMs,
+    };
+    throw ApplicationFailure.create({
+      message: 'the subscription is throttled: nothing was posted',
+      type: SUBSCRIPTION_THROTTLED,
+      nonRetryable: true,
+      details: [details],
+      category: ApplicationFailureCategory.BENIGN,
+    });
+  };
+
+describe('a throttled subscription', () => {
+  test('the first attempt finds its turn to come: the run waits for its slot, then posts holding it, counting nothing', async () => {
+    const mocks = new MockActivities([findsThrottled(30 * MINUTE_MS), delivered]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await expectSucceeded(delivery, mocks);
+      expect(mocks.kinds).toEqual(['local#1+0', 'local#1+0']);
+      const [throttled, sent] = mocks.attempts as [AttemptCall, AttemptCall];
+      expect(throttled.input.reservedSlotAt).toBeUndefined();
+      expect(sent.input.reservedSlotAt).toBe(throttled.at + 30 * MINUTE_MS);
+      expect(sent.at).toBeGreaterThanOrEqual(throttled.at + 30 * MINUTE_MS);
+      expect(sent.at).toBeLessThan(throttled.at + 31 * MINUTE_MS);
+    });
+  });
+
+  test('a retry finds its turn to come: the run waits for the slot, and the next attempt counts on', async () => {
+    const mocks = new MockActivities([failsRetryingIn(0), findsThrottled(MINUTE_MS), delivered]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await expectSucceeded(delivery, mocks);
+      expect(mocks.kinds).toEqual(['local#1+0', 'activity#1+1', 'activity#1+1']);
+      const [, throttled, sent] = mocks.attempts as [AttemptCall, AttemptCall, AttemptCall];
+      expect(sent.input.reservedSlotAt).toBe(throttled.at + MINUTE_MS);
+      expect(sent.at).toBeGreaterThanOrEqual(throttled.at + MINUTE_MS);
+    });
+  });
+
+  test('a slot after the retry window closes: Failed (RetryWindowClosed) without waiting for it', async () => {
+    const mocks = new MockActivities([findsThrottled(49 * HOUR_MS)]);
+    await withDelivery(mocks, {}, async (delivery) => {
+      await expectFailed(
+        delivery,
+        mocks,
+        DELIVERY_FAILURE_TYPES.retryWindowClosed,
+        'no attempt left in the retry window',
+      );
+      expect(mocks.kinds).toEqual(['local#1+0']);
     });
   });
 });

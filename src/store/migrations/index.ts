@@ -7,6 +7,7 @@ import * as eventPayloadText from './005_event_payload_text';
 import * as fastPathRun from './006_fast_path_run';
 import * as subscriptionHealth from './007_subscription_health';
 import * as subscriptionPaused from './008_subscription_paused';
+import * as subscriptionThrottle from './009_subscription_throttle';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -18,6 +19,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '006_fast_path_run', sql: fastPathRun.sql },
   { id: '007_subscription_health', sql: subscriptionHealth.sql },
   { id: '008_subscription_paused', sql: subscriptionPaused.sql },
+  { id: '009_subscription_throttle', sql: subscriptionThrottle.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
