@@ -173,6 +173,16 @@ const envSchema = z.object({
     .enum(['true', 'false', '1', '0', ''])
     .default('true')
     .transform((value) => value !== 'false' && value !== '0'),
+  /**
+   * Tenant fairness: each delivery's workflow and activity tasks carry its account as Temporal's
+   * fairness key (vendor-level events under one key of their own), so one account's backlog does
+   * not hold back another's deliveries. Needs a Temporal server with fairness enabled
+   * (`matching.enableFairness`; the embedded server and compose turn it on). @default true
+   */
+  WEBHOOKS_FAIRNESS: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('true')
+    .transform((value) => value !== 'false' && value !== '0'),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
@@ -257,6 +267,8 @@ export interface Config {
   readonly deliveryMode: DeliveryMode;
   /** WEBHOOKS_DISABLE_AFTER and WEBHOOKS_DISABLE_ON_GONE. */
   readonly autoDisable: AutoDisableSettings;
+  /** WEBHOOKS_FAIRNESS. */
+  readonly fairness: boolean;
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
@@ -349,6 +361,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedTargetPorts: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_PORTS),
     deliveryMode: e.WEBHOOKS_DELIVERY_MODE,
     autoDisable: Object.freeze({ disableAfterMs: e.WEBHOOKS_DISABLE_AFTER, disableOnGone: e.WEBHOOKS_DISABLE_ON_GONE }),
+    fairness: e.WEBHOOKS_FAIRNESS,
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,
