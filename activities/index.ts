@@ -5,6 +5,7 @@ import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from './delivery-records';
 import type { DeliveryMetrics } from './metrics';
 import type { SubscriptionHealthGuard } from './subscription-health';
+import type { OperationalEvents } from './operational-events';
 import { createPostWebhook } from './post-webhook';
 import { createRecordOutcome } from './record-outcome';
 import { createRequestCancellation } from './request-cancellation';
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   readonly metrics?: DeliveryMetrics;
   /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
   readonly health?: SubscriptionHealthGuard;
+  /** Told of deliveries that ended failed, for the operational event. @default none */
+  readonly operationalEvents?: OperationalEvents;
 }
 
 /** The activities the worker registers, wired to their dependencies. */

@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { AttemptContext, Delivery } from '../core/model';
 import type { DeliveryRecords } from './delivery-records';
-import type { SubscriptionHealthGuard } from './subscription-health';
+import type { FailedAttempt, SubscriptionHealthGuard } from './subscription-health';
 import { NO_DELIVERY_METRICS, type AttemptClass, type DeliveryMetrics } from './metrics';
 import {
   FINAL_FAILURE_TYPES,
@@ -211,7 +211,7 @@ async function reportAttempt(
 }
 
 /** Disables the subscription when the failure calls for it; that never fails the attempt. */
-async function guardHealth(deps: PostWebhookDeps, input: Parameters<SubscriptionHealthGuard['afterFailedAttempt']>[0]) {
+async function guardHealth(deps: PostWebhookDeps, input: FailedAttempt) {
   try {
     await deps.health?.afterFailedAttempt(input);
   } catch (error) {
@@ -399,7 +399,14 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     });
     const durationMs = now - startedAt.getTime();
     if (health !== null && outcome.kind !== 'delivered') {
-      await guardHealth(deps, { deliveryId: input.deliveryId, health, statusCode: response?.statusCode ?? null });
+      await guardHealth(deps, {
+        deliveryId: input.deliveryId,
+        eventType: target.event.type,
+        url: target.url,
+        statusCode: response?.statusCode ?? null,
+        reason: outcome.reason,
+        health,
+      });
     }
     await reportAttempt(deps, target, {
       number: attempt,

@@ -18,6 +18,7 @@ import { connectClient } from './temporal/connection';
 import type { Tracing } from './tracing';
 import type { DispatcherOptions } from './temporal/dispatcher';
 import { SubscriptionDisabler } from './temporal/subscription-disabler';
+import { OperationalEventPublisher, registerOperationalEventTypes } from './temporal/operational-events';
 import { createDeliveryWorker } from './worker';
 
 /** What runs in this process: the API, the worker, or both. */
@@ -126,6 +127,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     const clientInterceptors = options.tracing
       ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: options.tracing.tracer })] }
       : undefined;
+    await registerOperationalEventTypes(store);
     const client = await connectClient(options.temporalAddress, settings.temporal.namespace, clientInterceptors);
     closers.push(() => client.connection.close());
 
@@ -135,7 +137,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       const connection = await NativeConnection.connect({ address: options.temporalAddress });
       closers.push(() => connection.close());
       const bundlePath = settings.temporal.workflowBundlePath;
-      const disabler = new SubscriptionDisabler({ store, client, logger, settings: settings.autoDisable });
+      const operationalEvents = new OperationalEventPublisher({ store, logger });
+      const disabler = new SubscriptionDisabler({
+        store,
+        client,
+        logger,
+        settings: settings.autoDisable,
+        events: operationalEvents,
+      });
       closers.push(() => disabler.stop());
       const worker: Worker = await createDeliveryWorker({
         connection,
@@ -143,6 +152,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         taskQueue: settings.temporal.taskQueue,
         deliveries: store.deliveries,
         health: disabler,
+        operationalEvents,
         logger,
         targets,
         // SIGTERM lets attempts in flight finish (each is bounded by the attempt timeout) and record themselves.

@@ -12,6 +12,7 @@ import type { DeliveryRecords } from '../activities/delivery-records';
 import type { DeliveryMetrics } from '../activities/metrics';
 import { createActivities } from '../activities';
 import type { SubscriptionHealthGuard } from '../activities/subscription-health';
+import type { OperationalEvents } from '../activities/operational-events';
 import { createHttpAgent } from '../activities/http';
 import { targetConnector } from '../activities/connect';
 import { bundleInChildProcess } from './temporal/workflow-bundle';
@@ -24,6 +25,8 @@ export interface DeliveryWorkerDeps {
   readonly deliveries: DeliveryRecords;
   /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
   readonly health?: SubscriptionHealthGuard;
+  /** Told of deliveries that ended failed, for the operational event. @default none */
+  readonly operationalEvents?: OperationalEvents;
   readonly logger: Logger;
   readonly targets: TargetPolicy;
   /** CA certificates (PEM) trusted besides the usual roots; operators use NODE_EXTRA_CA_CERTS. @default none */
@@ -88,6 +91,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     client: new Client({ connection: deps.connection, namespace: deps.namespace }),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.health ? { health: deps.health } : {}),
+    ...(deps.operationalEvents ? { operationalEvents: deps.operationalEvents } : {}),
   });
   return Worker.create({
     connection: deps.connection,

@@ -281,7 +281,7 @@ async function endNatively(
   if (state.status === 'succeeded') return state;
   await CancellationScope.nonCancellable(async () => {
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
-    await recordOutcome({ deliveryId: input.deliveryId, status: state.status });
+    await recordOutcome({ deliveryId: input.deliveryId, status: state.status, reason: state.reason });
   });
   if (state.status === 'failed') {
     throw ApplicationFailure.create({
@@ -416,7 +416,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   await CancellationScope.nonCancellable(async () => {
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: state.status }]);
     if (state.status === 'succeeded' && (firstAttemptLocal || patched(SUCCESS_RECORDED_BY_ATTEMPT))) return;
-    await recordOutcome({ deliveryId: input.deliveryId, status: state.status });
+    await recordOutcome({ deliveryId: input.deliveryId, status: state.status, reason: state.reason });
   });
   return state;
 }

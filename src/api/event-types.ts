@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { EventType } from '../../core/model';
-import { ConflictError } from '../errors';
+import { isReservedEventType, RESERVED_EVENT_TYPE_PREFIX } from '../../core/operational-events';
+import { ConflictError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import { requireAdmin } from './auth';
 import { route } from './route';
@@ -33,6 +34,11 @@ export function eventTypeRoutes(deps: { store: Store }) {
       errors: [403, 409],
       handler: async ({ body, req }) => {
         requireAdmin(req);
+        if (isReservedEventType(body.id)) {
+          throw new ValidationError('reserved event type', [
+            { path: 'id', message: `event types starting with '${RESERVED_EVENT_TYPE_PREFIX}' are the service's own` },
+          ]);
+        }
         const created = await deps.store.eventTypes.create(body);
         if (!created)
           throw new ConflictError(`event type '${body.id}' already exists`, [

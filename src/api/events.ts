@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { WebhookEvent } from '../../core/model';
 import { newId } from '../../core/ids';
+import { eventFingerprint } from '../../core/event-fingerprint';
+import { isReservedEventType } from '../../core/operational-events';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import type { ServiceMetrics } from '../metrics/service-metrics';
@@ -13,17 +14,6 @@ import { rawBodyOf } from './body';
 import { canonicalJson, memberOf } from './json';
 import { jsonObjectWithRaw, route } from './route';
 import { anyJson, identifier, named, targetUrl } from './schemas';
-
-/**
- * The idempotency fingerprint: a hash of the event's meaning. Keys in any order, whitespace and
- * string escapes do not change it; any other difference (a number's value, -0 against 0, a key
- * more or less) does. Events fingerprinted before the raw text was kept hashed the same text
- * (safe-stable-stringify's) whenever their numbers fit a double, so their retries still match.
- */
-function fingerprintOf(event: { type: string; accountId: string | null; callbackUrl: string | null }, data: string) {
-  const text = `{"accountId":${JSON.stringify(event.accountId)},"callbackUrl":${JSON.stringify(event.callbackUrl)},"data":${data},"type":${JSON.stringify(event.type)}}`;
-  return createHash('sha256').update(text).digest('hex');
-}
 
 const createEvent = z
   .strictObject({
@@ -142,6 +132,11 @@ export function eventRoutes(deps: EventRouteDeps) {
           ]);
         }
         const id = eventId(body.id, req.header('idempotency-key'));
+        if (isReservedEventType(body.type)) {
+          throw new ValidationError('reserved event type', [
+            { path: 'type', message: `'${body.type}' is an operational event type: only the service publishes it` },
+          ]);
+        }
         if ((await store.eventTypes.unknown([body.type])).length > 0) {
           throw new ValidationError('unknown event type', [
             { path: 'type', message: `'${body.type}' is not a registered event type` },
@@ -155,7 +150,7 @@ export function eventRoutes(deps: EventRouteDeps) {
         const dataNode = raw && memberOf(raw.root, 'data');
         if (!raw || !dataNode) throw new Error('POST /v1/events parsed without its raw body');
         const dataJson = raw.text.slice(dataNode.start, dataNode.end);
-        const fingerprint = fingerprintOf({ type: body.type, accountId, callbackUrl }, canonicalJson(dataNode));
+        const fingerprint = eventFingerprint({ type: body.type, accountId, callbackUrl }, canonicalJson(dataNode));
         const claimMs = deps.dispatcher.claimForNewEvent;
         const ingested = await store.events.ingest(
           {

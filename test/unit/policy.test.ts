@@ -4,6 +4,7 @@ import {
   MAX_DELIVERY_WINDOW_MS,
   MAX_PLANNED_ATTEMPTS,
   SUBSCRIPTION_PAUSED,
+  SUBSCRIPTION_THROTTLED,
   backoffAfterAttempt,
   nextAttemptAt,
   plannedAttempts,
@@ -59,15 +60,25 @@ describe('toTemporalRetryPolicy', () => {
       backoffCoefficient: 3,
       maximumInterval: 60_000,
       maximumAttempts: 7,
-      // Final failures, and the paused subscription's (the workflow decides when to try again).
-      nonRetryableErrorTypes: ['ReceiverRejected', 'TargetRefused', 'SubscriptionGone', 'SubscriptionPaused'],
+      // Final failures, and the paused or throttled subscription's (the workflow decides when to try again).
+      nonRetryableErrorTypes: [
+        'ReceiverRejected',
+        'TargetRefused',
+        'SubscriptionGone',
+        'SubscriptionPaused',
+        'SubscriptionThrottled',
+      ],
     });
   });
 
   test('a null maximumAttempts is omitted, not passed as 0 or null', () => {
     const temporal = toTemporalRetryPolicy(DEFAULT_RETRY_POLICY);
     expect(temporal).not.toHaveProperty('maximumAttempts');
-    expect(temporal.nonRetryableErrorTypes).toEqual([...Object.values(FINAL_FAILURE_TYPES), SUBSCRIPTION_PAUSED]);
+    expect(temporal.nonRetryableErrorTypes).toEqual([
+      ...Object.values(FINAL_FAILURE_TYPES),
+      SUBSCRIPTION_PAUSED,
+      SUBSCRIPTION_THROTTLED,
+    ]);
   });
 
   test('after attempts made before the activity, its waits and attempt count carry on from theirs', () => {
