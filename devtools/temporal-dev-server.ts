@@ -91,6 +91,8 @@ const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = {
 };
 const DEFAULT_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
   'system.enableActivityEagerExecution': true,
+  // Tenant fairness: tasks are dispatched round-robin across their fairness keys (WEBHOOKS_FAIRNESS).
+  'matching.enableFairness': true,
 };
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;

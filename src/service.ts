@@ -35,7 +35,10 @@ export type ServiceSettings = Pick<
   | 'autoDisable'
   | 'attemptTimeoutMs'
   | 'maxBodyBytes'
-> & { readonly temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'uiUrl' | 'workflowBundlePath'> };
+> &
+  Partial<Pick<Config, 'fairness'>> & {
+    readonly temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'uiUrl' | 'workflowBundlePath'>;
+  };
 
 export interface ServiceOptions {
   readonly role: ServiceRole;
@@ -201,6 +204,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         temporalUiUrl: settings.temporal.uiUrl,
         targets,
         deliveryMode: settings.deliveryMode,
+        ...(settings.fairness !== undefined ? { fairness: settings.fairness } : {}),
         dispatch: {
           ...(eagerClient ? { client: eagerClient, eagerStart: true } : {}),
           ...(options.startConcurrency !== undefined ? { startConcurrency: options.startConcurrency } : {}),

@@ -22,6 +22,7 @@ import {
   type DeliveryLabel,
 } from '../core/delivery-display';
 import { deliveryWorkflowId } from '../core/workflow-ids';
+import { fairnessKeyOf } from '../core/fairness';
 import { deliveryWorkflow } from './delivery';
 import {
   attemptInput,
@@ -86,6 +87,8 @@ async function handOn(
       typedSearchAttributes: deliverySearchAttributes(label),
       staticSummary: deliverySummary(label),
       staticDetails: deliveryDetails(label),
+      // Keyed by its event's account, as the dispatcher keys delivery workflows, when this workflow is keyed at all.
+      ...(workflowInfo().priority?.fairnessKey ? { priority: { fairnessKey: fairnessKeyOf(delivery.accountId) } } : {}),
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

@@ -11,6 +11,7 @@ import { temporalIsReachable } from '../temporal/connection';
 import { DeliveryControl } from '../temporal/delivery-control';
 import type { DeliveryMode } from '../../core/model';
 import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
+import type { DeliveryStartSettings } from '../temporal/delivery-start';
 import { DeliveryReconciler } from '../temporal/reconciler';
 import type { ServiceMetrics } from '../metrics/service-metrics';
 import { createApp } from './app';
@@ -28,6 +29,8 @@ export interface ApiServerDeps {
   readonly attemptTimeoutMs: number;
   /** See DeliveryMode. @default 'per-delivery' */
   readonly deliveryMode?: DeliveryMode;
+  /** Key deliveries' workflows by their account (WEBHOOKS_FAIRNESS). @default true */
+  readonly fairness?: boolean;
   readonly maxBodyBytes: number;
   readonly temporalUiUrl: string;
   readonly targets: TargetPolicy;
@@ -58,7 +61,11 @@ export interface ApiServer {
 
 export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const { client, store, logger } = deps;
-  const settings = { taskQueue: deps.taskQueue, attemptTimeoutMs: deps.attemptTimeoutMs };
+  const settings: DeliveryStartSettings = {
+    taskQueue: deps.taskQueue,
+    attemptTimeoutMs: deps.attemptTimeoutMs,
+    ...(deps.fairness !== undefined ? { fairness: deps.fairness } : {}),
+  };
   const dispatcher = new DeliveryDispatcher({
     client,
     events: store.events,

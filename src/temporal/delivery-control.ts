@@ -15,16 +15,14 @@ import {
 } from '../../workflows/messages';
 import { cancelQueuedUpdate, type CancelQueuedResult } from '../../workflows/subscriber-messages';
 import { subscriberWorkflowId } from '../../core/workflow-ids';
-import { deliveryStartOptions } from './delivery-start';
+import { deliveryStartOptions, type DeliveryStartSettings } from './delivery-start';
 import { cancelPendingDeliveries, resumePendingDeliveries } from './pending-deliveries';
 import { DELIVERY_STATUS_OF_CLOSED_RUN } from './run-status';
 
-export interface DeliveryControlOptions {
+export interface DeliveryControlOptions extends DeliveryStartSettings {
   readonly client: Client;
   readonly store: Store;
   readonly logger: Logger;
-  readonly taskQueue: string;
-  readonly attemptTimeoutMs: number;
   /** How long cancel waits for the workflow to finish before answering, ms. @default 10000 */
   readonly settleTimeoutMs?: number;
   /**

@@ -4,6 +4,7 @@ import type { DeliveryPlan } from '../../core/model';
 import type { deliveryWorkflow } from '../../workflows';
 import { DELIVERY_WORKFLOW_REVISION, type DeliveryWorkflowInput } from '../../workflows/messages';
 import { deliveryWorkflowId } from '../../core/workflow-ids';
+import { fairnessKeyOf } from '../../core/fairness';
 import {
   deliveryDetails,
   deliverySearchAttributes,
@@ -24,13 +25,27 @@ export function deliveryLabel(plan: DeliveryPlan): DeliveryLabel {
   };
 }
 
+/** What every workflow start of a delivery needs to know of the service. */
+export interface DeliveryStartSettings {
+  readonly taskQueue: string;
+  readonly attemptTimeoutMs: number;
+  /** Key the workflow (and so its activities) by the event's account (WEBHOOKS_FAIRNESS). @default true */
+  readonly fairness?: boolean;
+}
+
+/** The priority of an account's workflows: its fairness key, when fairness is on. */
+export function accountPriority(accountId: string | null, settings: Pick<DeliveryStartSettings, 'fairness'>) {
+  return settings.fairness === false ? {} : { priority: { fairnessKey: fairnessKeyOf(accountId) } };
+}
+
 /**
- * How a delivery workflow is started: deterministic id, search attributes, summary. The input
- * carries ids and settings only; the payload and the secret stay in the store.
+ * How a delivery workflow is started: deterministic id, search attributes, summary, and the
+ * event's account as its fairness key. The input carries ids and settings only; the payload and
+ * the secret stay in the store.
  */
 export function deliveryStartOptions(
   plan: DeliveryPlan,
-  settings: { taskQueue: string; attemptTimeoutMs: number },
+  settings: DeliveryStartSettings,
   reusePolicy: WorkflowIdReusePolicy,
 ): WorkflowStartOptions<typeof deliveryWorkflow> {
   const input: DeliveryWorkflowInput = {
@@ -50,5 +65,6 @@ export function deliveryStartOptions(
     typedSearchAttributes: deliverySearchAttributes(label),
     staticSummary: deliverySummary(label),
     staticDetails: deliveryDetails(label),
+    ...accountPriority(plan.accountId, settings),
   };
 }

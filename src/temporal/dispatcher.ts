@@ -6,18 +6,15 @@ import type { EventStore } from '../store/events';
 import { forEachLimited } from '../util/concurrency';
 import { runPeriodically, type Periodic } from '../util/periodic';
 import { deliveryWorkflow } from '../../workflows';
-import { deliveryStartOptions } from './delivery-start';
+import { deliveryStartOptions, type DeliveryStartSettings } from './delivery-start';
 import { StartGate, type StartGateOptions } from './start-gate';
 import { SubscriberBusyError, SubscriberEnqueuer } from './subscriber-enqueuer';
 import { FirstAttemptWindow, type FirstAttemptWindowOptions } from './first-attempt-window';
 
-export interface DispatcherOptions {
+export interface DispatcherOptions extends DeliveryStartSettings {
   readonly client: Client;
   readonly events: EventStore;
   readonly logger: Logger;
-  readonly taskQueue: string;
-  /** Deadline of one webhook attempt, ms. */
-  readonly attemptTimeoutMs: number;
   /** Workflow starts in flight at once for one event. @default 32 */
   readonly startConcurrency?: number;
   /**
@@ -99,6 +96,7 @@ export class DeliveryDispatcher {
             taskQueue: options.taskQueue,
             attemptTimeoutMs: options.attemptTimeoutMs,
             gate: this.gate,
+            ...(options.fairness !== undefined ? { fairness: options.fairness } : {}),
           })
         : undefined;
     this.window =

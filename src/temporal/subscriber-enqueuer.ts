@@ -11,7 +11,7 @@ import {
   type EnqueueResult,
   type QueuedDelivery,
 } from '../../workflows/subscriber-messages';
-import { deliveryLabel } from './delivery-start';
+import { accountPriority, deliveryLabel } from './delivery-start';
 import type { StartGate } from './start-gate';
 
 export interface SubscriberEnqueuerOptions {
@@ -21,6 +21,8 @@ export interface SubscriberEnqueuerOptions {
   readonly attemptTimeoutMs: number;
   /** The bound on calls to Temporal in flight, shared with the dispatcher's workflow starts. */
   readonly gate: StartGate;
+  /** Key each subscriber workflow by the account of the delivery that starts it (WEBHOOKS_FAIRNESS). @default true */
+  readonly fairness?: boolean;
 }
 
 /** Deliveries sent to one subscriber workflow in one update at most. */
@@ -158,6 +160,8 @@ export class SubscriberEnqueuer {
       args: [{ subscriptionId, attemptTimeoutMs: this.options.attemptTimeoutMs }],
       typedSearchAttributes: [{ key: SUBSCRIPTION_ID, value: subscriptionId }],
       staticSummary: `first attempts for ${subscriptionId}`,
+      // An account's subscription takes only its own account's events: its key is theirs.
+      ...accountPriority(deliveries[0]?.accountId ?? null, this.options),
     });
     return this.options.client.workflow.executeUpdateWithStart(enqueueUpdate, {
       args: [deliveries],

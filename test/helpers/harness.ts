@@ -55,6 +55,8 @@ export interface HarnessOptions {
   readonly firstAttemptWindow?: ServiceOptions['firstAttemptWindow'];
   /** WEBHOOKS_DELIVERY_MODE. @default 'per-delivery' */
   readonly deliveryMode?: ServiceSettings['deliveryMode'];
+  /** WEBHOOKS_FAIRNESS. @default true, as the service's */
+  readonly fairness?: boolean;
   /** WEBHOOKS_DISABLE_AFTER and WEBHOOKS_DISABLE_ON_GONE. @default the service's defaults (5 days; on) */
   readonly autoDisable?: ServiceSettings['autoDisable'];
   /** Where the SDK serves its worker metrics (the test installed the runtime with them). @default none */
@@ -91,6 +93,7 @@ function testSettings(taskQueue: string, options: HarnessOptions): ServiceSettin
     allowedTargetPorts: [],
     attemptTimeoutMs: options.attemptTimeoutMs ?? 2_000,
     deliveryMode: options.deliveryMode ?? 'per-delivery',
+    ...(options.fairness !== undefined ? { fairness: options.fairness } : {}),
     autoDisable: options.autoDisable ?? DEFAULT_AUTO_DISABLE,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     temporal: {

@@ -46,6 +46,9 @@ export function createTestTemporal(options: { metricsPort?: number } = {}): Prom
       extraArgs: [
         '--log-level',
         'error',
+        // As the embedded server and compose run it (WEBHOOKS_FAIRNESS).
+        '--dynamic-config-value',
+        'matching.enableFairness=true',
         ...(options.metricsPort !== undefined ? ['--metrics-port', String(options.metricsPort)] : []),
       ],
     },
