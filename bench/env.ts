@@ -47,6 +47,8 @@ export interface EnvOptions {
   readonly split?: boolean;
   /** WEBHOOKS_DELIVERY_MODE of the service. @default 'per-delivery' */
   readonly deliveryMode?: DeliveryMode;
+  /** WEBHOOKS_FAIRNESS of the service. @default true */
+  readonly fairness?: boolean;
   /** Connections from the benchmark to the API. */
   readonly apiConnections: number;
   /**
@@ -203,6 +205,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       logLevel: 'info',
       attemptTimeoutMs: 15_000,
       deliveryMode: options.deliveryMode ?? 'per-delivery',
+      ...(options.fairness !== undefined ? { fairness: options.fairness } : {}),
       apiKey,
     };
     const ceilingConfig: ServiceConfig = {

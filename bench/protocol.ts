@@ -33,6 +33,8 @@ export interface ServiceConfig {
   readonly attemptTimeoutMs: number;
   /** WEBHOOKS_DELIVERY_MODE of the service. @default 'per-delivery' */
   readonly deliveryMode?: DeliveryMode;
+  /** WEBHOOKS_FAIRNESS of the service. @default true */
+  readonly fairness?: boolean;
   readonly logFile: string;
   readonly logLevel: string;
   /** A pre-built workflow bundle; when absent the worker bundles workflows/ at start-up. */

@@ -1,5 +1,6 @@
 /** Turns a run's results into the printed table, the raw JSON and an SVG chart. */
 import type { BurstResult } from './burst';
+import type { FairnessResult } from './fairness';
 import type { TemporalLogCounts } from './env';
 import type { HistoryCost } from './history-cost';
 import type { FanOutResult, LatencyResult, StormResult, ThroughputResult } from './scenarios';
@@ -35,6 +36,8 @@ export interface RunResults {
   readonly fanOut: FanOutResult[];
   readonly storm?: StormResult;
   readonly burst?: BurstResult;
+  /** The fairness scenario and throttle accuracy (bench/fairness.ts). */
+  readonly fairness?: FairnessResult;
   readonly wallMs: number;
 }
 

@@ -8,7 +8,8 @@
  * --eager-activity on|off (the dev server's eager activity dispatch; default on, as npm start),
  * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt (default: runtime, as
  * npm start; prebuilt with --quick), --tuning key=value[,key=value…],
- * --start-concurrency N, --only throughput,latency,burst,fanout,storm, --fanout 1000,10000,
+ * --start-concurrency N, --only throughput,latency,burst,fanout,storm,fairness, --fanout 1000,10000,
+ * --fairness N (account A's subscribers in the fairness scenario; default 10000, quick 200),
  * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --mode per-delivery|per-subscriber (WEBHOOKS_DELIVERY_MODE;
  * default per-delivery), --out DIR, --profile (CPU profiles of the service during
  * scenarios 2 and 3; summarise with bench/profile-summary.ts),
@@ -29,7 +30,16 @@ import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
 import { writeWorkflowBundleInChildProcess } from '../src/temporal/workflow-bundle';
 import { burst, type BurstResult } from './burst';
-import { startEnv, type TemporalLogCounts } from './env';
+import { startEnv, type EnvOptions, type TemporalLogCounts } from './env';
+import {
+  fairnessRun,
+  formatFairness,
+  throttleAccuracy,
+  type FairnessResult,
+  type FairnessRun,
+  type FairnessSizes,
+  type ThrottleAccuracy,
+} from './fairness';
 import { formatObservability, observabilityCost } from './observability';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
@@ -47,7 +57,7 @@ import {
   type LatencyResult,
 } from './scenarios';
 
-type Part = 'throughput' | 'latency' | 'burst' | 'fanout' | 'storm';
+type Part = 'throughput' | 'latency' | 'burst' | 'fanout' | 'storm' | 'fairness';
 
 interface Profile {
   readonly throughputMs: number;
@@ -70,6 +80,8 @@ interface Profile {
   readonly settleMs: number;
   /** Unmeasured load through the ceiling and through our path first, so code is compiled and warm. */
   readonly warmUpMs: number;
+  /** The fairness scenario's sizes (bench/fairness.ts). */
+  readonly fairness: FairnessSizes;
   /** The service's workflow code: bundled by the worker at start (as `npm start`), or prebuilt. */
   readonly bundle: 'runtime' | 'prebuilt';
 }
@@ -96,6 +108,7 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     burstLateMs: 500,
     settleMs: 500,
     warmUpMs: 1_000,
+    fairness: { subscribers: 200, deadlineMs: 60_000, throttleRate: 20, throttleEvents: 60 },
     bundle: 'prebuilt',
   },
   full: {
@@ -114,6 +127,7 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     burstLateMs: 2_000,
     settleMs: 3_000,
     warmUpMs: 10_000,
+    fairness: { subscribers: 10_000, deadlineMs: 600_000, throttleRate: 50, throttleEvents: 1_500 },
     bundle: 'runtime',
   },
 };
@@ -147,6 +161,8 @@ interface Args {
   rawFresh: boolean;
   /** Fan-out sizes to run instead of the profile's. */
   fanOut: number[] | undefined;
+  /** Account A's subscribers in the fairness scenario, instead of the profile's. */
+  fairnessSubscribers: number | undefined;
   /** Burst producers and seconds, instead of the profile's. */
   burst: { producers: number; seconds: number } | undefined;
   /** Measure the cost of metrics and of tracing instead of the scenarios. */
@@ -167,10 +183,11 @@ function parseArgs(argv: string[]): Args {
     bundle: undefined,
     tuning: {},
     startConcurrency: undefined,
-    only: new Set<Part>(['throughput', 'latency', 'burst', 'fanout', 'storm']),
+    only: new Set<Part>(['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness']),
     out: path.join(__dirname, 'results'),
     profile: false,
     fanOut: undefined,
+    fairnessSubscribers: undefined,
     rawFresh: false,
     split: false,
     deliveryMode: 'per-delivery',
@@ -223,7 +240,7 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--only': {
         const parts = value().split(',');
-        const known: readonly string[] = ['throughput', 'latency', 'burst', 'fanout', 'storm'];
+        const known: readonly string[] = ['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness'];
         const unknown = parts.filter((part) => !known.includes(part));
         if (unknown.length > 0) throw new Error(`--only: unknown part ${unknown.join(', ')} (${known.join(', ')})`);
         args.only = new Set(parts as Part[]);
@@ -240,6 +257,11 @@ function parseArgs(argv: string[]): Args {
         args.fanOut = value().split(',').map(Number);
         if (args.fanOut.some((n) => !Number.isInteger(n) || n < 1))
           throw new Error('--fanout takes subscriber counts, e.g. 1000,10000');
+        break;
+      case '--fairness':
+        args.fairnessSubscribers = Number(value());
+        if (!Number.isInteger(args.fairnessSubscribers) || args.fairnessSubscribers < 1)
+          throw new Error('--fairness takes a subscriber count, e.g. 2000');
         break;
       case '--storm': {
         const [events, subscribers] = value().split('x').map(Number);
@@ -314,12 +336,47 @@ async function describeMachine(): Promise<Machine> {
   };
 }
 
+/**
+ * 8. Fairness: the scenario of bench/fairness.ts with WEBHOOKS_FAIRNESS off, then on, each in a
+ * service and Temporal server of its own (so neither inherits the other's backlog); throttle
+ * accuracy in the second.
+ */
+async function fairnessScenario(options: EnvOptions, sizes: FairnessSizes, logBase: string): Promise<FairnessResult> {
+  const runs: FairnessRun[] = [];
+  let throttle: ThrottleAccuracy | undefined;
+  for (const fairness of [false, true]) {
+    options.log(`8. fairness ${fairness ? 'on' : 'off'}: A posts one event to ${sizes.subscribers}, then B one to one`);
+    const env = await startEnv({
+      ...options,
+      ceiling: false,
+      fairness,
+      logFile: `${logBase}-fairness-${fairness ? 'on' : 'off'}-service.log`,
+      temporalLogFile: `${logBase}-fairness-${fairness ? 'on' : 'off'}-temporal.log`,
+    });
+    try {
+      runs.push(await fairnessRun(env, fairness, sizes));
+      if (fairness) {
+        options.log(
+          `   throttle accuracy: ${sizes.throttleEvents} events to a subscription throttled to ${sizes.throttleRate}/s`,
+        );
+        throttle = await throttleAccuracy(env, sizes);
+      }
+    } finally {
+      await env.close();
+    }
+  }
+  return { subscribers: sizes.subscribers, runs, ...(throttle ? { throttle } : {}) };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const profileName = args.quick ? 'quick' : 'full';
   const profile = {
     ...PROFILES[profileName],
     ...(args.fanOut ? { fanOut: args.fanOut } : {}),
+    ...(args.fairnessSubscribers
+      ? { fairness: { ...PROFILES[profileName].fairness, subscribers: args.fairnessSubscribers } }
+      : {}),
     ...(args.storm ? { stormEvents: args.storm.events, stormSubscribers: args.storm.subscribers } : {}),
     ...(args.burst ? { burstProducers: args.burst.producers, burstMs: args.burst.seconds * 1000 } : {}),
     ...(args.durationS
@@ -383,7 +440,7 @@ async function main(): Promise<void> {
   }
 
   const needsCeiling = args.only.has('throughput') || args.only.has('latency');
-  const env = await startEnv({
+  const envOptions: EnvOptions = {
     tuning: args.tuning,
     // As main.ts: eager start when the worker shares the API's process (not in split mode).
     eagerStart: args.eager && !args.split,
@@ -399,7 +456,8 @@ async function main(): Promise<void> {
     // Scenarios 2 and 4 and their warm-up drive the ceiling; without them it is not started.
     ceiling: needsCeiling,
     log,
-  });
+  };
+  const env = await startEnv(envOptions);
   Object.assign(timings, env.timings);
   const rssMb = async (process: typeof env.service): Promise<number> =>
     (await process.request<ServiceStats>({ type: 'stats' })).rss / 2 ** 20;
@@ -506,6 +564,9 @@ async function main(): Promise<void> {
   } finally {
     await env.close();
   }
+  const fairnessResult = args.only.has('fairness')
+    ? await fairnessScenario(envOptions, profile.fairness, path.join(args.out, `${stamp}-${args.label}`))
+    : undefined;
 
   const results: RunResults = {
     label: args.label,
@@ -535,13 +596,14 @@ async function main(): Promise<void> {
     fanOut: fanOutResults,
     ...(storm ? { storm } : {}),
     ...(burstResult ? { burst: burstResult } : {}),
+    ...(fairnessResult ? { fairness: fairnessResult } : {}),
     wallMs: performance.now() - t0,
   };
   const base = path.join(args.out, `${stamp}-${args.label}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 1)}\n`);
   writeFileSync(`${base}.svg`, chartSvg(results));
   process.stdout.write(
-    `${formatResults(results)}\n\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`,
+    `${formatResults(results)}\n${fairnessResult ? `\n${formatFairness(fairnessResult)}\n` : ''}\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`,
   );
 }
 

@@ -108,7 +108,7 @@ function throughput(
 }
 
 /** CPU time (cores × sampling intervals) over the samples, divided among `count` deliveries, ms. */
-function cpuMsPer(samples: readonly Sample[], key: 'serviceCpu' | 'temporalCpu', count: number): number {
+export function cpuMsPer(samples: readonly Sample[], key: 'serviceCpu' | 'temporalCpu', count: number): number {
   let cpuMs = 0;
   let previous = 0;
   for (const sample of samples) {
@@ -344,7 +344,7 @@ export interface Subscriptions {
   readonly burst: string;
 }
 
-async function createSubscription(env: BenchEnv, body: Record<string, unknown>): Promise<string> {
+export async function createSubscription(env: BenchEnv, body: Record<string, unknown>): Promise<string> {
   for (let attempt = 1; ; attempt += 1) {
     const answer = await env.api('POST', '/v1/subscriptions', body);
     if (answer.status === 201) return (answer.body as { id: string }).id;

@@ -126,6 +126,7 @@ async function main(): Promise<void> {
           allowedTargetPorts: [],
           attemptTimeoutMs: config.attemptTimeoutMs,
           deliveryMode: config.deliveryMode ?? 'per-delivery',
+          ...(config.fairness !== undefined ? { fairness: config.fairness } : {}),
           autoDisable: DEFAULT_AUTO_DISABLE,
           maxBodyBytes: 1024 * 1024,
           temporal: {
