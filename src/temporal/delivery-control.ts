@@ -76,7 +76,7 @@ export class DeliveryControl {
     }
     const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
-      if ((await this.update(handle, cancelUpdate)) === 'unanswered') {
+      if ((await this.update(() => handle.executeUpdate(cancelUpdate))) === 'unanswered') {
         // No worker to decide now: the signal waits for one, and the workflow ends cancelled then.
         if (await this.signal(handle, cancelSignal, () => this.startToCancel(delivery))) return;
         const closed = await this.closedStatus(handle);
@@ -105,16 +105,11 @@ export class DeliveryControl {
    */
   private async cancelQueued(delivery: Delivery, subscriptionId: string): Promise<CancelQueuedResult> {
     const handle = this.options.client.workflow.getHandle(subscriberWorkflowId(subscriptionId));
-    const signal = AbortSignal.any([AbortSignal.timeout(this.updateTimeoutMs), this.stopping.signal]);
     try {
-      return await this.tracked(
-        this.options.client.withAbortSignal(signal, () => {
-          signal.throwIfAborted();
-          return handle.executeUpdate(cancelQueuedUpdate, { args: [delivery.id] });
-        }),
-      );
+      const answer = await this.update(() => handle.executeUpdate(cancelQueuedUpdate, { args: [delivery.id] }));
+      return answer === 'unanswered' ? 'not-held' : answer.result;
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError || signal.aborted) return 'not-held';
+      if (error instanceof WorkflowNotFoundError) return 'not-held';
       throw toUnavailable(error);
     }
   }
@@ -127,7 +122,7 @@ export class DeliveryControl {
   async resend(delivery: Delivery): Promise<void> {
     const handle = this.options.client.workflow.getHandle(delivery.workflowId);
     try {
-      if ((await this.update(handle, resendUpdate)) === 'unanswered') {
+      if ((await this.update(() => handle.executeUpdate(resendUpdate))) === 'unanswered') {
         // No worker to decide now: the signal waits for one (a closed run falls through below).
         if (await this.signal(handle, resendSignal, async () => undefined)) return;
       } else {
@@ -232,24 +227,22 @@ export class DeliveryControl {
   }
 
   /**
-   * Sends an update and waits for the workflow's answer, at most updateTimeoutMs; 'unanswered'
-   * when no worker took it in that time (none runs, or all are saturated).
+   * Sends an update (`call`, on a workflow handle) and waits for the workflow's answer, at most
+   * updateTimeoutMs: its result, or 'unanswered' when no worker took it in that time (none runs,
+   * or all are saturated). While this process stops, it is refused.
    */
-  private async update(
-    handle: WorkflowHandle,
-    update: typeof cancelUpdate | typeof resendUpdate,
-  ): Promise<'answered' | 'unanswered'> {
+  private async update<Ret>(call: () => Promise<Ret>): Promise<{ readonly result: Ret } | 'unanswered'> {
     const timeout = AbortSignal.timeout(this.updateTimeoutMs);
     const signal = AbortSignal.any([timeout, this.stopping.signal]);
     try {
-      await this.tracked(
+      const result = await this.tracked(
         this.options.client.withAbortSignal(signal, () => {
           // A call made once the signal has fired would never see it: refuse it instead.
           signal.throwIfAborted();
-          return handle.executeUpdate(update);
+          return call();
         }),
       );
-      return 'answered';
+      return { result };
     } catch (error) {
       if (timeout.aborted && !this.stopping.signal.aborted) return 'unanswered';
       throw error;
