@@ -24,6 +24,7 @@ import type { Db, Queryable } from '../src/store/db';
 import { connectClient } from '../src/temporal/connection';
 import { createCeilingActivities } from './ceiling/activities';
 import { DEFAULT_AUTO_DISABLE } from '../core/subscription-health';
+import { testKeyRing } from '../test/helpers/key-ring';
 import { ceilingWorkflow } from './ceiling/workflows';
 import { closedLoop, openLoop, Waiters } from './load';
 import type {
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
         logger,
         temporalAddress: config.temporalAddress,
         db: countQueries(db, storeStats),
+        keyRing: testKeyRing(),
         apiKeys: [config.apiKey],
         host: '127.0.0.1',
         workerTuning: { ...config.tuning },

@@ -12,6 +12,7 @@ import { openPglite } from '../src/store/pglite';
 import { migrate } from '../src/store/migrations';
 import { DEFAULT_RETRY_POLICY } from '../core/retry-policy';
 import { eventData } from './scenarios';
+import { testKeyRing } from '../test/helpers/key-ring';
 
 async function measure(name: string, n: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   const cpu0 = process.cpuUsage();
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'webhooks-store-ops-'));
   const db = await openPglite(inMemory ? undefined : path.join(dir, 'store'));
   await migrate(db);
-  const store = createStore(db);
+  const store = createStore(db, testKeyRing());
   process.stdout.write(
     `PGlite ${inMemory ? 'in memory' : 'on disk'}; load average ${os
       .loadavg()

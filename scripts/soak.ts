@@ -20,6 +20,7 @@ import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
 import { freePort, ServiceProcess } from '../test/fault/support/processes';
 import { callApi } from '../test/fault/support/publisher';
 import { CountingReceiver } from '../test/fault/support/receiver';
+import { TEST_ENCRYPTION_KEYS } from '../test/helpers/key-ring';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const RATE = Number(process.env.SOAK_RATE ?? 5);
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
       DATABASE_URL: postgres.url,
       DATA_DIR: dir,
       WEBHOOKS_API_KEYS: apiKey,
+      WEBHOOKS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
     };
     const api = await ServiceProcess.start({

@@ -4,6 +4,7 @@ import { parseCidr } from '../core/targets';
 import type { DeliveryMode } from '../core/model';
 import { parseDuration } from '../core/duration';
 import type { AutoDisableSettings } from '../core/subscription-health';
+import { KeyRing, KeyRingError } from './store/secret-box';
 
 /**
  * Every environment variable the service reads, with its default. Nothing else reads `process.env`
@@ -108,6 +109,27 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   /** Comma-separated admin API keys. Unset in embedded mode: one is generated into DATA_DIR. */
   WEBHOOKS_API_KEYS: z.string().optional(),
+  /**
+   * The key ring sealing signing and callback secrets at rest (src/store/secret-box.ts):
+   * comma-separated `<key id>:<base64 of 32 bytes>`, the first seals, all open. Unset: `npm start`
+   * with the embedded store generates one into DATA_DIR; with DATABASE_URL the service refuses to
+   * start. @default unset
+   */
+  WEBHOOKS_ENCRYPTION_KEYS: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return KeyRing.parse(value);
+        } catch (error) {
+          if (!(error instanceof KeyRingError)) throw error;
+          ctx.addIssue({ code: 'custom', message: error.message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+  ),
   /** Allow http:// and private-network delivery targets (tests and local demos only). @default false */
   WEBHOOKS_ALLOW_INSECURE_TARGETS: booleanFlag,
   /**
@@ -258,6 +280,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly apiKeys: readonly string[];
+  /** WEBHOOKS_ENCRYPTION_KEYS; undefined: unset (main.ts generates one for the embedded store, or refuses). */
+  readonly encryptionKeys: KeyRing | undefined;
   readonly allowInsecureTargets: boolean;
   /** CIDRs opened despite the target address rules; empty: none. */
   readonly allowedTargetCidrs: readonly string[];
@@ -356,6 +380,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         .map((key) => key.trim())
         .filter((key) => key.length > 0),
     ),
+    encryptionKeys: e.WEBHOOKS_ENCRYPTION_KEYS,
     allowInsecureTargets: e.WEBHOOKS_ALLOW_INSECURE_TARGETS,
     allowedTargetCidrs: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_CIDRS),
     allowedTargetPorts: Object.freeze(e.WEBHOOKS_ALLOWED_TARGET_PORTS),

@@ -19,6 +19,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, installSdkLogging, sdkMetricsUrl } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
 import { openStoreDb, storeIsReachable } from './store';
+import { KeyRing, KeyRingError } from './store/secret-box';
 import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
 import type * as TracingModule from './tracing';
 import type { Tracing } from './tracing';
@@ -41,6 +42,35 @@ function embeddedApiKey(dataDir: string): string {
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   process.stdout.write(`\nGenerated an API key (kept in ${file}):\n\n  ${key}\n\n`);
   return key;
+}
+
+/**
+ * The embedded store's key ring when WEBHOOKS_ENCRYPTION_KEYS is unset: generated once into
+ * DATA_DIR (never printed), reused after. A store on DATABASE_URL is shared, so its processes
+ * must be given the same ring: none is generated for it.
+ */
+function embeddedKeyRing(dataDir: string, logger: Logger): KeyRing {
+  const file = path.join(dataDir, 'encryption-keys');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, `${KeyRing.generateKey('local1')}\n`, { mode: 0o600, flag: 'wx' });
+    logger.info({ file }, 'generated the key ring that seals stored secrets');
+  }
+  try {
+    return KeyRing.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    if (!(error instanceof KeyRingError)) throw error;
+    throw new ConfigError(`${file} (the generated WEBHOOKS_ENCRYPTION_KEYS): ${error.message}`);
+  }
+}
+
+/** The key ring sealing stored secrets: WEBHOOKS_ENCRYPTION_KEYS, else the embedded store's own. */
+function keyRingOf(config: Config, logger: Logger): KeyRing {
+  if (config.encryptionKeys) return config.encryptionKeys;
+  if (config.databaseUrl === undefined) return embeddedKeyRing(config.dataDir, logger);
+  throw new ConfigError(
+    'WEBHOOKS_ENCRYPTION_KEYS is unset: a store on DATABASE_URL needs the key ring every process seals secrets with (<key id>:<base64 of 32 bytes>, e.g. k1:$(openssl rand -base64 32))',
+  );
 }
 
 /** Closers run in reverse order of opening. */
@@ -169,6 +199,7 @@ async function run(
       'WEBHOOKS_ALLOW_INSECURE_TARGETS=true: http:// and private-network targets are allowed. Never use this in production.',
     );
   }
+  const keyRing = keyRingOf(config, logger);
   const temporalAddress = config.temporal.address ?? (await startEmbeddedTemporal(config, logger, closers));
 
   const db = await openStoreDb(
@@ -192,6 +223,7 @@ async function run(
     logger,
     temporalAddress,
     db,
+    keyRing,
     apiKeys,
     ...(sdkMetricsPort !== undefined ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
     ...(tracing ? { tracing } : {}),

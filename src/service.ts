@@ -14,6 +14,8 @@ import type { Config } from './config';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { createStore, type Store } from './store';
 import type { Db } from './store/db';
+import { resealSecrets } from './store/reseal';
+import type { KeyRing } from './store/secret-box';
 import { connectClient } from './temporal/connection';
 import type { Tracing } from './tracing';
 import type { DispatcherOptions } from './temporal/dispatcher';
@@ -48,6 +50,8 @@ export interface ServiceOptions {
   readonly temporalAddress: string;
   /** The store's database, opened and migrated (see openStoreDb); its owner closes it. */
   readonly db: Db;
+  /** Seals the secrets at rest (WEBHOOKS_ENCRYPTION_KEYS); every process on one store needs its keys. */
+  readonly keyRing: KeyRing;
   /** Admin API keys; the API refuses every request without one. @default none */
   readonly apiKeys?: readonly string[];
   /** Interface the API listens on. @default all interfaces */
@@ -103,10 +107,37 @@ export function targetPolicyOf(settings: ServiceSettings): TargetPolicy {
   };
 }
 
+/**
+ * Seals stored secrets not under the ring's current key yet (stored before sealing, or under an
+ * older key) while the service runs; the API processes do it, as they write the secrets. Returns
+ * its closer, which stops it between two batches.
+ */
+function resealInBackground(db: Db, keyRing: KeyRing, logger: Logger): () => Promise<void> {
+  const stop = new AbortController();
+  const done = resealSecrets(db, keyRing, { signal: stop.signal }).then(
+    (report) => {
+      const summary = { keyId: keyRing.currentKeyId, resealed: report.resealed, unreadable: report.unreadableCount };
+      if (report.unreadableCount > 0) {
+        logger.error(
+          { ...summary, rows: report.unreadable },
+          'stored secrets that no key of WEBHOOKS_ENCRYPTION_KEYS opens: their deliveries fail until the key that sealed them is back in the ring',
+        );
+      } else if (report.complete) {
+        logger.info(summary, 'every stored secret is sealed under the current key');
+      }
+    },
+    (error: unknown) => logger.error({ err: error }, 'sealing stored secrets failed; the next start tries again'),
+  );
+  return async () => {
+    stop.abort();
+    await done;
+  };
+}
+
 /** Starts the parts of the service its role names. On failure, whatever started is stopped again. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { settings, logger, role } = options;
-  const store = createStore(options.db);
+  const store = createStore(options.db, options.keyRing);
   const targets = options.targets ?? targetPolicyOf(settings);
   const metrics =
     options.metrics === false
@@ -133,6 +164,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     await registerOperationalEventTypes(store);
     const client = await connectClient(options.temporalAddress, settings.temporal.namespace, clientInterceptors);
     closers.push(() => client.connection.close());
+    if (role !== 'worker') closers.push(resealInBackground(options.db, options.keyRing, logger));
 
     let workerRun: Promise<void> | undefined;
     let eagerClient: Client | undefined;

@@ -13,6 +13,7 @@ import { SLOT_TOLERANCE_MS, THROTTLE_MIN_GAP, type SendTurn } from '../../core/t
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
+import { SECRET_OWNER, type KeyRing } from './secret-box';
 
 interface DeliveryRow {
   id: string;
@@ -100,7 +101,11 @@ export interface DeliveryFilter {
 }
 
 export class DeliveryStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** Opens the secrets an attempt signs with. */
+    private readonly keyRing: KeyRing,
+  ) {}
 
   /** The delivery, if it exists and the account (when given) may see it. */
   async get(id: string, visibleTo?: VisibleTo): Promise<Delivery | undefined> {
@@ -212,6 +217,9 @@ export class DeliveryStore {
     const row = rows[0];
     if (!row) return undefined;
     const isCallback = row.subscription_id === null;
+    const owner = isCallback
+      ? SECRET_OWNER.event(row.event_id)
+      : SECRET_OWNER.subscription(row.subscription_id as string);
     return {
       delivery: toDelivery(row),
       event: {
@@ -225,8 +233,8 @@ export class DeliveryStore {
       },
       url: (isCallback ? row.e_callback_url : row.s_url) ?? row.url,
       headers: row.s_headers ?? {},
-      secret: (isCallback ? row.e_callback_secret : row.s_secret) ?? '',
-      previousSecret: isCallback ? null : row.s_previous_secret,
+      secret: this.keyRing.openNullable(isCallback ? row.e_callback_secret : row.s_secret, owner) ?? '',
+      previousSecret: isCallback ? null : this.keyRing.openNullable(row.s_previous_secret, owner),
       subscriptionActive: isCallback || (row.s_id !== null && row.s_active === true),
       subscriptionDisabledReason: row.s_disabled_reason,
       subscriptionPaused: row.s_paused === true,

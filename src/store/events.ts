@@ -7,6 +7,7 @@ import type { Db, Queryable } from './db';
 import { PLAN_SELECT, toPlan, type PlanRow } from './deliveries';
 import { matchesEvent } from './subscriptions';
 import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
+import { SECRET_OWNER, type KeyRing } from './secret-box';
 
 interface EventRow {
   id: string;
@@ -97,7 +98,11 @@ interface MatchRow {
 }
 
 export class EventStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Seals and opens the callback secrets. */
+    private readonly keyRing: KeyRing,
+  ) {}
 
   /**
    * Writes the event and one pending delivery per matching active subscription (plus one to its
@@ -134,7 +139,7 @@ export class EventStore {
           input.dataJson ?? JSON.stringify(input.data),
           input.dataJson ?? null,
           input.callbackUrl,
-          input.callbackSecret,
+          input.callbackSecret === null ? null : this.keyRing.seal(input.callbackSecret, SECRET_OWNER.event(input.id)),
           input.fingerprint,
           claimMs,
         ],
@@ -230,7 +235,7 @@ export class EventStore {
       event: toEvent(existing),
       created: false,
       deliveryCount,
-      callbackSecret: existing.callback_secret,
+      callbackSecret: this.keyRing.openNullable(existing.callback_secret, SECRET_OWNER.event(input.id)),
       plans: [],
       expanding: false,
     };

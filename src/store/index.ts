@@ -8,6 +8,7 @@ import { DeliveryStore } from './deliveries';
 import { EventStore } from './events';
 import { EventTypeStore } from './event-types';
 import { SubscriptionStore } from './subscriptions';
+import type { KeyRing } from './secret-box';
 
 /** One store per table group, over one database. */
 export interface Store {
@@ -19,13 +20,14 @@ export interface Store {
   readonly apiKeys: ApiKeyStore;
 }
 
-export function createStore(db: Db): Store {
+/** The stores over `db`, sealing and opening secrets with `keyRing` (secret-box.ts). */
+export function createStore(db: Db, keyRing: KeyRing): Store {
   return {
     db,
     eventTypes: new EventTypeStore(db),
-    subscriptions: new SubscriptionStore(db),
-    events: new EventStore(db),
-    deliveries: new DeliveryStore(db),
+    subscriptions: new SubscriptionStore(db, keyRing),
+    events: new EventStore(db, keyRing),
+    deliveries: new DeliveryStore(db, keyRing),
     apiKeys: new ApiKeyStore(db),
   };
 }

@@ -4,6 +4,7 @@ import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy'
 import type { Queryable } from './db';
 import { andVisible, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, toPage, type Page } from './pagination';
+import { SECRET_OWNER, type KeyRing } from './secret-box';
 
 interface SubscriptionRow {
   id: string;
@@ -51,7 +52,7 @@ const toSubscription = (row: SubscriptionRow): Subscription => ({
   updatedAt: row.updated_at,
 });
 
-/** Columns every read returns: all but the secret, which only getSecret reads. */
+/** Columns every read returns: all but the secret (sealed, see secret-box.ts), which only getSecret reads. */
 const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, paused, throttle_rate, description, headers, retry_policy,
   consecutive_failures, last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason,
   created_at, updated_at`;
@@ -98,21 +99,26 @@ export interface SubscriptionFilter {
 }
 
 export class SubscriptionStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** Seals and opens the secrets. */
+    private readonly keyRing: KeyRing,
+  ) {}
 
   async create(input: NewSubscription): Promise<Subscription> {
+    const id = newId('sub');
     const rows = await this.db.query<SubscriptionRow>(
       `INSERT INTO subscriptions (id, url, event_types, account_id, active, description, headers, secret, retry_policy, paused, throttle_rate)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${PUBLIC_COLUMNS}`,
       [
-        newId('sub'),
+        id,
         input.url,
         input.eventTypes,
         input.accountId,
         input.active,
         input.description,
         JSON.stringify(input.headers),
-        input.secret,
+        this.keyRing.seal(input.secret, SECRET_OWNER.subscription(id)),
         JSON.stringify(input.retryPolicy),
         input.paused,
         input.throttleRate,
@@ -132,7 +138,7 @@ export class SubscriptionStore {
 
   async getSecret(id: string): Promise<string | undefined> {
     const rows = await this.db.query<{ secret: string }>('SELECT secret FROM subscriptions WHERE id = $1', [id]);
-    return rows[0]?.secret;
+    return rows[0] && this.keyRing.open(rows[0].secret, SECRET_OWNER.subscription(id));
   }
 
   /**
@@ -151,7 +157,7 @@ export class SubscriptionStore {
          previous_secret_expires_at = CASE WHEN $3 > 0 THEN now() + $3 * interval '1 millisecond' END,
          secret = $2, updated_at = now()
        WHERE id = $1 RETURNING previous_secret_expires_at`,
-      [id, secret, graceMs],
+      [id, this.keyRing.seal(secret, SECRET_OWNER.subscription(id)), graceMs],
     );
     const row = rows[0];
     return row && { previousSecretExpiresAt: row.previous_secret_expires_at };

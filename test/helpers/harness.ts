@@ -17,8 +17,10 @@ import type { Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
 import { openPglite } from '../../src/store/pglite';
 import { migrate } from '../../src/store/migrations';
+import type { KeyRing } from '../../src/store/secret-box';
 import { workflowBundleOptions } from '../../src/temporal/workflow-bundle';
 import type { Tracing } from '../../src/tracing';
+import { testKeyRing } from './key-ring';
 import { waitFor } from './wait';
 
 let bundle: Promise<{ code: string }> | undefined;
@@ -39,6 +41,8 @@ export interface HarnessOptions {
   readonly env: TestWorkflowEnvironment;
   /** The store's database. @default a fresh in-memory PGlite */
   readonly db?: Db;
+  /** WEBHOOKS_ENCRYPTION_KEYS. @default the tests' ring (test/helpers/key-ring.ts) */
+  readonly keyRing?: KeyRing;
   /** Per-attempt timeout, ms. @default 2000 */
   readonly attemptTimeoutMs?: number;
   /** Start a worker in the same process (the API then starts deliveries eagerly, as `npm start` does). @default true */
@@ -119,6 +123,7 @@ export async function startExtraWorker(
     logger: options.logger ?? createLogger('silent'),
     temporalAddress: options.env.address,
     db: options.db,
+    keyRing: options.keyRing ?? testKeyRing(),
     apiKeys: [h.apiKey],
     host: '127.0.0.1',
     targets: options.targets ?? { allowInsecure: true },
@@ -139,6 +144,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger: options.logger ?? createLogger('silent'),
     temporalAddress: options.env.address,
     db,
+    keyRing: options.keyRing ?? testKeyRing(),
     apiKeys: [apiKey],
     host: '127.0.0.1',
     targets: options.targets ?? { allowInsecure: true },

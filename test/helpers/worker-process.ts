@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { TEST_ENCRYPTION_KEYS } from './key-ring';
 import { SERVICE_ENV_DEFAULTS, SERVICE_NODE_ARGS } from './service-launch';
 import { waitFor } from './wait';
 
@@ -44,7 +45,7 @@ export function spawnWorker(
 ): WorkerProcess {
   const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, 'src/main.ts', 'worker'], {
     cwd: PROJECT_ROOT,
-    env: { ...SERVICE_ENV_DEFAULTS, ...process.env, ...env },
+    env: { ...SERVICE_ENV_DEFAULTS, ...process.env, WEBHOOKS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('could not spawn the worker process');

@@ -18,6 +18,7 @@ import { openPglite } from '../../src/store/pglite';
 import { DeliveryDispatcher } from '../../src/temporal/dispatcher';
 import { DEFAULT_RETRY_POLICY } from '../../core/retry-policy';
 import { waitFor } from '../helpers/wait';
+import { testKeyRing } from '../helpers/key-ring';
 
 let db: Db;
 let store: Store;
@@ -25,7 +26,7 @@ let store: Store;
 beforeAll(async () => {
   db = await openPglite(undefined);
   await migrate(db);
-  store = createStore(db);
+  store = createStore(db, testKeyRing());
 }, 60_000);
 
 afterAll(async () => {

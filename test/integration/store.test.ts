@@ -16,6 +16,7 @@ import { openPglite } from '../../src/store/pglite';
 import type { NewSubscription } from '../../src/store/subscriptions';
 import { DEFAULT_RETRY_POLICY, withDefaults } from '../../core/retry-policy';
 import { FRESH_HEALTH } from '../helpers/expected';
+import { testKeyRing } from '../helpers/key-ring';
 
 interface Backend {
   readonly db: Db;
@@ -55,7 +56,7 @@ describe.each(backends)('store on %s', (_name, open) => {
   beforeAll(async () => {
     backend = await open();
     firstMigration = await migrate(backend.db);
-    store = createStore(backend.db);
+    store = createStore(backend.db, testKeyRing());
   }, 60_000);
 
   afterAll(async () => {
@@ -110,6 +111,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '007_subscription_health',
         '008_subscription_paused',
         '009_subscription_throttle',
+        '010_secrets_at_rest',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(

@@ -8,6 +8,7 @@ import * as fastPathRun from './006_fast_path_run';
 import * as subscriptionHealth from './007_subscription_health';
 import * as subscriptionPaused from './008_subscription_paused';
 import * as subscriptionThrottle from './009_subscription_throttle';
+import * as secretsAtRest from './010_secrets_at_rest';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -20,6 +21,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '007_subscription_health', sql: subscriptionHealth.sql },
   { id: '008_subscription_paused', sql: subscriptionPaused.sql },
   { id: '009_subscription_throttle', sql: subscriptionThrottle.sql },
+  { id: '010_secrets_at_rest', sql: secretsAtRest.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */

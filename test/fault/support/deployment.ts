@@ -12,6 +12,7 @@ import { freePort, ServiceProcess } from './processes';
 import type { CountingReceiver } from './receiver';
 // Retries every second, so that retry paths finish within the scenario.
 import { FAST_RETRY } from '../../helpers/retry-policies';
+import { TEST_ENCRYPTION_KEYS } from '../../helpers/key-ring';
 
 export const EVENT_TYPE = 'fault.event';
 
@@ -76,6 +77,7 @@ export class Deployment {
       DATABASE_URL: this.databaseUrl,
       DATA_DIR: this.options.cluster.dir,
       WEBHOOKS_API_KEYS: this.apiKey,
+      WEBHOOKS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       WEBHOOKS_ALLOW_INSECURE_TARGETS: 'true',
       WEBHOOKS_ATTEMPT_TIMEOUT_MS: String(this.attemptTimeoutMs),
       ...this.options.env,
