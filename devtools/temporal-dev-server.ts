@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 
 /** Search attribute type names accepted by `temporal server start-dev --search-attribute`. */
 export type DevServerSearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
@@ -36,6 +37,12 @@ export interface DevServerOptions {
   namespace: string;
   /** Custom search attributes registered in `namespace` at start-up, name → type. */
   searchAttributes: Record<string, DevServerSearchAttributeType>;
+  /**
+   * How long Temporal keeps the closed workflows of `namespace`, ms; set at every start. Temporal
+   * keeps them a day at least, so a shorter one is raised to a day.
+   * @default the dev server's (a day)
+   */
+  namespaceRetentionMs?: number;
   /**
    * SQLite pragmas, name → value. WAL with `synchronous=normal` survives a process crash
    * and avoids an fsync per write.
@@ -95,6 +102,8 @@ const DEFAULT_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>
   'matching.enableFairness': true,
 };
 const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** Temporal's shortest retention of closed workflows (a namespace update refuses less). */
+const MIN_NAMESPACE_RETENTION_MS = 86_400_000;
 const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 200;
 const OUTPUT_TAIL_CHARS = 4_000;
@@ -139,6 +148,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       exited,
       output,
     });
+    if (options.namespaceRetentionMs !== undefined) {
+      await setNamespaceRetention(address, options.namespace, options.namespaceRetentionMs);
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -279,6 +291,19 @@ async function describeNamespaceError(address: string, namespace: string): Promi
     return err instanceof Error ? err.message : String(err);
   } finally {
     await connection?.close().catch(() => undefined);
+  }
+}
+
+/** Sets how long the namespace keeps closed workflows (`temporal operator namespace update --retention`). */
+async function setNamespaceRetention(address: string, namespace: string, retentionMs: number): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: '2s' });
+  try {
+    await connection.workflowService.updateNamespace({
+      namespace,
+      config: { workflowExecutionRetentionTtl: msToTs(Math.max(retentionMs, MIN_NAMESPACE_RETENTION_MS)) },
+    });
+  } finally {
+    await connection.close();
   }
 }
 

@@ -205,6 +205,22 @@ const envSchema = z.object({
     .enum(['true', 'false', '1', '0', ''])
     .default('true')
     .transform((value) => value !== 'false' && value !== '0'),
+  /**
+   * Events, deliveries and attempts older than this are removed, daily, by the retention workflow
+   * (a Temporal Schedule); never a pending delivery nor its event. A duration of at least 1m
+   * ("30d", "12h"). @default "30d"
+   */
+  WEBHOOKS_RETENTION: z
+    .string()
+    .default('30d')
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 60_000) {
+        ctx.addIssue({ code: 'custom', message: `'${value}' is not a duration of at least 1m such as 30d or 12h` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
   /** Per-attempt timeout of the POST to a receiver, ms. @default 15000 */
   WEBHOOKS_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   /** Largest accepted request body, bytes. @default 1048576 */
@@ -293,6 +309,8 @@ export interface Config {
   readonly autoDisable: AutoDisableSettings;
   /** WEBHOOKS_FAIRNESS. */
   readonly fairness: boolean;
+  /** WEBHOOKS_RETENTION, ms. */
+  readonly retentionMs: number;
   readonly attemptTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
@@ -387,6 +405,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryMode: e.WEBHOOKS_DELIVERY_MODE,
     autoDisable: Object.freeze({ disableAfterMs: e.WEBHOOKS_DISABLE_AFTER, disableOnGone: e.WEBHOOKS_DISABLE_ON_GONE }),
     fairness: e.WEBHOOKS_FAIRNESS,
+    retentionMs: e.WEBHOOKS_RETENTION,
     attemptTimeoutMs: e.WEBHOOKS_ATTEMPT_TIMEOUT_MS,
     maxBodyBytes: e.WEBHOOKS_MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,

@@ -21,6 +21,7 @@ import { startService, type Service, type ServiceRole } from './service';
 import { openStoreDb, storeIsReachable } from './store';
 import { KeyRing, KeyRingError } from './store/secret-box';
 import { connectClient, registerSearchAttributes, temporalIsReachable } from './temporal/connection';
+import { ensureRetentionSchedule, RETENTION_SCHEDULE_ID } from './temporal/retention-schedule';
 import type * as TracingModule from './tracing';
 import type { Tracing } from './tracing';
 
@@ -88,6 +89,8 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
     port: config.temporal.devPort,
     uiPort: config.temporal.devUiPort,
     namespace: config.temporal.namespace,
+    // Closed workflows are kept as long as the store keeps their deliveries (Temporal: a day at least).
+    namespaceRetentionMs: config.retentionMs,
     searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
     logger,
   });
@@ -209,8 +212,19 @@ async function run(
   closers.push(() => db.close());
 
   const client = await connectClient(temporalAddress, config.temporal.namespace);
-  const registered = await registerSearchAttributes(client).finally(() => client.connection.close());
-  if (registered.length > 0) logger.info({ registered }, 'search attributes registered');
+  try {
+    const registered = await registerSearchAttributes(client);
+    if (registered.length > 0) logger.info({ registered }, 'search attributes registered');
+    // Workers run the retention workflow, so they keep its schedule; an API alone does not.
+    if (mode !== 'api') {
+      const retention = { taskQueue: config.temporal.taskQueue, retentionMs: config.retentionMs };
+      const change = await ensureRetentionSchedule(client, retention);
+      if (change !== 'unchanged')
+        logger.info({ schedule: RETENTION_SCHEDULE_ID, ...retention }, `retention schedule ${change}`);
+    }
+  } finally {
+    await client.connection.close();
+  }
 
   let apiKeys: readonly string[] = [];
   if (mode !== 'worker') {

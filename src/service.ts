@@ -186,6 +186,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         namespace: settings.temporal.namespace,
         taskQueue: settings.temporal.taskQueue,
         deliveries: store.deliveries,
+        retention: store.retention,
         health: disabler,
         operationalEvents,
         logger,

@@ -9,6 +9,7 @@ import { type InjectedSink, type NativeConnection, Worker, type WorkerOptions } 
 import type { Logger } from 'pino';
 import type { TargetPolicy } from '../core/targets';
 import type { DeliveryRecords } from '../activities/delivery-records';
+import { createRetentionActivities, type RetentionRecords } from '../activities/retention';
 import type { DeliveryMetrics } from '../activities/metrics';
 import { createActivities } from '../activities';
 import type { SubscriptionHealthGuard } from '../activities/subscription-health';
@@ -23,6 +24,8 @@ export interface DeliveryWorkerDeps {
   readonly namespace: string;
   readonly taskQueue: string;
   readonly deliveries: DeliveryRecords;
+  /** Where the retention workflow removes expired rows. */
+  readonly retention: RetentionRecords;
   /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
   readonly health?: SubscriptionHealthGuard;
   /** Told of deliveries that ended failed, for the operational event. @default none */
@@ -77,7 +80,7 @@ function tracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'inte
   };
 }
 
-/** The worker that runs delivery workflows and their activities. Run it with `worker.run()`. */
+/** The worker that runs delivery workflows, the retention workflow and their activities. Run it with `worker.run()`. */
 export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Worker> {
   // Every connection is checked against the target policy on the address actually connected to.
   const http = createHttpAgent(
@@ -97,7 +100,7 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
-    activities,
+    activities: { ...activities, ...createRetentionActivities({ retention: deps.retention, logger: deps.logger }) },
     workflowBundle: deps.workflowBundle ?? (await bundleInChildProcess()),
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...tracingOptions(deps.tracing),

@@ -1,2 +1,3 @@
 export { deliveryWorkflow } from './delivery';
 export { subscriberWorkflow } from './subscriber';
+export { retentionWorkflow } from './retention';

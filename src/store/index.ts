@@ -7,6 +7,7 @@ import { openPglite } from './pglite';
 import { DeliveryStore } from './deliveries';
 import { EventStore } from './events';
 import { EventTypeStore } from './event-types';
+import { RetentionStore } from './retention';
 import { SubscriptionStore } from './subscriptions';
 import type { KeyRing } from './secret-box';
 
@@ -18,6 +19,7 @@ export interface Store {
   readonly events: EventStore;
   readonly deliveries: DeliveryStore;
   readonly apiKeys: ApiKeyStore;
+  readonly retention: RetentionStore;
 }
 
 /** The stores over `db`, sealing and opening secrets with `keyRing` (secret-box.ts). */
@@ -29,6 +31,7 @@ export function createStore(db: Db, keyRing: KeyRing): Store {
     events: new EventStore(db, keyRing),
     deliveries: new DeliveryStore(db, keyRing),
     apiKeys: new ApiKeyStore(db),
+    retention: new RetentionStore(db),
   };
 }
 

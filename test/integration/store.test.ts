@@ -112,6 +112,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '008_subscription_paused',
         '009_subscription_throttle',
         '010_secrets_at_rest',
+        '011_retention',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(

@@ -9,6 +9,7 @@ import * as subscriptionHealth from './007_subscription_health';
 import * as subscriptionPaused from './008_subscription_paused';
 import * as subscriptionThrottle from './009_subscription_throttle';
 import * as secretsAtRest from './010_secrets_at_rest';
+import * as retention from './011_retention';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -22,6 +23,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '008_subscription_paused', sql: subscriptionPaused.sql },
   { id: '009_subscription_throttle', sql: subscriptionThrottle.sql },
   { id: '010_secrets_at_rest', sql: secretsAtRest.sql },
+  { id: '011_retention', sql: retention.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
