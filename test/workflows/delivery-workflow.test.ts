@@ -401,7 +401,7 @@ async function expectFailed(
   else expect(failure?.message).toMatch(reason);
   const state = (failure as ApplicationFailure).details?.[0] as DeliveryState;
   expect(state).toMatchObject({ deliveryId: delivery.deliveryId, status: 'failed', reason: failure?.message });
-  await expectRecorded(delivery, mocks, 'failed', 'FAILED');
+  await expectRecorded(delivery, mocks, 'failed', 'FAILED', failure?.message ?? null);
   expect(mocks.cancellationsRequested).toEqual([]);
   return state;
 }
@@ -423,7 +423,7 @@ async function expectCancelled(
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-  await expectRecorded(delivery, mocks, 'cancelled', 'CANCELLED');
+  await expectRecorded(delivery, mocks, 'cancelled', 'CANCELLED', reason);
   const runId = (await delivery.handle.describe()).runId;
   expect(mocks.cancellationsRequested).toEqual(by === 'the workflow' ? [runId] : []);
   const state = await delivery.handle.query(statusQuery);
@@ -431,13 +431,15 @@ async function expectCancelled(
   return state;
 }
 
+/** The outcome recorded once, with its reason (for the operational event of a failed delivery), and Temporal's status. */
 async function expectRecorded(
   delivery: Delivery,
   mocks: MockActivities,
   status: DeliveryStatus,
   executionStatus: string,
+  reason: string | null,
 ): Promise<void> {
-  expect(mocks.outcomes).toEqual([{ deliveryId: delivery.deliveryId, status }]);
+  expect(mocks.outcomes).toEqual([{ deliveryId: delivery.deliveryId, status, reason }]);
   const description = await delivery.handle.describe();
   expect(description.status.name).toBe(executionStatus);
   expect(description.typedSearchAttributes.get(DELIVERY_STATUS)).toBe(status);
@@ -487,17 +489,27 @@ describe('success', () => {
   });
 });
 
-/** What postWebhook throws when the subscription is paused: nothing posted, the attempts made so far. */
-const findsPaused: Answer = async (call) => {
-  const details: NotSentDetails = { attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1 };
-  throw ApplicationFailure.create({
-    message: 'the subscription is paused: nothing was posted',
-    type: SUBSCRIPTION_PAUSED,
-    nonRetryable: true,
-    details: [details],
-    category: ApplicationFailureCategory.BENIGN,
-  });
-};
+/**
+ * What postWebhook throws when it posts nothing: the attempts made so far and, for a throttled
+ * subscription, its slot `slotInMs` after the call (workflow time).
+ */
+const findsNotSent =
+  (type: typeof SUBSCRIPTION_PAUSED | typeof SUBSCRIPTION_THROTTLED, slotInMs?: number): Answer =>
+  async (call) => {
+    const details: NotSentDetails = {
+      attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1,
+      ...(slotInMs !== undefined ? { sendAt: call.at + slotInMs } : {}),
+    };
+    throw ApplicationFailure.create({
+      message: `nothing was posted (${type})`,
+      type,
+      nonRetryable: true,
+      details: [details],
+      category: ApplicationFailureCategory.BENIGN,
+    });
+  };
+const findsPaused = findsNotSent(SUBSCRIPTION_PAUSED);
+const findsThrottled = (slotInMs: number): Answer => findsNotSent(SUBSCRIPTION_THROTTLED, slotInMs);
 
 describe('a paused subscription', () => {
   test('the first attempt finds it paused: the run waits for the resume signal, then attempts again, counting nothing', async () => {
@@ -533,23 +545,6 @@ describe('a paused subscription', () => {
     });
   });
 });
-
-/** What postWebhook throws when the subscription is throttled: nothing posted, its slot `inMs` after the call (workflow time). */
-const findsThrottled =
-  (inMs: number): Answer =>
-  async (call) => {
-    const details: NotSentDetails = {
-      attemptsMade: (call.input.attemptsBefore ?? 0) + call.attempt - 1,
-      sendAt: call.at + inMs,
-    };
-    throw ApplicationFailure.create({
-      message: 'the subscription is throttled: nothing was posted',
-      type: SUBSCRIPTION_THROTTLED,
-      nonRetryable: true,
-      details: [details],
-      category: ApplicationFailureCategory.BENIGN,
-    });
-  };
 
 describe('a throttled subscription', () => {
   test('the first attempt finds its turn to come: the run waits for its slot, then posts holding it, counting nothing', async () => {
@@ -863,7 +858,9 @@ describe('resend', () => {
       expect(again.firstExecutionRunId).not.toBe(delivery.runId);
       expect(state).toMatchObject({ status: 'succeeded', reason: null, resends: 0 });
       expect(Date.parse(state.windowStartedAt)).toBeGreaterThanOrEqual(Date.parse(failed.windowStartedAt));
-      expect(mocks.outcomes).toEqual([{ deliveryId: delivery.deliveryId, status: 'failed' }]);
+      expect(mocks.outcomes).toEqual([
+        { deliveryId: delivery.deliveryId, status: 'failed', reason: 'receiver answered HTTP 404' },
+      ]);
       expect(mocks.kinds).toEqual(['local#1+0', 'local#1+0']);
       expect(mocks.attempts.map((a) => a.runId)).toEqual([delivery.runId, again.firstExecutionRunId]);
     });

@@ -457,7 +457,9 @@ describe('first attempts', () => {
       });
       expect((await child.describe()).status.name).toBe('FAILED');
       expect(mocks.callsOf(rejected.deliveryId)).toHaveLength(1);
-      expect(mocks.outcomes).toEqual([{ deliveryId: rejected.deliveryId, status: 'failed' }]);
+      expect(mocks.outcomes).toEqual([
+        { deliveryId: rejected.deliveryId, status: 'failed', reason: 'receiver answered HTTP 404' },
+      ]);
     });
   });
 
