@@ -37,13 +37,6 @@ export class KeyRingError extends Error {
 /** A stored secret that cannot be opened. The message never quotes the value. */
 export class SealedSecretError extends Error {
   override readonly name = 'SealedSecretError';
-  constructor(
-    message: string,
-    /** The key the value names; undefined when it names none. */
-    readonly keyId: string | undefined,
-  ) {
-    super(message);
-  }
 }
 
 interface RingKey {
@@ -139,12 +132,11 @@ export class KeyRing {
   open(stored: string, owner: string): string {
     if (!stored.startsWith('enc:')) return stored;
     const sealed = parseSealed(stored);
-    if (!sealed) throw new SealedSecretError(`a stored secret of ${owner} is not an ${SEALED_PREFIX} value`, undefined);
+    if (!sealed) throw new SealedSecretError(`a stored secret of ${owner} is not an ${SEALED_PREFIX} value`);
     const key = this.#keys.get(sealed.keyId);
     if (!key) {
       throw new SealedSecretError(
         `a stored secret of ${owner} is sealed under key '${sealed.keyId}', which WEBHOOKS_ENCRYPTION_KEYS does not hold`,
-        sealed.keyId,
       );
     }
     const decipher = createDecipheriv(ALGORITHM, key, sealed.iv, { authTagLength: TAG_BYTES });
@@ -155,7 +147,6 @@ export class KeyRing {
     } catch {
       throw new SealedSecretError(
         `a stored secret of ${owner} does not open under key '${sealed.keyId}': altered, or not sealed for this row`,
-        sealed.keyId,
       );
     }
   }
