@@ -42,11 +42,11 @@ function nextIdParts(now: number): { ms: number; random: bigint } {
 }
 
 /**
- * A new id such as `sub_01jabcdefg…`: the prefix names the resource, the time part makes ids sort
+ * A new id such as `sub_01jabcdefg…` (`op_…` for a bulk operation): the prefix names the resource, the time part makes ids sort
  * in creation order (cursor pagination relies on it; ids made by one process in the same
  * millisecond sort in order too), the random part makes them unguessable.
  */
-export function newId(prefix: 'sub' | 'evt' | 'dlv' | 'key'): string {
+export function newId(prefix: 'sub' | 'evt' | 'dlv' | 'key' | 'op'): string {
   const { ms, random } = nextIdParts(Date.now());
   return `${prefix}_${encodeTime(ms)}${encode80(random)}`;
 }

@@ -172,3 +172,40 @@ export interface AttemptRecord {
   /** The subscriber workflow run making this first attempt (throughput mode), kept with a delivered one. @default none */
   readonly fastPathRun?: WorkflowRun | undefined;
 }
+
+export const OPERATION_KINDS = ['recover', 'replay'] as const;
+/** recover: resend a subscription's ended deliveries; replay: deliver past events it has no delivery for. */
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+export const OPERATION_STATUSES = ['running', 'completed', 'cancelled', 'failed'] as const;
+export type OperationStatus = (typeof OPERATION_STATUSES)[number];
+
+/** The statuses of the deliveries a recover may resend. */
+export const RECOVERABLE_STATUSES = ['failed', 'cancelled'] as const;
+export type RecoverableStatus = (typeof RECOVERABLE_STATUSES)[number];
+
+/** Which deliveries (recover) or events (replay) an operation takes: those of events created in [since, until). */
+export interface OperationFilter {
+  readonly since: Date;
+  /** The end of the window; the moment the operation started when none was given. */
+  readonly until: Date;
+  /** recover only: the statuses of the deliveries it resends. */
+  readonly statuses?: readonly RecoverableStatus[];
+}
+
+/** A bulk operation on one subscription's deliveries, run by one workflow. */
+export interface Operation {
+  readonly id: string;
+  readonly kind: OperationKind;
+  readonly subscriptionId: string;
+  readonly accountId: string | null;
+  readonly status: OperationStatus;
+  readonly filter: OperationFilter;
+  /** Deliveries (recover) or events (replay) it takes, counted when it started, and grown if it found more. */
+  readonly matched: number;
+  /** Those it has handled: resent or started (or found already delivered or resent). */
+  readonly done: number;
+  readonly workflowId: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+}

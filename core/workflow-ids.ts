@@ -16,3 +16,8 @@ export function subscriberWorkflowId(subscriptionId: string): string {
 
 /** The type name of the subscriber workflow: an activity tells by it that it runs on the fast path. */
 export const SUBSCRIBER_WORKFLOW_TYPE = 'subscriberWorkflow';
+
+/** One workflow per bulk operation: `recover/<op id>` or `replay/<op id>`. */
+export function operationWorkflowId(kind: 'recover' | 'replay', operationId: string): string {
+  return `${kind}/${operationId}`;
+}

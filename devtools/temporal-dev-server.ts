@@ -9,6 +9,17 @@ import { msToTs } from '@temporalio/common/lib/time';
 /** Search attribute type names accepted by `temporal server start-dev --search-attribute`. */
 export type DevServerSearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
+/** The dev server's name of a search attribute type as the SDK names it (`INT` → `Int`). */
+export const DEV_SERVER_SEARCH_ATTRIBUTE_TYPES: Readonly<Record<string, DevServerSearchAttributeType>> = {
+  KEYWORD: 'Keyword',
+  TEXT: 'Text',
+  INT: 'Int',
+  DOUBLE: 'Double',
+  BOOL: 'Bool',
+  DATETIME: 'Datetime',
+  KEYWORD_LIST: 'KeywordList',
+};
+
 /** The part of a pino logger the dev server writes to. */
 export interface DevServerLogger {
   /** Receives the server's stdout (its start-up banner); dropped when absent. */

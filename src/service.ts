@@ -20,6 +20,7 @@ import { connectClient } from './temporal/connection';
 import type { Tracing } from './tracing';
 import type { DispatcherOptions } from './temporal/dispatcher';
 import { SubscriptionDisabler } from './temporal/subscription-disabler';
+import { createDeliveryRestarter } from './temporal/operation-control';
 import { OperationalEventPublisher, registerOperationalEventTypes } from './temporal/operational-events';
 import { createDeliveryWorker } from './worker';
 
@@ -181,12 +182,23 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         events: operationalEvents,
       });
       closers.push(() => disabler.stop());
+      const restarter = createDeliveryRestarter({
+        client,
+        store,
+        logger,
+        taskQueue: settings.temporal.taskQueue,
+        attemptTimeoutMs: settings.attemptTimeoutMs,
+        mode: settings.deliveryMode,
+        ...(settings.fairness !== undefined ? { fairness: settings.fairness } : {}),
+      });
+      closers.push(restarter.stop);
       const worker: Worker = await createDeliveryWorker({
         connection,
         namespace: settings.temporal.namespace,
         taskQueue: settings.temporal.taskQueue,
         deliveries: store.deliveries,
         retention: store.retention,
+        operations: { operations: store.operations, restarts: restarter.restarts },
         health: disabler,
         operationalEvents,
         logger,

@@ -12,6 +12,7 @@ import type { DeliveryRecords } from '../activities/delivery-records';
 import { createRetentionActivities, type RetentionRecords } from '../activities/retention';
 import type { DeliveryMetrics } from '../activities/metrics';
 import { createActivities } from '../activities';
+import { createOperationActivities, type OperationActivityDeps } from '../activities/operations';
 import type { SubscriptionHealthGuard } from '../activities/subscription-health';
 import type { OperationalEvents } from '../activities/operational-events';
 import { createHttpAgent } from '../activities/http';
@@ -26,6 +27,8 @@ export interface DeliveryWorkerDeps {
   readonly deliveries: DeliveryRecords;
   /** Where the retention workflow removes expired rows. */
   readonly retention: RetentionRecords;
+  /** What bulk operations' batches read, write and restart (recover, replay). */
+  readonly operations: OperationActivityDeps;
   /** Told of failed attempts, to disable a subscription whose failures call for it. @default none */
   readonly health?: SubscriptionHealthGuard;
   /** Told of deliveries that ended failed, for the operational event. @default none */
@@ -100,7 +103,11 @@ export async function createDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Wo
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
-    activities: { ...activities, ...createRetentionActivities({ retention: deps.retention, logger: deps.logger }) },
+    activities: {
+      ...activities,
+      ...createRetentionActivities({ retention: deps.retention, logger: deps.logger }),
+      ...createOperationActivities(deps.operations),
+    },
     workflowBundle: deps.workflowBundle ?? (await bundleInChildProcess()),
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...tracingOptions(deps.tracing),

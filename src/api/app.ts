@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store';
 import type { DeliveryControl } from '../temporal/delivery-control';
 import type { DeliveryDispatcher } from '../temporal/dispatcher';
+import type { OperationControl } from '../temporal/operation-control';
 import { apiKeyRoutes } from './api-keys';
 import { requireApiKey } from './auth';
 import { deliveryRoutes } from './deliveries';
@@ -15,6 +16,7 @@ import { errorHandler, sendError } from './errors';
 import { eventTypeRoutes } from './event-types';
 import { eventRoutes } from './events';
 import { openApiDocument } from './openapi';
+import { operationRoutes } from './operations';
 import { mountRoutes, type Route } from './route';
 import { subscriptionRoutes } from './subscriptions';
 
@@ -22,6 +24,8 @@ export interface AppDeps {
   readonly store: Store;
   readonly dispatcher: DeliveryDispatcher;
   readonly control: DeliveryControl;
+  /** Starts and cancels bulk operations (recover, replay). */
+  readonly operations: OperationControl;
   readonly logger: Logger;
   readonly apiKeys: readonly string[];
   readonly maxBodyBytes: number;
@@ -79,6 +83,7 @@ export function apiRoutes(deps: AppDeps): Route[] {
     }),
     ...eventRoutes(deps),
     ...deliveryRoutes(deps),
+    ...operationRoutes(deps),
     ...apiKeyRoutes(deps),
   ];
 }

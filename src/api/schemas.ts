@@ -47,7 +47,7 @@ export const identifier = (what: string) =>
     .regex(/^[A-Za-z0-9._-]+$/, `${what} may contain only letters, digits, '.', '_' and '-'`);
 
 /** Ids this service generates, e.g. `sub_01j…`. */
-export const resourceId = z.string().regex(/^[a-z]{3}_[0-9a-z]{26}$/);
+export const resourceId = z.string().regex(/^[a-z]{2,3}_[0-9a-z]{26}$/);
 
 export const duration = z
   .union([z.string().regex(/^[0-9]{1,9}(ms|s|m|h|d)$/), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)], {
@@ -99,7 +99,7 @@ export const decimalQueryInteger = (what: string, min: number, max: number) =>
  */
 export const idCursor = z
   .string()
-  .regex(/^[a-z]{3}_[0-9a-z]{26}$/, 'cursor must be a nextCursor this API returned')
+  .regex(/^[a-z]{2,3}_[0-9a-z]{26}$/, 'cursor must be a nextCursor this API returned')
   .transform((id) => encodeCursor(id))
   .meta({ description: "The previous page's nextCursor." });
 

@@ -13,6 +13,7 @@ import type { DeliveryMode } from '../../core/model';
 import { DeliveryDispatcher, type DispatcherOptions } from '../temporal/dispatcher';
 import type { DeliveryStartSettings } from '../temporal/delivery-start';
 import { DeliveryReconciler } from '../temporal/reconciler';
+import { OperationControl } from '../temporal/operation-control';
 import type { ServiceMetrics } from '../metrics/service-metrics';
 import { createApp } from './app';
 import { createHttpServer } from './http-server';
@@ -86,6 +87,7 @@ export async function startApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     store,
     dispatcher,
     control,
+    operations: new OperationControl({ client, store, taskQueue: deps.taskQueue }),
     logger,
     apiKeys: deps.apiKeys,
     maxBodyBytes: deps.maxBodyBytes,

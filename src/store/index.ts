@@ -9,6 +9,7 @@ import { EventStore } from './events';
 import { EventTypeStore } from './event-types';
 import { RetentionStore } from './retention';
 import { SubscriptionStore } from './subscriptions';
+import { OperationStore } from './operations';
 import type { KeyRing } from './secret-box';
 
 /** One store per table group, over one database. */
@@ -19,6 +20,7 @@ export interface Store {
   readonly events: EventStore;
   readonly deliveries: DeliveryStore;
   readonly apiKeys: ApiKeyStore;
+  readonly operations: OperationStore;
   readonly retention: RetentionStore;
 }
 
@@ -31,6 +33,7 @@ export function createStore(db: Db, keyRing: KeyRing): Store {
     events: new EventStore(db, keyRing),
     deliveries: new DeliveryStore(db, keyRing),
     apiKeys: new ApiKeyStore(db),
+    operations: new OperationStore(db),
     retention: new RetentionStore(db),
   };
 }

@@ -14,7 +14,7 @@ export function encodeCursor(lastId: string): string {
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[a-z]{3}_[0-9a-z]{26}$/.test(id)) {
+  if (!/^[a-z]{2,3}_[0-9a-z]{26}$/.test(id)) {
     throw new ValidationError('invalid cursor', [
       { path: 'query.cursor', message: 'is not a cursor this API returned' },
     ]);

@@ -107,7 +107,7 @@ test('the formats, patterns and bounds the server enforces are in the document',
     '^(?:admin|account:[A-Za-z0-9._-]{1,128})$',
   );
   expect(requestSchema('/v1/events', 'post').properties.callbackUrl).toMatchObject({ format: 'uri', maxLength: 2048 });
-  expect(queryParam('/v1/subscriptions', 'get', 'cursor').schema.pattern).toBe('^[a-z]{3}_[0-9a-z]{26}$');
+  expect(queryParam('/v1/subscriptions', 'get', 'cursor').schema.pattern).toBe('^[a-z]{2,3}_[0-9a-z]{26}$');
   expect(queryParam('/v1/deliveries/{id}/attempts', 'get', 'cursor').schema.pattern).toBe('^(0|[1-9][0-9]{0,8})$');
   for (const path of ['/v1/subscriptions', '/v1/deliveries', '/v1/api-keys', '/v1/deliveries/{id}/attempts']) {
     expect(queryParam(path, 'get', 'limit').schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });

@@ -113,6 +113,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         '009_subscription_throttle',
         '010_secrets_at_rest',
         '011_retention',
+        '012_operations',
       ]);
       expect(await migrate(backend.db)).toEqual([]);
       const tables = await backend.db.query<{ table_name: string }>(
@@ -124,6 +125,8 @@ describe.each(backends)('store on %s', (_name, open) => {
         'deliveries',
         'event_types',
         'events',
+        'operation_items',
+        'operations',
         'schema_migrations',
         'subscriptions',
       ]);

@@ -19,12 +19,15 @@ const globex = {
   callbackDelivery: '',
   vendorDelivery: '',
   secret: '',
+  operation: '',
 };
 const vendor = { subscription: '' };
 const acme = { subscription: '', event: '', delivery: '' };
 
 /** Receivers are never reached: no worker runs here, deliveries stay pending. */
 const NOWHERE = 'http://127.0.0.1:9/never';
+/** The start of a recover's or replay's window. */
+const SINCE = '2026-01-01T00:00:00Z';
 
 function as(key: string) {
   return <T = any>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> =>
@@ -73,6 +76,9 @@ beforeAll(async () => {
   expect(acmeEvent.body.accountId).toBe('acme');
   acme.event = acmeEvent.body.id;
   acme.delivery = (await asAcme('GET', `/v1/deliveries?subscriptionId=${acme.subscription}`)).body.data[0].id;
+  const operation = await asGlobex('POST', `/v1/subscriptions/${globex.subscription}/replay`, { since: SINCE });
+  expect(operation.status).toBe(202);
+  globex.operation = operation.body.id;
 }, 120_000);
 
 afterAll(async () => {
@@ -220,6 +226,38 @@ attempt(
   'POST /v1/deliveries/:id/resend',
   () => as(keys.acme.key)('POST', `/v1/deliveries/${globex.delivery}/resend`),
   (res) => foreignNotFound(globex.delivery, `/v1/deliveries/${globex.delivery}/resend`, 'POST')(res),
+);
+attempt(
+  'POST /v1/subscriptions/:id/recover',
+  () => as(keys.acme.key)('POST', `/v1/subscriptions/${globex.subscription}/recover`, { since: SINCE }),
+  (res) =>
+    foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}/recover`, 'POST', {
+      since: SINCE,
+    })(res),
+);
+attempt(
+  'POST /v1/subscriptions/:id/replay',
+  () => as(keys.acme.key)('POST', `/v1/subscriptions/${globex.subscription}/replay`, { since: SINCE }),
+  (res) =>
+    foreignNotFound(globex.subscription, `/v1/subscriptions/${globex.subscription}/replay`, 'POST', {
+      since: SINCE,
+    })(res),
+);
+attempt('GET /v1/operations', acmeCall('GET', `/v1/operations?subscriptionId=${globex.subscription}`), (res) => {
+  expect(res.body).toEqual({ data: [], nextCursor: null });
+});
+attempt(
+  'GET /v1/operations/:id',
+  () => as(keys.acme.key)('GET', `/v1/operations/${globex.operation}`),
+  (res) => foreignNotFound(globex.operation, `/v1/operations/${globex.operation}`)(res),
+);
+attempt(
+  'POST /v1/operations/:id/cancel',
+  () => as(keys.acme.key)('POST', `/v1/operations/${globex.operation}/cancel`),
+  async (res) => {
+    await foreignNotFound(globex.operation, `/v1/operations/${globex.operation}/cancel`, 'POST')(res);
+    expect((await h.call('GET', `/v1/operations/${globex.operation}`)).body.status).toBe('running');
+  },
 );
 attempt('POST /v1/event-types', acmeCall('POST', '/v1/event-types', { id: 'acme.only' }), (res) => {
   expect(res.status).toBe(403);

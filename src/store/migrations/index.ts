@@ -10,6 +10,7 @@ import * as subscriptionPaused from './008_subscription_paused';
 import * as subscriptionThrottle from './009_subscription_throttle';
 import * as secretsAtRest from './010_secrets_at_rest';
 import * as retention from './011_retention';
+import * as operations from './012_operations';
 
 /** Every migration, in the order it runs. Append only: never edit one that has shipped. */
 const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
@@ -24,6 +25,7 @@ const MIGRATIONS: ReadonlyArray<{ id: string; sql: string }> = [
   { id: '009_subscription_throttle', sql: subscriptionThrottle.sql },
   { id: '010_secrets_at_rest', sql: secretsAtRest.sql },
   { id: '011_retention', sql: retention.sql },
+  { id: '012_operations', sql: operations.sql },
 ];
 
 /** Arbitrary constant that serialises concurrent migrators (several API and worker processes). */
