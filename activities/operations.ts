@@ -38,13 +38,13 @@ export interface OperationBatchOutcome {
 }
 
 /** Deliveries one batch takes. */
-export const OPERATION_BATCH_SIZE = 100;
+const OPERATION_BATCH_SIZE = 100;
 /** Deliveries of a batch acted on at once. */
 const ITEM_CONCURRENCY = 16;
 /** A batch heartbeats this often, so a cancellation reaches it within a few seconds and a lost worker is noticed. */
 const HEARTBEAT_INTERVAL_MS = 500;
 
-export const progressOf = (operation: Operation): OperationProgress => ({
+const progressOf = (operation: Operation): OperationProgress => ({
   status: operation.status,
   matched: operation.matched,
   done: operation.done,

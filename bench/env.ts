@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
 import type { DeliveryMode } from '../core/model';
 import { loadConfig } from '../src/config';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
-import { startDevServer, type DevServer } from '../devtools/temporal-dev-server';
+import { devServerSearchAttributes, startDevServer, type DevServer } from '../devtools/temporal-dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { freePort } from '../test/helpers/ports';
 import { startPostgres } from '../test/helpers/postgres';
@@ -174,7 +174,7 @@ export async function startEnv(options: EnvOptions): Promise<BenchEnv> {
       uiPort: await freePort(),
       headless: true,
       namespace: 'default',
-      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
+      searchAttributes: devServerSearchAttributes(SEARCH_ATTRIBUTE_KEYS),
       ...(options.sqlitePragmas ? { sqlitePragmas: options.sqlitePragmas } : {}),
       ...(options.dynamicConfig ? { dynamicConfig: options.dynamicConfig } : {}),
       // The server's own warnings go to its log file; the run reports how many there were.

@@ -8,7 +8,7 @@
  * --eager-activity on|off (the dev server's eager activity dispatch; default on, as npm start),
  * --eager on|off (default on, as npm start; always off with --split), --bundle runtime|prebuilt (default: runtime, as
  * npm start; prebuilt with --quick), --tuning key=value[,key=value…],
- * --start-concurrency N, --only throughput,latency,burst,fanout,storm,fairness, --fanout 1000,10000,
+ * --start-concurrency N, --only throughput,latency,burst,fanout,storm,fairness,recover, --fanout 1000,10000,
  * --fairness N (account A's subscribers in the fairness scenario; default 10000, quick 200),
  * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --mode per-delivery|per-subscriber (WEBHOOKS_DELIVERY_MODE;
  * default per-delivery), --out DIR, --profile (CPU profiles of the service during
@@ -41,6 +41,7 @@ import {
   type ThrottleAccuracy,
 } from './fairness';
 import { formatObservability, observabilityCost } from './observability';
+import { formatRecover, recoverScenario } from './recover';
 import type { ServiceStats, WorkerTuning } from './protocol';
 import { chartSvg, formatResults, type Machine, type RunResults } from './report';
 import {
@@ -57,7 +58,7 @@ import {
   type LatencyResult,
 } from './scenarios';
 
-type Part = 'throughput' | 'latency' | 'burst' | 'fanout' | 'storm' | 'fairness';
+type Part = 'throughput' | 'latency' | 'burst' | 'fanout' | 'storm' | 'fairness' | 'recover';
 
 interface Profile {
   readonly throughputMs: number;
@@ -183,7 +184,7 @@ function parseArgs(argv: string[]): Args {
     bundle: undefined,
     tuning: {},
     startConcurrency: undefined,
-    only: new Set<Part>(['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness']),
+    only: new Set<Part>(['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness', 'recover']),
     out: path.join(__dirname, 'results'),
     profile: false,
     fanOut: undefined,
@@ -240,7 +241,7 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--only': {
         const parts = value().split(',');
-        const known: readonly string[] = ['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness'];
+        const known: readonly string[] = ['throughput', 'latency', 'burst', 'fanout', 'storm', 'fairness', 'recover'];
         const unknown = parts.filter((part) => !known.includes(part));
         if (unknown.length > 0) throw new Error(`--only: unknown part ${unknown.join(', ')} (${known.join(', ')})`);
         args.only = new Set(parts as Part[]);
@@ -567,6 +568,9 @@ async function main(): Promise<void> {
   const fairnessResult = args.only.has('fairness')
     ? await fairnessScenario(envOptions, profile.fairness, path.join(args.out, `${stamp}-${args.label}`))
     : undefined;
+  const recover = args.only.has('recover')
+    ? await recoverScenario(envOptions, profileName, path.join(args.out, `${stamp}-${args.label}`))
+    : undefined;
 
   const results: RunResults = {
     label: args.label,
@@ -597,13 +601,14 @@ async function main(): Promise<void> {
     ...(storm ? { storm } : {}),
     ...(burstResult ? { burst: burstResult } : {}),
     ...(fairnessResult ? { fairness: fairnessResult } : {}),
+    ...(recover ? { recover } : {}),
     wallMs: performance.now() - t0,
   };
   const base = path.join(args.out, `${stamp}-${args.label}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 1)}\n`);
   writeFileSync(`${base}.svg`, chartSvg(results));
   process.stdout.write(
-    `${formatResults(results)}\n${fairnessResult ? `\n${formatFairness(fairnessResult)}\n` : ''}\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`,
+    `${formatResults(results)}\n${fairnessResult ? `\n${formatFairness(fairnessResult)}\n` : ''}${recover ? `\n${formatRecover(recover)}\n` : ''}\nraw results: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), `${base}.svg`)}\n`,
   );
 }
 

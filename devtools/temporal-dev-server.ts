@@ -9,8 +9,8 @@ import { msToTs } from '@temporalio/common/lib/time';
 /** Search attribute type names accepted by `temporal server start-dev --search-attribute`. */
 export type DevServerSearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
-/** The dev server's name of a search attribute type as the SDK names it (`INT` → `Int`). */
-export const DEV_SERVER_SEARCH_ATTRIBUTE_TYPES: Readonly<Record<string, DevServerSearchAttributeType>> = {
+/** The dev server's names of search attribute types, by the SDK's (`INT` → `Int`). */
+const DEV_SERVER_SEARCH_ATTRIBUTE_TYPES: Readonly<Record<string, DevServerSearchAttributeType>> = {
   KEYWORD: 'Keyword',
   TEXT: 'Text',
   INT: 'Int',
@@ -19,6 +19,13 @@ export const DEV_SERVER_SEARCH_ATTRIBUTE_TYPES: Readonly<Record<string, DevServe
   DATETIME: 'Datetime',
   KEYWORD_LIST: 'KeywordList',
 };
+
+/** `searchAttributes` for these search attribute keys (the SDK's `defineSearchAttributeKey`). */
+export function devServerSearchAttributes(
+  keys: ReadonlyArray<{ readonly name: string; readonly type: string }>,
+): Record<string, DevServerSearchAttributeType> {
+  return Object.fromEntries(keys.map((key) => [key.name, DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type] ?? 'Keyword']));
+}
 
 /** The part of a pino logger the dev server writes to. */
 export interface DevServerLogger {

@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
-import { startDevServer, type DevServer } from '../devtools/temporal-dev-server';
+import { devServerSearchAttributes, startDevServer, type DevServer } from '../devtools/temporal-dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres';
 import { freePort, ServiceProcess } from '../test/fault/support/processes';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
       port: await freePort(),
       uiPort: await freePort(),
       namespace: 'default',
-      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
+      searchAttributes: devServerSearchAttributes(SEARCH_ATTRIBUTE_KEYS),
       headless: true,
       logger: { info() {}, warn() {}, error() {} },
     });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEARCH_ATTRIBUTE_KEYS } from '../core/search-attributes';
 import { DEFAULT_TOOLS_DIR, findTemporalCli } from '../devtools/temporal-cli';
-import { DEV_SERVER_SEARCH_ATTRIBUTE_TYPES, startDevServer } from '../devtools/temporal-dev-server';
+import { devServerSearchAttributes, startDevServer } from '../devtools/temporal-dev-server';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, installSdkLogging, sdkMetricsUrl } from './logger';
 import { startService, type Service, type ServiceRole } from './service';
@@ -91,9 +91,7 @@ async function startEmbeddedTemporal(config: Config, logger: Logger, closers: Cl
     namespace: config.temporal.namespace,
     // Closed workflows are kept as long as the store keeps their deliveries (Temporal: a day at least).
     namespaceRetentionMs: config.retentionMs,
-    searchAttributes: Object.fromEntries(
-      SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, DEV_SERVER_SEARCH_ATTRIBUTE_TYPES[key.type] ?? 'Keyword']),
-    ),
+    searchAttributes: devServerSearchAttributes(SEARCH_ATTRIBUTE_KEYS),
     logger,
   });
   closers.push(() => devServer.stop());

@@ -21,7 +21,7 @@ import type { OperationActivities, OperationProgress } from '../activities/opera
 import { OPERATION_DONE, OPERATION_REMAINING } from '../core/search-attributes';
 import { operationProgressQuery, type OperationWorkflowInput } from './operation-messages';
 
-/** Batches a run makes before it continues as new: about 900 history events. */
+/** Batches a run makes before it continues as new: about 700 history events (7 a batch). */
 const BATCHES_PER_RUN = 100;
 
 const { runOperationBatch } = proxyActivities<OperationActivities>({

@@ -357,6 +357,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
           operationId: 'listDeliveries',
           parameters: { subscriptionId: '$response.body#/id' },
         },
+        RecoverSubscription: { operationId: 'recoverSubscription', parameters: { id: '$response.body#/id' } },
+        ReplaySubscription: { operationId: 'replaySubscription', parameters: { id: '$response.body#/id' } },
       },
       handler: async ({ body, req }) => {
         // An account key creates subscriptions of its own account only (never vendor level).

@@ -89,6 +89,36 @@ test(`replay: a subscription created after ${REPLAYED_EVENTS} events receives ex
   expect(await settledCount(target, expected.length)).toBe(expected.length);
 }, 120_000);
 
+test('replay in throughput mode: the deliveries go through the subscriber workflow, once each', async () => {
+  const throughput = await startHarness({ env, deliveryMode: 'per-subscriber' });
+  try {
+    expect((await throughput.call('POST', '/v1/event-types', { id: 'replay.fast' })).status).toBe(201);
+    const eventIds = await publish(
+      throughput,
+      Array.from({ length: 30 }, (_, n) => ({ type: 'replay.fast', data: { n } })),
+    );
+    const target = await TestReceiver.start();
+    receivers.push(target);
+    const created = await throughput.call('POST', '/v1/subscriptions', {
+      url: target.url,
+      eventTypes: ['replay.fast'],
+    });
+    const subscriptionId = created.body.id as string;
+    const started = await throughput.call('POST', `/v1/subscriptions/${subscriptionId}/replay`, { since: testStart });
+    expect(started.body.matched).toBe(eventIds.length);
+    expect(await ended(throughput, started.body.id)).toMatchObject({ status: 'completed', done: eventIds.length });
+    expect(await settledCount(target, eventIds.length)).toBe(eventIds.length);
+    expect(new Set(target.requests.map((request) => JSON.parse(request.body).id))).toEqual(new Set(eventIds));
+    // Delivered on their first attempt by the subscription's subscriber workflow.
+    const listed = await throughput.call('GET', `/v1/deliveries?subscriptionId=${subscriptionId}&limit=100`);
+    expect(listed.body.data.map((delivery: any) => delivery.workflowId)).toEqual(
+      eventIds.map(() => `subscriber/${subscriptionId}`),
+    );
+  } finally {
+    await throughput.close();
+  }
+}, 60_000);
+
 describe('requests', () => {
   let subscriptionId: string;
 

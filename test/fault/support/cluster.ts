@@ -8,7 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { startDevServer, type DevServer, type DevServerLogger } from '../../../devtools/temporal-dev-server';
+import {
+  devServerSearchAttributes,
+  startDevServer,
+  type DevServer,
+  type DevServerLogger,
+} from '../../../devtools/temporal-dev-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../../core/search-attributes';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { freePort } from './processes';
@@ -43,7 +48,7 @@ export async function startCluster(): Promise<Cluster> {
     port,
     uiPort: await freePort(),
     namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((key) => [key.name, 'Keyword' as const])),
+    searchAttributes: devServerSearchAttributes(SEARCH_ATTRIBUTE_KEYS),
     headless: true,
     logger: quiet,
   };
