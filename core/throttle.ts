@@ -3,17 +3,18 @@
  * schedule of slots 1/rate apart that every worker shares through the store. An attempt whose
  * turn has not come reserves the next free slot and its workflow waits for it durably; the store
  * decides each turn (src/store/deliveries.ts takeSendTurn).
+ *
+ * What goes out is bounded by a sliding window: at most K sends in any K/rate seconds, K being
+ * ⌊rate⌋ + 1 capped at THROTTLE_LOG_LIMIT. So any one second holds at most ⌊rate⌋ + 1 sends
+ * (6 at 5/s), and attempts that woke late for their slots catch up within that bound instead of
+ * losing their turn.
  */
 
 /** The most a subscription may be throttled to, deliveries per second. */
 export const MAX_THROTTLE_RATE = 10_000;
 
-/**
- * No two sends closer than this fraction of 1/rate: an attempt that woke late for its slot, and
- * would land too close behind the last send, takes the next free slot instead. 0.85 keeps any one
- * second to ⌈rate/0.85⌉ sends at most (6 at 5/s) however late workers are.
- */
-export const THROTTLE_MIN_GAP = 0.85;
+/** The most sends the window counts (the store keeps this many send times per subscription). */
+export const THROTTLE_LOG_LIMIT = 64;
 
 /** A slot that begins this soon (ms) is taken at once rather than waited for. */
 export const SLOT_TOLERANCE_MS = 10;

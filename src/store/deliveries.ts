@@ -9,7 +9,7 @@ import type {
   StatusChange,
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
-import { SLOT_TOLERANCE_MS, THROTTLE_MIN_GAP, type SendTurn } from '../../core/throttle';
+import { SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn } from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
@@ -244,34 +244,40 @@ export class DeliveryStore {
 
   /**
    * An attempt's turn under its subscription's throttleRate, decided on the schedule every worker
-   * shares (the row, locked for the decision). It may send now when it holds a slot it waited for,
-   * or when the next free slot begins now; either way no closer than THROTTLE_MIN_GAP of 1/rate
-   * after the last send, so attempts that wake late do not bunch. Otherwise it reserves the next
-   * free slot (the schedule moves on by 1/rate) and waits for it. Unthrottled: now.
+   * shares (the row, locked for the decision; see core/throttle.ts). It sends now when the window
+   * has room and it either holds a slot it waited for or the next free slot begins now; otherwise
+   * it reserves the next free slot (no earlier than the window has room; the schedule moves on
+   * by 1/rate) and waits for it. Unthrottled: now.
    */
   async takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn> {
     const rows = await this.db.query<{ send_now: boolean; slot: Date }>(
       `WITH current AS (
-         SELECT id, throttle_rate, throttle_next_at, throttle_last_sent_at, clock_timestamp() AS now,
-                make_interval(secs => 1.0 / throttle_rate) AS step
+         SELECT id, throttle_next_at, throttle_sent_log AS log, clock_timestamp() AS now,
+                make_interval(secs => 1.0 / throttle_rate) AS step,
+                LEAST(floor(throttle_rate)::int + 1, $3::int) AS k, throttle_rate AS rate
          FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
-       ), plan AS (
-         SELECT id, now, step,
-                $2::timestamptz IS NOT NULL
-                  AND (throttle_last_sent_at IS NULL OR throttle_last_sent_at <= now - step * $3) AS held_ok,
-                GREATEST(throttle_next_at, now, throttle_last_sent_at + step) AS slot
+       ), window_room AS (
+         -- The earliest time the window has room: now while it holds fewer than k sends, else
+         -- when the oldest of the last k leaves it (k/rate seconds after it went out).
+         SELECT *, CASE WHEN cardinality(log) < k THEN now
+                        ELSE log[cardinality(log) - k + 1] + make_interval(secs => k / rate) END AS room_at
          FROM current
        ), decision AS (
-         SELECT id, now, step, held_ok, slot,
-                held_ok OR slot <= now + $4 * interval '1 millisecond' AS send_now
-         FROM plan
+         SELECT *, GREATEST(throttle_next_at, now, room_at) AS slot,
+                room_at <= now AND ($2::timestamptz IS NOT NULL
+                  OR GREATEST(throttle_next_at, now) <= now + $4 * interval '1 millisecond') AS send_now
+         FROM window_room
        )
        UPDATE subscriptions s SET
-         throttle_last_sent_at = CASE WHEN d.send_now THEN d.now ELSE s.throttle_last_sent_at END,
-         throttle_next_at = CASE WHEN d.held_ok THEN s.throttle_next_at ELSE d.slot + d.step END
+         throttle_sent_log = CASE WHEN d.send_now
+           THEN (d.log || d.now)[GREATEST(1, cardinality(d.log) + 2 - d.k):] ELSE s.throttle_sent_log END,
+         throttle_next_at = CASE
+           WHEN d.send_now AND $2::timestamptz IS NOT NULL THEN s.throttle_next_at
+           WHEN d.send_now THEN GREATEST(s.throttle_next_at, d.now) + d.step
+           ELSE d.slot + d.step END
        FROM decision d WHERE s.id = d.id
        RETURNING d.send_now, d.slot`,
-      [subscriptionId, heldSlotAt === undefined ? null : new Date(heldSlotAt), THROTTLE_MIN_GAP, SLOT_TOLERANCE_MS],
+      [subscriptionId, heldSlotAt === undefined ? null : new Date(heldSlotAt), THROTTLE_LOG_LIMIT, SLOT_TOLERANCE_MS],
     );
     const row = rows[0];
     if (row === undefined || row.send_now) return { kind: 'now' };

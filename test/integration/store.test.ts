@@ -276,7 +276,8 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(exact.items).toHaveLength(7);
     });
 
-    test('takeSendTurn: slots 1/rate apart; a held slot too close behind the last send takes the next free one; unthrottled is always now', async () => {
+    test('takeSendTurn: slots 1/rate apart; held slots send while the window has room (⌊rate⌋ + 1 in that many slots), not beyond; unthrottled is always now', async () => {
+      // 2/s: slots 500 ms apart; at most 3 sends in any 1.5 s.
       const created = await subscription({ eventTypes: ['order.created'], throttleRate: 2 });
       const start = Date.now();
       expect(await store.deliveries.takeSendTurn(created.id)).toEqual({ kind: 'now' });
@@ -286,13 +287,18 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(second.slotAt - start).toBeGreaterThanOrEqual(450);
       expect(second.slotAt - start).toBeLessThan(1_000);
       expect(third.slotAt - second.slotAt).toBeCloseTo(500, -1);
-      // Holding its slot but woken at once, far too close behind the first send: the next free slot.
-      const early = await store.deliveries.takeSendTurn(created.id, second.slotAt);
-      expect(early).toEqual({ kind: 'wait', slotAt: expect.any(Number) });
-      if (early.kind === 'wait') expect(early.slotAt - third.slotAt).toBeCloseTo(500, -1);
-      // Held, and the gap since the last send is kept: sent.
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      // Woken at once (as late wakers bunch): the window has room for both.
+      expect(await store.deliveries.takeSendTurn(created.id, second.slotAt)).toEqual({ kind: 'now' });
       expect(await store.deliveries.takeSendTurn(created.id, third.slotAt)).toEqual({ kind: 'now' });
+      // Three sends in the window: the next slot is when the first leaves it, 1.5 s after it went out.
+      const fourth = await store.deliveries.takeSendTurn(created.id);
+      if (fourth.kind !== 'wait') throw new Error('expected a reserved slot');
+      expect(fourth.slotAt - start).toBeGreaterThanOrEqual(1_450);
+      expect(fourth.slotAt - start).toBeLessThan(2_000);
+      // Held but early, the window still full: the next free slot instead.
+      const early = await store.deliveries.takeSendTurn(created.id, fourth.slotAt);
+      expect(early).toEqual({ kind: 'wait', slotAt: expect.any(Number) });
+      if (early.kind === 'wait') expect(early.slotAt - fourth.slotAt).toBeCloseTo(500, -1);
 
       const unthrottled = await subscription({ eventTypes: ['order.created'] });
       for (let i = 0; i < 3; i += 1)
