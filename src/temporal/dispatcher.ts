@@ -121,16 +121,20 @@ export class DeliveryDispatcher {
 
   /**
    * Starts one delivery workflow, or in throughput mode hands the delivery to its subscriber
-   * workflow; resolves when Temporal has it (or already had it).
+   * workflow; resolves when Temporal has it (or already had it). `ofLargeFanOut`: one of the
+   * deliveries a large fan-out writes in chunks, which start workflows of their own in both
+   * modes: a subscriber workflow pays for itself over many deliveries to one subscription, and a
+   * fan-out gives each subscription one (docs/benchmarks.md, "Throughput mode").
    */
-  async startDelivery(plan: DeliveryPlan): Promise<void> {
-    if (this.window === undefined) return this.handOff(plan);
-    return this.window.run(plan.deliveryId, plan.subscriptionId ?? 'callback', () => this.handOff(plan));
+  async startDelivery(plan: DeliveryPlan, ofLargeFanOut = false): Promise<void> {
+    const handOff = (): Promise<void> => this.handOff(plan, ofLargeFanOut);
+    if (this.window === undefined) return handOff();
+    return this.window.run(plan.deliveryId, plan.subscriptionId ?? 'callback', handOff);
   }
 
-  private async handOff(plan: DeliveryPlan): Promise<void> {
+  private async handOff(plan: DeliveryPlan, ofLargeFanOut: boolean): Promise<void> {
     const { subscriptionId } = plan;
-    if (this.enqueuer !== undefined && subscriptionId !== null) {
+    if (this.enqueuer !== undefined && subscriptionId !== null && !ofLargeFanOut) {
       await this.enqueuer.enqueue({ ...plan, subscriptionId });
       return;
     }
@@ -162,7 +166,7 @@ export class DeliveryDispatcher {
           next = events.expandNext(eventId, this.claimMs);
           // Handled when awaited; marked here so a failure meanwhile is not reported as unhandled.
           next.catch(() => undefined);
-          await forEachLimited(chunk, this.startConcurrency, (plan) => this.startDelivery(plan));
+          await forEachLimited(chunk, this.startConcurrency, (plan) => this.startDelivery(plan, true));
         }
       }
       await this.options.events.markDispatched(eventId);

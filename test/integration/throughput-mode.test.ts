@@ -146,8 +146,11 @@ test('cancel of a delivery its subscriber workflow holds: ended cancelled there;
   expect((await h.call('POST', `/v1/deliveries/${id}/cancel`)).status).toBe(200);
   await waitFor(async () => receiver.requests.length >= 39 || undefined, 'the other first attempts', 10_000);
   const posted = receiver.requests.filter((request) => request.headers['webhook-id'] === last).length;
-  expect(posted).toBe(res.body.attemptCount);
-  if (res.body.attemptCount === 0) {
+  // Taken into the next wave before the cancel: posted once, that attempt aborted (and so not
+  // always recorded). Still queued: never posted, and no delivery workflow.
+  expect(posted).toBeLessThanOrEqual(1);
+  expect(res.body.attemptCount).toBeLessThanOrEqual(posted);
+  if (posted === 0) {
     expect(await describeOrUndefined(deliveryWorkflowId(last, subscriptionId))).toBeUndefined();
   }
   expect((await h.call('GET', `/v1/deliveries/${id}`)).body.status).toBe('cancelled');
@@ -180,3 +183,23 @@ test('resend of a delivery delivered on the fast path starts its own delivery wo
   expect(delivery.workflowId).toBe(deliveryWorkflowId(eventId, subscriptionId));
   expect(receiver.requests.map((request) => request.headers['webhook-id'])).toEqual([eventId, eventId]);
 });
+
+test('a large fan-out (over 100 subscribers): each delivery starts a workflow of its own, as in the default mode, and arrives once', async () => {
+  const subscribers = 120;
+  await h.call('POST', '/v1/event-types', { id: 'fleet.moved', description: 'fleet.moved' });
+  const receiver = await TestReceiver.start(always(200));
+  receivers.push(receiver);
+  const subscriptionIds: string[] = [];
+  for (let i = 0; i < subscribers; i += 1) {
+    const res = await h.call('POST', '/v1/subscriptions', { url: `${receiver.url}/${i}`, eventTypes: ['fleet.moved'] });
+    subscriptionIds.push(res.body.id);
+  }
+  const res = await h.call('POST', '/v1/events', { type: 'fleet.moved', data: {} });
+  expect(res.body.deliveryCount).toBe(subscribers);
+  await waitFor(async () => receiver.requests.length >= subscribers || undefined, `${subscribers} deliveries`, 60_000);
+  expect(new Set(receiver.requests.map((request) => request.path)).size).toBe(subscribers);
+  for (const subscriptionId of subscriptionIds.slice(0, 3)) {
+    expect((await describeOrUndefined(deliveryWorkflowId(res.body.id, subscriptionId)))?.status.name).toBe('COMPLETED');
+    expect(await describeOrUndefined(subscriberWorkflowId(subscriptionId))).toBeUndefined();
+  }
+}, 90_000);
