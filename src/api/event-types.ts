@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import type { EventType } from '../../core/model';
-import { isReservedEventType, RESERVED_EVENT_TYPE_PREFIX } from '../../core/operational-events';
-import { ConflictError, ValidationError } from '../errors';
+import { ConflictError } from '../errors';
 import type { Store } from '../store';
 import { requireAdmin } from './auth';
 import { route } from './route';
-import { identifier, named, text } from './schemas';
+import { clientEventType, named, text } from './schemas';
 
 const createEventType = z.strictObject({
-  id: identifier('id'),
+  id: clientEventType('id'),
   description: text('description', 1024).default(''),
 });
 
@@ -34,11 +33,6 @@ export function eventTypeRoutes(deps: { store: Store }) {
       errors: [403, 409],
       handler: async ({ body, req }) => {
         requireAdmin(req);
-        if (isReservedEventType(body.id)) {
-          throw new ValidationError('reserved event type', [
-            { path: 'id', message: `event types starting with '${RESERVED_EVENT_TYPE_PREFIX}' are the service's own` },
-          ]);
-        }
         const created = await deps.store.eventTypes.create(body);
         if (!created)
           throw new ConflictError(`event type '${body.id}' already exists`, [

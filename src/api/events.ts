@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { WebhookEvent } from '../../core/model';
 import { newId } from '../../core/ids';
 import { eventFingerprint } from '../../core/event-fingerprint';
-import { isReservedEventType } from '../../core/operational-events';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import type { Store } from '../store';
 import type { ServiceMetrics } from '../metrics/service-metrics';
@@ -13,11 +12,11 @@ import { accountOf, principalOf } from './auth';
 import { rawBodyOf } from './body';
 import { canonicalJson, memberOf } from './json';
 import { jsonObjectWithRaw, route } from './route';
-import { anyJson, identifier, named, targetUrl } from './schemas';
+import { anyJson, clientEventType, identifier, named, targetUrl } from './schemas';
 
 const createEvent = z
   .strictObject({
-    type: identifier('type'),
+    type: clientEventType('type'),
     data: anyJson('data').meta({
       description:
         'The payload: any JSON value. Stored, signed and delivered as the exact text sent (every key, every number as written).',
@@ -132,11 +131,6 @@ export function eventRoutes(deps: EventRouteDeps) {
           ]);
         }
         const id = eventId(body.id, req.header('idempotency-key'));
-        if (isReservedEventType(body.type)) {
-          throw new ValidationError('reserved event type', [
-            { path: 'type', message: `'${body.type}' is an operational event type: only the service publishes it` },
-          ]);
-        }
         if ((await store.eventTypes.unknown([body.type])).length > 0) {
           throw new ValidationError('unknown event type', [
             { path: 'type', message: `'${body.type}' is not a registered event type` },

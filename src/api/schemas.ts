@@ -1,6 +1,7 @@
 /** Field rules several routes share. */
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration';
+import { RESERVED_EVENT_TYPE_PREFIX } from '../../core/operational-events';
 import { decodeCursor, decodeNumberCursor, encodeCursor, encodeNumberCursor } from '../store/pagination';
 
 /**
@@ -45,6 +46,13 @@ export const identifier = (what: string) =>
     .min(1, `${what} must not be empty`)
     .max(128, `${what} must be at most 128 characters`)
     .regex(/^[A-Za-z0-9._-]+$/, `${what} may contain only letters, digits, '.', '_' and '-'`);
+
+/** An event type a client names, to register or publish it: an identifier outside the service's own (`webhook.…`). */
+export const clientEventType = (what: string) =>
+  identifier(what).regex(
+    new RegExp(`^(?!${RESERVED_EVENT_TYPE_PREFIX.replaceAll('.', '\\.')})`),
+    `must not start with '${RESERVED_EVENT_TYPE_PREFIX}': those event types are the service's own`,
+  );
 
 /** Ids this service generates, e.g. `sub_01j…`. */
 export const resourceId = z.string().regex(/^[a-z]{2,3}_[0-9a-z]{26}$/);
