@@ -10,7 +10,7 @@ import type {
   RecordedAttempt,
   StatusChange,
 } from '../core/model';
-import type { SendTurn } from '../core/throttle';
+import type { SendTurn, SendTurnRequest } from '../core/throttle';
 
 export interface DeliveryRecords {
   /** The delivery, its event, target and secrets, read fresh at every attempt; undefined when unknown. */
@@ -23,10 +23,11 @@ export interface DeliveryRecords {
    */
   recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt>;
   /**
-   * Whether an attempt may send now under its subscription's throttleRate (see core/throttle.ts),
-   * or waits for the slot it reserved; `heldSlotAt`: the slot it waited for, if it did.
+   * Whether an attempt of the delivery may send now under its subscription's throttleRate (see
+   * core/throttle.ts), or waits for the slot it reserved, which becomes the delivery's
+   * nextAttemptAt; `heldSlotAt`: the slot it waited for, if it did.
    */
-  takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn>;
+  takeSendTurn(turn: SendTurnRequest): Promise<SendTurn>;
   /** Sets the delivery's status; says what it was before and its event type, undefined when unknown. */
   setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined>;
 }

@@ -327,7 +327,11 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     if (target.subscriptionThrottleRate !== null && target.delivery.subscriptionId !== null) {
       // A slot waited for is held by this activity's first try only: Temporal's retries take turns anew.
       const heldSlotAt = context.info.attempt === 1 ? input.reservedSlotAt : undefined;
-      const turn = await deps.deliveries.takeSendTurn(target.delivery.subscriptionId, heldSlotAt);
+      const turn = await deps.deliveries.takeSendTurn({
+        deliveryId: input.deliveryId,
+        subscriptionId: target.delivery.subscriptionId,
+        heldSlotAt,
+      });
       if (turn.kind === 'wait') {
         const message = `the subscription is throttled to ${target.subscriptionThrottleRate}/s: its turn comes at ${new Date(turn.slotAt).toISOString()}`;
         throw notSent(message, SUBSCRIPTION_THROTTLED, { attemptsMade, sendAt: turn.slotAt });

@@ -7,7 +7,9 @@
  * What goes out is bounded by a sliding window: at most K sends in any K/rate seconds, K being
  * ⌊rate⌋ + 1 capped at THROTTLE_LOG_LIMIT. So any one second holds at most ⌊rate⌋ + 1 sends
  * (6 at 5/s), and attempts that woke late for their slots catch up within that bound instead of
- * losing their turn.
+ * losing their turn: one that finds the window full keeps its place for a window's time and
+ * waits for the next room. After workers fall behind, sends therefore come in bursts of up to K
+ * with pauses between, at the rate on average.
  */
 
 /** The most a subscription may be throttled to, deliveries per second. */
@@ -18,6 +20,13 @@ export const THROTTLE_LOG_LIMIT = 64;
 
 /** A slot that begins this soon (ms) is taken at once rather than waited for. */
 export const SLOT_TOLERANCE_MS = 10;
+
+/** An attempt asking for its turn: its delivery, the subscription, and the slot it waited for, if it did. */
+export interface SendTurnRequest {
+  readonly deliveryId: string;
+  readonly subscriptionId: string;
+  readonly heldSlotAt?: number | undefined;
+}
 
 /** An attempt's turn: send now, or wait for the slot it reserved (ms since the epoch, the store's clock). */
 export type SendTurn = { readonly kind: 'now' } | { readonly kind: 'wait'; readonly slotAt: number };

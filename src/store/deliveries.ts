@@ -9,7 +9,7 @@ import type {
   StatusChange,
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
-import { SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn } from '../../core/throttle';
+import { SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn, type SendTurnRequest } from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
@@ -245,11 +245,13 @@ export class DeliveryStore {
   /**
    * An attempt's turn under its subscription's throttleRate, decided on the schedule every worker
    * shares (the row, locked for the decision; see core/throttle.ts). It sends now when the window
-   * has room and it either holds a slot it waited for or the next free slot begins now; otherwise
-   * it reserves the next free slot (no earlier than the window has room; the schedule moves on
-   * by 1/rate) and waits for it. Unthrottled: now.
+   * has room and it either holds a slot it waited for or the next free slot begins now. Else a
+   * held slot less than a window old keeps its place and waits for the next room; any other
+   * reserves the next free slot (no earlier than the window has room; the schedule moves on by
+   * 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is handed over
+   * (attemptedAmong), and the API shows when it goes out. Unthrottled: now.
    */
-  async takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn> {
+  async takeSendTurn({ deliveryId, subscriptionId, heldSlotAt }: SendTurnRequest): Promise<SendTurn> {
     const rows = await this.db.query<{ send_now: boolean; slot: Date }>(
       `WITH current AS (
          SELECT id, throttle_next_at, throttle_sent_log AS log, clock_timestamp() AS now,
@@ -258,21 +260,26 @@ export class DeliveryStore {
          FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
        ), window_room AS (
          -- The earliest time the window has room: now while it holds fewer than k sends, else
-         -- when the oldest of the last k leaves it (k/rate seconds after it went out).
+         -- when the oldest of the last k leaves it (k/rate seconds after it went out). A held
+         -- slot is kept (no new one is reserved) while it is less than a window old.
          SELECT *, CASE WHEN cardinality(log) < k THEN now
-                        ELSE log[cardinality(log) - k + 1] + make_interval(secs => k / rate) END AS room_at
+                        ELSE log[cardinality(log) - k + 1] + make_interval(secs => k / rate) END AS room_at,
+                $2::timestamptz IS NOT NULL AS held,
+                $2::timestamptz > now - make_interval(secs => k / rate) AS keeps_place
          FROM current
        ), decision AS (
-         SELECT *, GREATEST(throttle_next_at, now, room_at) AS slot,
-                room_at <= now AND ($2::timestamptz IS NOT NULL
-                  OR GREATEST(throttle_next_at, now) <= now + $4 * interval '1 millisecond') AS send_now
+         SELECT *,
+                -- Kept: the next room, spread over a slot so that those waiting do not all wake at once.
+                CASE WHEN keeps_place THEN room_at + step * random()
+                     ELSE GREATEST(throttle_next_at, now, room_at) END AS slot,
+                room_at <= now AND (held OR GREATEST(throttle_next_at, now) <= now + $4 * interval '1 millisecond') AS send_now
          FROM window_room
        )
        UPDATE subscriptions s SET
          throttle_sent_log = CASE WHEN d.send_now
            THEN (d.log || d.now)[GREATEST(1, cardinality(d.log) + 2 - d.k):] ELSE s.throttle_sent_log END,
          throttle_next_at = CASE
-           WHEN d.send_now AND $2::timestamptz IS NOT NULL THEN s.throttle_next_at
+           WHEN d.held AND (d.send_now OR d.keeps_place) THEN s.throttle_next_at
            WHEN d.send_now THEN GREATEST(s.throttle_next_at, d.now) + d.step
            ELSE d.slot + d.step END
        FROM decision d WHERE s.id = d.id
@@ -281,6 +288,10 @@ export class DeliveryStore {
     );
     const row = rows[0];
     if (row === undefined || row.send_now) return { kind: 'now' };
+    await this.db.query(
+      `UPDATE deliveries SET next_attempt_at = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
+      [deliveryId, row.slot],
+    );
     return { kind: 'wait', slotAt: row.slot.getTime() };
   }
 
@@ -365,11 +376,15 @@ export class DeliveryStore {
     return row ? { previous: row.previous, eventType: row.event_type } : undefined;
   }
 
-  /** The ids among these whose first attempt is recorded, or that ended without one. */
+  /**
+   * The ids among these whose first attempt is recorded, that ended without one, or that wait
+   * for a throttle slot (durably, in their workflow: next_attempt_at is set).
+   */
   async attemptedAmong(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const rows = await this.db.query<{ id: string }>(
-      `SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND (attempt_count > 0 OR status <> 'pending')`,
+      `SELECT id FROM deliveries WHERE id = ANY($1::text[])
+         AND (attempt_count > 0 OR status <> 'pending' OR next_attempt_at IS NOT NULL)`,
       [ids],
     );
     return new Set(rows.map((row) => row.id));

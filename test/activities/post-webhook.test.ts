@@ -35,7 +35,7 @@ import {
   type DeliveryRetryPolicy,
 } from '../../core/retry-policy';
 import { generateSecret } from '../../core/signing';
-import { SLOT_TOLERANCE_MS, type SendTurn } from '../../core/throttle';
+import { SLOT_TOLERANCE_MS, type SendTurn, type SendTurnRequest } from '../../core/throttle';
 import type { TargetPolicy } from '../../core/targets';
 import { always, TestReceiver } from '../helpers/receiver';
 import { waitFor } from '../helpers/wait';
@@ -92,7 +92,7 @@ class MemoryDeliveryRecords implements DeliveryRecords {
   /** The next free slot of each throttled subscription, as DeliveryStore keeps it. */
   private readonly nextSlots = new Map<string, number>();
 
-  async takeSendTurn(subscriptionId: string, heldSlotAt?: number): Promise<SendTurn> {
+  async takeSendTurn({ subscriptionId, heldSlotAt }: SendTurnRequest): Promise<SendTurn> {
     const context = [...this.contexts.values()].find((c) => c.delivery.subscriptionId === subscriptionId);
     const rate = context?.subscriptionThrottleRate ?? null;
     if (rate === null || heldSlotAt !== undefined) return { kind: 'now' };

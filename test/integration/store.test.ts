@@ -276,33 +276,62 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(exact.items).toHaveLength(7);
     });
 
-    test('takeSendTurn: slots 1/rate apart; held slots send while the window has room (⌊rate⌋ + 1 in that many slots), not beyond; unthrottled is always now', async () => {
+    test('takeSendTurn: slots 1/rate apart; held slots send while the window has room (⌊rate⌋ + 1 in that many slots), else wait for the next room; unthrottled is always now', async () => {
       // 2/s: slots 500 ms apart; at most 3 sends in any 1.5 s.
       const created = await subscription({ eventTypes: ['order.created'], throttleRate: 2 });
       const start = Date.now();
-      expect(await store.deliveries.takeSendTurn(created.id)).toEqual({ kind: 'now' });
-      const second = await store.deliveries.takeSendTurn(created.id);
-      const third = await store.deliveries.takeSendTurn(created.id);
+      expect(await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id })).toEqual({
+        kind: 'now',
+      });
+      const second = await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id });
+      const third = await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id });
       if (second.kind !== 'wait' || third.kind !== 'wait') throw new Error('expected two reserved slots');
       expect(second.slotAt - start).toBeGreaterThanOrEqual(450);
       expect(second.slotAt - start).toBeLessThan(1_000);
       expect(third.slotAt - second.slotAt).toBeCloseTo(500, -1);
       // Woken at once (as late wakers bunch): the window has room for both.
-      expect(await store.deliveries.takeSendTurn(created.id, second.slotAt)).toEqual({ kind: 'now' });
-      expect(await store.deliveries.takeSendTurn(created.id, third.slotAt)).toEqual({ kind: 'now' });
+      expect(
+        await store.deliveries.takeSendTurn({
+          deliveryId: 'dlv_none',
+          subscriptionId: created.id,
+          heldSlotAt: second.slotAt,
+        }),
+      ).toEqual({ kind: 'now' });
+      expect(
+        await store.deliveries.takeSendTurn({
+          deliveryId: 'dlv_none',
+          subscriptionId: created.id,
+          heldSlotAt: third.slotAt,
+        }),
+      ).toEqual({ kind: 'now' });
       // Three sends in the window: the next slot is when the first leaves it, 1.5 s after it went out.
-      const fourth = await store.deliveries.takeSendTurn(created.id);
+      const fourth = await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id });
       if (fourth.kind !== 'wait') throw new Error('expected a reserved slot');
       expect(fourth.slotAt - start).toBeGreaterThanOrEqual(1_450);
       expect(fourth.slotAt - start).toBeLessThan(2_000);
-      // Held but early, the window still full: the next free slot instead.
-      const early = await store.deliveries.takeSendTurn(created.id, fourth.slotAt);
-      expect(early).toEqual({ kind: 'wait', slotAt: expect.any(Number) });
-      if (early.kind === 'wait') expect(early.slotAt - fourth.slotAt).toBeCloseTo(500, -1);
+      // Held, the window still full: it keeps its place and waits for the next room, spread over a slot.
+      const held = await store.deliveries.takeSendTurn({
+        deliveryId: 'dlv_none',
+        subscriptionId: created.id,
+        heldSlotAt: fourth.slotAt,
+      });
+      if (held.kind !== 'wait') throw new Error('expected a wait');
+      expect(held.slotAt - fourth.slotAt).toBeGreaterThanOrEqual(0);
+      expect(held.slotAt - fourth.slotAt).toBeLessThan(500);
+      // Held for longer than a window (1.5 s): it takes the next free slot at the end of the schedule.
+      const stale = await store.deliveries.takeSendTurn({
+        deliveryId: 'dlv_none',
+        subscriptionId: created.id,
+        heldSlotAt: Date.now() - 2_000,
+      });
+      if (stale.kind !== 'wait') throw new Error('expected a wait');
+      expect(stale.slotAt - fourth.slotAt).toBeCloseTo(500, -1);
 
       const unthrottled = await subscription({ eventTypes: ['order.created'] });
       for (let i = 0; i < 3; i += 1)
-        expect(await store.deliveries.takeSendTurn(unthrottled.id)).toEqual({ kind: 'now' });
+        expect(await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: unthrottled.id })).toEqual(
+          { kind: 'now' },
+        );
     });
 
     test('a forged cursor is a ValidationError', async () => {

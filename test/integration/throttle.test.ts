@@ -69,6 +69,16 @@ describe.each<DeliveryMode>(['per-delivery', 'per-subscriber'])('%s', (deliveryM
       Array.from({ length: EVENTS }, (_, i) => h.call('POST', '/v1/events', { type: 'order.created', data: { i } })),
     );
     for (const res of posted) expect(res.status).toBe(202);
+    // A delivery waiting for its turn shows when it goes out: its slot.
+    await waitFor(async () => {
+      const pending = await h.call('GET', `/v1/deliveries?subscriptionId=${created.body.id}&status=pending&limit=100`);
+      return (
+        pending.body.data.some(
+          (delivery: { nextAttemptAt: string | null }) =>
+            delivery.nextAttemptAt !== null && Date.parse(delivery.nextAttemptAt) > Date.now() + 1_000,
+        ) || undefined
+      );
+    }, 'a delivery waiting for its slot');
     await waitFor(() => receiver.requests.length >= EVENTS || undefined, `${EVENTS} deliveries`, 30_000, 100);
     const arrivals = receiver.requests.map((request) => request.receivedAt);
     expect(Math.max(...arrivals) - postedAt).toBeLessThan(25_000);
