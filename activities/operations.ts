@@ -7,6 +7,7 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Operation, OperationKind, OperationStatus } from '../core/model';
 import type { OperationItem, OperationRecords } from './operation-records';
+import { keepHeartbeating } from './heartbeat';
 
 /** How an operation's deliveries are set going again. The worker's composition implements it. */
 export interface DeliveryRestarts {
@@ -119,7 +120,7 @@ export function createOperationActivities(deps: OperationActivityDeps) {
      */
     async runOperationBatch(operationId: string): Promise<OperationBatchOutcome> {
       const context = Context.current();
-      const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_INTERVAL_MS);
+      const stopHeartbeats = keepHeartbeating(context, HEARTBEAT_INTERVAL_MS);
       try {
         const operation = await deps.operations.get(operationId);
         if (operation === undefined || operation.status !== 'running') {
@@ -134,7 +135,7 @@ export function createOperationActivities(deps: OperationActivityDeps) {
         const after = (await deps.operations.get(operationId)) ?? operation;
         return { progress: progressOf(after), finished: exhausted || after.status !== 'running' };
       } finally {
-        clearInterval(heartbeat);
+        stopHeartbeats();
       }
     },
 

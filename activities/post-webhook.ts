@@ -15,6 +15,7 @@ import {
   type DeliveryRetryPolicy,
 } from '../core/retry-policy';
 import { attemptClassOf, classifyError, classifyResponse, describeError, type Outcome } from './classify';
+import { keepHeartbeating } from './heartbeat';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
@@ -95,16 +96,6 @@ export function webhookBody(event: {
 }): string {
   const data = event.dataJson ?? JSON.stringify(event.data ?? null);
   return `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"timestamp":${JSON.stringify(event.createdAt.toISOString())},"accountId":${JSON.stringify(event.accountId)},"data":${data}}`;
-}
-
-/**
- * Heartbeats on a timer until stopped, so Temporal can deliver a cancellation to this attempt. A
- * local attempt has no heartbeat: its cancellation comes from its own worker.
- */
-function keepHeartbeating(context: Context): () => void {
-  if (context.info.isLocal) return () => undefined;
-  const timer = setInterval(() => context.heartbeat(), HEARTBEAT_INTERVAL_MS);
-  return () => clearInterval(timer);
 }
 
 /**
@@ -343,7 +334,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     let outcome: Outcome;
     let refused = false;
     let failure: unknown;
-    const stopHeartbeats = keepHeartbeating(context);
+    const stopHeartbeats = keepHeartbeating(context, HEARTBEAT_INTERVAL_MS);
     const span = startAttemptSpan(target, context.info.attempt + (input.attemptsBefore ?? 0));
     try {
       assertUrlAllowed(target.url, deps.targets);

@@ -9,6 +9,7 @@ import type {
   StatusChange,
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
+import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn, type SendTurnRequest } from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
@@ -88,6 +89,34 @@ export const toPlan = (row: PlanRow): DeliveryPlan => ({
   url: row.url,
   retryPolicy: withDefaults(row.retry_policy ?? undefined),
 });
+
+/** A new pending delivery row: who gets which event, where. */
+export type NewDelivery = Pick<
+  DeliveryPlan,
+  'deliveryId' | 'eventId' | 'eventType' | 'subscriptionId' | 'accountId' | 'url'
+>;
+
+/**
+ * Writes new pending deliveries in one statement; one that exists already (the same event and
+ * subscription, by its workflow id) is left as it is. Returns the ids written.
+ */
+export async function writeDeliveries(tx: Queryable, rows: readonly NewDelivery[]): Promise<Set<string>> {
+  const written = await tx.query<{ id: string }>(
+    `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
+    [
+      rows.map((row) => row.deliveryId),
+      rows.map((row) => row.eventId),
+      rows.map((row) => row.eventType),
+      rows.map((row) => row.subscriptionId),
+      rows.map((row) => row.accountId),
+      rows.map((row) => row.url),
+      rows.map((row) => deliveryWorkflowId(row.eventId, row.subscriptionId)),
+    ],
+  );
+  return new Set(written.map((row) => row.id));
+}
 
 export interface DeliveryFilter {
   readonly eventId?: string | undefined;

@@ -1,10 +1,9 @@
 import { DELIVERY_STATUSES, type DeliveryPlan, type DeliveryStatus, type WebhookEvent } from '../../core/model';
 import { newId } from '../../core/ids';
-import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { ConflictError, ValidationError } from '../errors';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';
-import { PLAN_SELECT, toPlan, type PlanRow } from './deliveries';
+import { PLAN_SELECT, toPlan, writeDeliveries, type PlanRow } from './deliveries';
 import { matchesEvent } from './subscriptions';
 import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
@@ -340,21 +339,7 @@ async function insertDeliveries(
     url: target.url,
     retryPolicy: withDefaults(target.policy),
   }));
-  const inserted = await tx.query<{ id: string }>(
-    `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-     ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
-    [
-      plans.map((plan) => plan.deliveryId),
-      plans.map(() => event.id),
-      plans.map(() => event.type),
-      plans.map((plan) => plan.subscriptionId),
-      plans.map(() => event.accountId),
-      plans.map((plan) => plan.url),
-      plans.map((plan) => deliveryWorkflowId(plan.eventId, plan.subscriptionId)),
-    ],
-  );
-  if (inserted.length === plans.length) return plans;
-  const written = new Set(inserted.map((row) => row.id));
+  const written = await writeDeliveries(tx, plans);
+  if (written.size === plans.length) return plans;
   return plans.filter((plan) => written.has(plan.deliveryId));
 }

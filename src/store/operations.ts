@@ -8,9 +8,10 @@ import type {
   OperationStatus,
   RecoverableStatus,
 } from '../../core/model';
-import { deliveryWorkflowId, operationWorkflowId } from '../../core/workflow-ids';
+import { operationWorkflowId } from '../../core/workflow-ids';
 import type { Db, Queryable } from './db';
 import { decodeCursor, toPage, type Page } from './pagination';
+import { writeDeliveries } from './deliveries';
 import { matchesEvent } from './subscriptions';
 import { andVisible, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 
@@ -317,21 +318,17 @@ async function takeReplayable(tx: Queryable, op: OperationRow, limit: number): P
   if (wanted.length === 0 || subscription === undefined) return { items: [], exhausted };
   // Ids made in this order sort in it: the deliveries are started oldest first.
   const ids = wanted.map(() => newId('dlv'));
-  const written = await tx.query<{ id: string }>(
-    `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-     ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
-    [
-      ids,
-      wanted.map((event) => event.id),
-      wanted.map((event) => event.type),
-      wanted.map(() => op.subscription_id),
-      wanted.map((event) => event.account_id),
-      wanted.map(() => subscription.url),
-      wanted.map((event) => deliveryWorkflowId(event.id, op.subscription_id)),
-    ],
+  const writtenIds = await writeDeliveries(
+    tx,
+    wanted.map((event, i) => ({
+      deliveryId: ids[i] as string,
+      eventId: event.id,
+      eventType: event.type,
+      subscriptionId: op.subscription_id,
+      accountId: event.account_id,
+      url: subscription.url,
+    })),
   );
-  const writtenIds = new Set(written.map((row) => row.id));
   const items = ids.filter((id) => writtenIds.has(id));
   await tx.query(
     `INSERT INTO operation_items (operation_id, delivery_id, attempts_before) SELECT $1, unnest($2::text[]), 0`,
