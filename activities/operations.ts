@@ -11,8 +11,12 @@ import { keepHeartbeating } from './heartbeat';
 
 /** How an operation's deliveries are set going again. The worker's composition implements it. */
 export interface DeliveryRestarts {
-  /** An ended delivery delivered again: a new run of its workflow, the same webhook-id (the API's resend). */
-  resend(deliveryId: string): Promise<void>;
+  /**
+   * An ended delivery delivered again: a new run of its workflow, the same webhook-id. Only if it
+   * is still ended with `attemptCount` attempts, as the batch saw it: a batch run twice at once
+   * (its first run timed out but not yet stopped) resends it once.
+   */
+  resend(deliveryId: string, attemptCount: number): Promise<void>;
   /** A delivery a resend marked pending: starts its new run unless it runs. */
   ensureRunning(deliveryId: string): Promise<void>;
   /** A delivery a replay wrote: started as the dispatcher starts a new delivery (either delivery mode). */
@@ -72,7 +76,7 @@ export function createOperationActivities(deps: OperationActivityDeps) {
   const act = async (kind: OperationKind, item: OperationItem): Promise<void> => {
     switch (actionFor(kind, item)) {
       case 'resend':
-        return deps.restarts.resend(item.deliveryId);
+        return deps.restarts.resend(item.deliveryId, item.attemptsBefore);
       case 'ensure-running':
         return deps.restarts.ensureRunning(item.deliveryId);
       case 'start':

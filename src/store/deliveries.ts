@@ -298,8 +298,8 @@ export class DeliveryStore {
          FROM current
        ), decision AS (
          SELECT *,
-                -- Kept: the next room, spread over a slot so that those waiting do not all wake at once.
-                CASE WHEN keeps_place THEN room_at + step * random()
+                -- Kept: the next room, spread over a quarter slot so that those waiting do not all wake at once.
+                CASE WHEN keeps_place THEN room_at + step * random() * 0.25
                      ELSE GREATEST(throttle_next_at, now, room_at) END AS slot,
                 room_at <= now AND (held OR GREATEST(throttle_next_at, now) <= now + $4 * interval '1 millisecond') AS send_now
          FROM window_room
@@ -403,6 +403,20 @@ export class DeliveryStore {
     );
     const row = rows[0];
     return row ? { previous: row.previous, eventType: row.event_type } : undefined;
+  }
+
+  /**
+   * Marks an ended delivery pending again for a resend, only if it is still ended (failed or
+   * cancelled) with `attemptCount` attempts; true when this call did.
+   */
+  async reopen(deliveryId: string, attemptCount: number): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now(),
+         fast_path_workflow_id = NULL, fast_path_run_id = NULL
+       WHERE id = $1 AND status IN ('failed', 'cancelled') AND attempt_count = $2 RETURNING id`,
+      [deliveryId, attemptCount],
+    );
+    return rows.length > 0;
   }
 
   /**

@@ -133,14 +133,37 @@ export class DeliveryControl {
         throw toUnavailable(error);
       }
     }
+    await this.settleOrRefuse(delivery, handle);
+    // Pending before the new run starts, so the run's own outcome is the last write.
+    await this.options.store.deliveries.setStatus(delivery.id, 'pending');
+    await this.startNewRun(delivery);
+  }
+
+  /**
+   * A resend of an ended delivery (a recover's), only if it is still ended with `attemptCount`
+   * attempts: marking it pending is a claim in one write, so two callers that saw it so resend it
+   * once, and one that comes after a resend's new run leaves it alone. Its last run has written
+   * its outcome already; the new one starts once that run has closed (a 409 meanwhile leaves it
+   * pending, for the caller's retry to start).
+   */
+  async resendIfUnchanged(delivery: Delivery, attemptCount: number): Promise<void> {
+    if (!(await this.options.store.deliveries.reopen(delivery.id, attemptCount))) return;
+    await this.settleOrRefuse(delivery, this.options.client.workflow.getHandle(delivery.workflowId));
+    await this.startNewRun(delivery);
+  }
+
+  /** Waits for the delivery's last run to close; refuses (409) while it is still ending. */
+  private async settleOrRefuse(delivery: Delivery, handle: WorkflowHandle): Promise<void> {
     if (!(await this.settle(handle))) {
       throw new ConflictError(`delivery '${delivery.id}' is still ending; resend it again in a moment`, [
         { path: 'status', message: 'is ending' },
       ]);
     }
+  }
+
+  /** Starts a new run of a delivery marked pending for it; put back as it was if Temporal refuses. */
+  private async startNewRun(delivery: Delivery): Promise<void> {
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
-    // Pending before the new run starts, so the run's own outcome is the last write.
-    await this.options.store.deliveries.setStatus(delivery.id, 'pending');
     try {
       await this.options.client.workflow.start(deliveryWorkflow, options);
     } catch (error) {

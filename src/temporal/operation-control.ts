@@ -139,9 +139,9 @@ export class DeliveryRestarter implements DeliveryRestarts {
     },
   ) {}
 
-  async resend(deliveryId: string): Promise<void> {
+  async resend(deliveryId: string, attemptCount: number): Promise<void> {
     const delivery = await this.options.store.deliveries.get(deliveryId);
-    if (delivery !== undefined) await this.options.control.resend(delivery);
+    if (delivery !== undefined) await this.options.control.resendIfUnchanged(delivery, attemptCount);
   }
 
   /**

@@ -199,7 +199,8 @@ test('a large fan-out (over 100 subscribers): each delivery starts a workflow of
   await waitFor(async () => receiver.requests.length >= subscribers || undefined, `${subscribers} deliveries`, 60_000);
   expect(new Set(receiver.requests.map((request) => request.path)).size).toBe(subscribers);
   for (const subscriptionId of subscriptionIds.slice(0, 3)) {
-    expect((await describeOrUndefined(deliveryWorkflowId(res.body.id, subscriptionId)))?.status.name).toBe('COMPLETED');
+    // Its own workflow, which completes once the delivered attempt has been recorded.
+    await h.client.workflow.getHandle(deliveryWorkflowId(res.body.id, subscriptionId)).result();
     expect(await describeOrUndefined(subscriberWorkflowId(subscriptionId))).toBeUndefined();
   }
 }, 90_000);
