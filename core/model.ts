@@ -131,6 +131,8 @@ export interface DeliveryPlan {
   readonly accountId: string | null;
   readonly url: string;
   readonly retryPolicy: DeliveryRetryPolicy;
+  /** Its subscription is throttled (throttleRate): in throughput mode it starts a delivery workflow of its own. @default false */
+  readonly throttled?: boolean;
 }
 
 /** Everything one attempt needs, read fresh at every attempt so a fixed endpoint heals its deliveries. */

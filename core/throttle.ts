@@ -4,10 +4,11 @@
  * turn has not come reserves the next free slot and its workflow waits for it durably; the store
  * decides each turn (src/store/deliveries.ts takeSendTurn).
  *
- * What goes out is bounded by a sliding window: at most K sends in any K/rate seconds, K being
- * ⌊rate⌋ + 1 capped at THROTTLE_LOG_LIMIT. So any one second holds at most ⌊rate⌋ + 1 sends
- * (6 at 5/s), and attempts that woke late for their slots catch up within that bound instead of
- * losing their turn: one that finds the window full keeps its place for a window's time and
+ * What goes out is bounded by a sliding window: at most K sends decided in any K/rate seconds,
+ * K being ⌊rate⌋ (at least 1) capped at THROTTLE_LOG_LIMIT. So a second holds at most ⌊rate⌋
+ * decisions, and a receiver sees at most ⌊rate⌋ + 1 requests in any second (6 at 5/s) even as
+ * requests leave a little earlier or later than decided; attempts that woke late for their slots
+ * catch up within that bound instead of losing their turn: one that finds the window full keeps its place for a window's time and
  * waits for the next room. After workers fall behind, sends therefore come in bursts of up to K
  * with pauses between, at the rate on average.
  */

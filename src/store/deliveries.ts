@@ -73,11 +73,13 @@ const toAttempt = (row: AttemptRow): Attempt => ({
 });
 
 /** Reads what starting a delivery's workflow needs: the delivery and its subscription's retry policy. */
-export const PLAN_SELECT = `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.account_id, d.url, s.retry_policy
+export const PLAN_SELECT = `SELECT d.id, d.event_id, d.event_type, d.subscription_id, d.account_id, d.url, s.retry_policy,
+    s.throttle_rate
   FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id`;
 
 export type PlanRow = Pick<DeliveryRow, 'id' | 'event_id' | 'event_type' | 'subscription_id' | 'account_id' | 'url'> & {
   retry_policy: Partial<DeliveryRetryPolicy> | null;
+  throttle_rate: number | null;
 };
 
 export const toPlan = (row: PlanRow): DeliveryPlan => ({
@@ -88,6 +90,7 @@ export const toPlan = (row: PlanRow): DeliveryPlan => ({
   accountId: row.account_id,
   url: row.url,
   retryPolicy: withDefaults(row.retry_policy ?? undefined),
+  ...(row.throttle_rate !== null ? { throttled: true } : {}),
 });
 
 /** A new pending delivery row: who gets which event, where. */
@@ -277,15 +280,15 @@ export class DeliveryStore {
    * has room and it either holds a slot it waited for or the next free slot begins now. Else a
    * held slot less than a window old keeps its place and waits for the next room; any other
    * reserves the next free slot (no earlier than the window has room; the schedule moves on by
-   * 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is handed over
-   * (attemptedAmong), and the API shows when it goes out. Unthrottled: now.
+   * 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is
+   * handed over (attemptedAmong), and the API shows when it goes out. Unthrottled: now.
    */
   async takeSendTurn({ deliveryId, subscriptionId, heldSlotAt }: SendTurnRequest): Promise<SendTurn> {
     const rows = await this.db.query<{ send_now: boolean; slot: Date }>(
       `WITH current AS (
          SELECT id, throttle_next_at, throttle_sent_log AS log, clock_timestamp() AS now,
                 make_interval(secs => 1.0 / throttle_rate) AS step,
-                LEAST(floor(throttle_rate)::int + 1, $3::int) AS k, throttle_rate AS rate
+                GREATEST(1, LEAST(floor(throttle_rate)::int, $3::int)) AS k, throttle_rate AS rate
          FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
        ), window_room AS (
          -- The earliest time the window has room: now while it holds fewer than k sends, else
@@ -403,6 +406,18 @@ export class DeliveryStore {
     );
     const row = rows[0];
     return row ? { previous: row.previous, eventType: row.event_type } : undefined;
+  }
+
+  /**
+   * Puts a delivery marked pending for a new run back to `status` when the run could not be
+   * started, unless an attempt was recorded since (the run did start after all).
+   */
+  async unmarkPending(deliveryId: string, status: DeliveryStatus, attemptCount: number): Promise<void> {
+    await this.db.query(
+      `UPDATE deliveries SET status = $2, next_attempt_at = NULL, updated_at = now()
+       WHERE id = $1 AND status = 'pending' AND attempt_count = $3`,
+      [deliveryId, status, attemptCount],
+    );
   }
 
   /**

@@ -94,6 +94,7 @@ interface MatchRow {
   id: string;
   url: string;
   retry_policy: Partial<DeliveryRetryPolicy>;
+  throttle_rate: number | null;
 }
 
 export class EventStore {
@@ -147,7 +148,7 @@ export class EventStore {
       if (!row) return this.ingestedBefore(tx, input);
       const event = toEvent(row);
       const matches = await tx.query<MatchRow>(
-        `SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
+        `SELECT id, url, retry_policy, throttle_rate FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
         [event.type, event.accountId, INLINE_FANOUT_LIMIT + 1],
       );
       if (matches.length > INLINE_FANOUT_LIMIT) {
@@ -197,7 +198,7 @@ export class EventStore {
       if (!row || row.expansion_cursor === null) return null;
       const event = toEvent(row);
       const matches = await tx.query<MatchRow>(
-        `SELECT id, url, retry_policy FROM subscriptions WHERE ${MATCHES} AND id > $3 AND created_at <= $4 ORDER BY id LIMIT $5`,
+        `SELECT id, url, retry_policy, throttle_rate FROM subscriptions WHERE ${MATCHES} AND id > $3 AND created_at <= $4 ORDER BY id LIMIT $5`,
         [event.type, event.accountId, row.expansion_cursor, row.created_at, limit],
       );
       const cursor = matches.length < limit ? null : (matches[matches.length - 1] as MatchRow).id;
@@ -327,8 +328,9 @@ async function insertDeliveries(
     subscriptionId: match.id as string | null,
     url: match.url,
     policy: match.retry_policy,
+    throttled: match.throttle_rate !== null,
   }));
-  if (event.callbackUrl) targets.push({ subscriptionId: null, url: event.callbackUrl, policy: {} });
+  if (event.callbackUrl) targets.push({ subscriptionId: null, url: event.callbackUrl, policy: {}, throttled: false });
   if (targets.length === 0) return [];
   const plans = targets.map((target): DeliveryPlan => ({
     deliveryId: newId('dlv'),
@@ -338,6 +340,7 @@ async function insertDeliveries(
     accountId: event.accountId,
     url: target.url,
     retryPolicy: withDefaults(target.policy),
+    ...(target.throttled ? { throttled: true } : {}),
   }));
   const written = await writeDeliveries(tx, plans);
   if (written.size === plans.length) return plans;

@@ -169,7 +169,9 @@ export class DeliveryControl {
     } catch (error) {
       // Another resend started the new run first: this one is answered by it.
       if (error instanceof WorkflowExecutionAlreadyStartedError) return;
-      await this.options.store.deliveries.setStatus(delivery.id, delivery.status).catch(() => undefined);
+      await this.options.store.deliveries
+        .unmarkPending(delivery.id, delivery.status, delivery.attemptCount)
+        .catch(() => undefined);
       throw toUnavailable(error);
     }
   }

@@ -123,8 +123,9 @@ export class DeliveryDispatcher {
    * Starts one delivery workflow, or in throughput mode hands the delivery to its subscriber
    * workflow; resolves when Temporal has it (or already had it). `ofLargeFanOut`: one of the
    * deliveries a large fan-out writes in chunks, which start workflows of their own in both
-   * modes: a subscriber workflow pays for itself over many deliveries to one subscription, and a
-   * fan-out gives each subscription one (docs/benchmarks.md, "Throughput mode").
+   * modes, as do a throttled subscription's: a subscriber workflow pays for itself over many
+   * deliveries to one subscription made as they come, and a fan-out gives each subscription one
+   * (docs/benchmarks.md, "Throughput mode"), a throttle makes each wait for its slot.
    */
   async startDelivery(plan: DeliveryPlan, ofLargeFanOut = false): Promise<void> {
     const handOff = (): Promise<void> => this.handOff(plan, ofLargeFanOut);
@@ -134,7 +135,8 @@ export class DeliveryDispatcher {
 
   private async handOff(plan: DeliveryPlan, ofLargeFanOut: boolean): Promise<void> {
     const { subscriptionId } = plan;
-    if (this.enqueuer !== undefined && subscriptionId !== null && !ofLargeFanOut) {
+    // A throttled subscription's first attempts wait for their slots: they gain nothing from a subscriber workflow.
+    if (this.enqueuer !== undefined && subscriptionId !== null && !ofLargeFanOut && plan.throttled !== true) {
       await this.enqueuer.enqueue({ ...plan, subscriptionId });
       return;
     }
