@@ -409,18 +409,6 @@ export class DeliveryStore {
   }
 
   /**
-   * Puts a delivery marked pending for a new run back to `status` when the run could not be
-   * started, unless an attempt was recorded since (the run did start after all).
-   */
-  async unmarkPending(deliveryId: string, status: DeliveryStatus, attemptCount: number): Promise<void> {
-    await this.db.query(
-      `UPDATE deliveries SET status = $2, next_attempt_at = NULL, updated_at = now()
-       WHERE id = $1 AND status = 'pending' AND attempt_count = $3`,
-      [deliveryId, status, attemptCount],
-    );
-  }
-
-  /**
    * Marks an ended delivery pending again for a resend, only if it is still ended (failed or
    * cancelled) with `attemptCount` attempts; true when this call did.
    */

@@ -161,7 +161,12 @@ export class DeliveryControl {
     }
   }
 
-  /** Starts a new run of a delivery marked pending for it; put back as it was if Temporal refuses. */
+  /**
+   * Starts a new run of a delivery marked pending for it. A start that fails leaves it pending:
+   * the call may have failed after Temporal started the run (a deadline under load), and a run
+   * that delivers must find it pending. Retried, the resend finds it pending and starts the run
+   * if there is none; left alone, the reconciler ends it as its last run did.
+   */
   private async startNewRun(delivery: Delivery): Promise<void> {
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.ALLOW_DUPLICATE);
     try {
@@ -169,9 +174,6 @@ export class DeliveryControl {
     } catch (error) {
       // Another resend started the new run first: this one is answered by it.
       if (error instanceof WorkflowExecutionAlreadyStartedError) return;
-      await this.options.store.deliveries
-        .unmarkPending(delivery.id, delivery.status, delivery.attemptCount)
-        .catch(() => undefined);
       throw toUnavailable(error);
     }
   }

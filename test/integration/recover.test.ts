@@ -63,6 +63,7 @@ test(`one recover call: the ${FAILED} failed deliveries arrive once each`, async
   await waitFor(
     async () => ((await countDeliveries(h, subscriptionId, 'succeeded')) === FAILED ? true : undefined),
     'every delivery succeeded',
+    60_000,
   );
 
   const handle = h.client.workflow.getHandle(done.workflowId);
