@@ -85,9 +85,9 @@ export function firstAttemptOutcome(
   // A local activity's failure may come wrapped or bare.
   const failure = error instanceof ActivityFailure ? error.cause : error;
   if (failure instanceof ApplicationFailure) {
-    if (failure.type === SUBSCRIPTION_PAUSED) return { kind: 'paused' };
-    if (failure.type === SUBSCRIPTION_THROTTLED) {
-      return { kind: 'throttled', sendAt: (failure.details?.[0] as NotSentDetails | undefined)?.sendAt ?? Date.now() };
+    const notSent = notSentBy(failure);
+    if (notSent !== undefined) {
+      return notSent.kind === 'paused' ? { kind: 'paused' } : { kind: 'throttled', sendAt: notSent.sendAt };
     }
     if (failure.nonRetryable) return { kind: 'final', reason: failure.message, failureType: failure.type ?? '' };
     const details = failure.details?.[0] as RetryDetails | undefined;
@@ -116,7 +116,11 @@ export type NotSent =
  */
 export function notSentOf(error: unknown): NotSent | undefined {
   const failure = error instanceof ActivityFailure ? error.cause : undefined;
-  if (!(failure instanceof ApplicationFailure)) return undefined;
+  return failure instanceof ApplicationFailure ? notSentBy(failure) : undefined;
+}
+
+/** Why an attempt's failure says it posted nothing (paused or throttled); undefined for any other. */
+function notSentBy(failure: ApplicationFailure): NotSent | undefined {
   const details = failure.details?.[0] as NotSentDetails | undefined;
   const attemptsMade = details?.attemptsMade ?? 0;
   if (failure.type === SUBSCRIPTION_PAUSED) return { kind: 'paused', attemptsMade };
