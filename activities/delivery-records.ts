@@ -25,7 +25,8 @@ export interface DeliveryRecords {
   /**
    * Whether an attempt of the delivery may send now under its subscription's throttleRate (see
    * core/throttle.ts), or waits for the slot it reserved, which becomes the delivery's
-   * nextAttemptAt; `heldSlotAt`: the slot it waited for, if it did.
+   * nextAttemptAt; `heldSlotAt`: the slot it waited for, if it did; `withdrawn`: a turn it was
+   * given and gives back unused.
    */
   takeSendTurn(turn: SendTurnRequest): Promise<SendTurn>;
   /** Sets the delivery's status; says what it was before and its event type, undefined when unknown. */

@@ -18,6 +18,7 @@ import { attemptClassOf, classifyError, classifyResponse, describeError, type Ou
 import { keepHeartbeating } from './heartbeat';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
+import { MAX_TURN_RETAKES, staleTurnMs, type SendTurn, type SendTurnRequest } from '../core/throttle';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
 import { SUBSCRIBER_WORKFLOW_TYPE } from '../core/workflow-ids';
 
@@ -283,6 +284,23 @@ function logAttempt(
 }
 
 /**
+ * The attempt's turn under its subscription's throttle, used only if it reaches the attempt in
+ * time (core/throttle.ts staleTurnMs): a turn that came late is given back and asked for again,
+ * holding the attempt's place, at most MAX_TURN_RETAKES times. What follows it up to the POST is
+ * synchronous, so a turn in time is a request in time.
+ */
+async function takeTimelyTurn(deliveries: DeliveryRecords, request: SendTurnRequest, rate: number): Promise<SendTurn> {
+  let ask = request;
+  for (let retakes = 0; ; retakes += 1) {
+    const askedAt = Date.now();
+    const turn = await deliveries.takeSendTurn(ask);
+    if (turn.kind === 'wait' || turn.decision === null) return turn;
+    if (Date.now() - askedAt <= staleTurnMs(rate) || retakes === MAX_TURN_RETAKES) return turn;
+    ask = { ...request, heldSlotAt: askedAt, withdrawn: turn.decision };
+  }
+}
+
+/**
  * One delivery attempt: read the delivery's current target and secret, sign, POST, record the
  * attempt (on 2xx, with the delivery's status), and tell Temporal what comes next. Returns on
  * 2xx; throws a non-retryable failure when the receiver refuses for good; throws a retryable one
@@ -318,11 +336,11 @@ export function createPostWebhook(deps: PostWebhookDeps) {
     if (target.subscriptionThrottleRate !== null && target.delivery.subscriptionId !== null) {
       // A slot waited for is held by this activity's first try only: Temporal's retries take turns anew.
       const heldSlotAt = context.info.attempt === 1 ? input.reservedSlotAt : undefined;
-      const turn = await deps.deliveries.takeSendTurn({
-        deliveryId: input.deliveryId,
-        subscriptionId: target.delivery.subscriptionId,
-        heldSlotAt,
-      });
+      const turn = await takeTimelyTurn(
+        deps.deliveries,
+        { deliveryId: input.deliveryId, subscriptionId: target.delivery.subscriptionId, heldSlotAt },
+        target.subscriptionThrottleRate,
+      );
       if (turn.kind === 'wait') {
         const message = `the subscription is throttled to ${target.subscriptionThrottleRate}/s: its turn comes at ${new Date(turn.slotAt).toISOString()}`;
         throw notSent(message, SUBSCRIPTION_THROTTLED, { attemptsMade, sendAt: turn.slotAt });

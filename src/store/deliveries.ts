@@ -281,12 +281,13 @@ export class DeliveryStore {
    * held slot less than a window old keeps its place and waits for the next room; any other
    * reserves the next free slot (no earlier than the window has room; the schedule moves on by
    * 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is
-   * handed over (attemptedAmong), and the API shows when it goes out. Unthrottled: now.
+   * handed over (attemptedAmong), and the API shows when it goes out. Unthrottled: now. A
+   * `withdrawn` send (a turn given back unused) leaves the window before the decision.
    */
-  async takeSendTurn({ deliveryId, subscriptionId, heldSlotAt }: SendTurnRequest): Promise<SendTurn> {
-    const rows = await this.db.query<{ send_now: boolean; slot: Date }>(
+  async takeSendTurn({ deliveryId, subscriptionId, heldSlotAt, withdrawn }: SendTurnRequest): Promise<SendTurn> {
+    const rows = await this.db.query<{ send_now: boolean; slot: Date; decision: string }>(
       `WITH current AS (
-         SELECT id, throttle_next_at, throttle_sent_log AS log, clock_timestamp() AS now,
+         SELECT id, throttle_next_at, array_remove(throttle_sent_log, $5::timestamptz) AS log, clock_timestamp() AS now,
                 make_interval(secs => 1.0 / throttle_rate) AS step,
                 GREATEST(1, LEAST(floor(throttle_rate)::int, $3::int)) AS k, throttle_rate AS rate
          FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
@@ -309,17 +310,24 @@ export class DeliveryStore {
        )
        UPDATE subscriptions s SET
          throttle_sent_log = CASE WHEN d.send_now
-           THEN (d.log || d.now)[GREATEST(1, cardinality(d.log) + 2 - d.k):] ELSE s.throttle_sent_log END,
+           THEN (d.log || d.now)[GREATEST(1, cardinality(d.log) + 2 - d.k):] ELSE d.log END,
          throttle_next_at = CASE
            WHEN d.held AND (d.send_now OR d.keeps_place) THEN s.throttle_next_at
            WHEN d.send_now THEN GREATEST(s.throttle_next_at, d.now) + d.step
            ELSE d.slot + d.step END
        FROM decision d WHERE s.id = d.id
-       RETURNING d.send_now, d.slot`,
-      [subscriptionId, heldSlotAt === undefined ? null : new Date(heldSlotAt), THROTTLE_LOG_LIMIT, SLOT_TOLERANCE_MS],
+       RETURNING d.send_now, d.slot, d.now::text AS decision`,
+      [
+        subscriptionId,
+        heldSlotAt === undefined ? null : new Date(heldSlotAt),
+        THROTTLE_LOG_LIMIT,
+        SLOT_TOLERANCE_MS,
+        withdrawn ?? null,
+      ],
     );
     const row = rows[0];
-    if (row === undefined || row.send_now) return { kind: 'now' };
+    if (row === undefined) return { kind: 'now', decision: null };
+    if (row.send_now) return { kind: 'now', decision: row.decision };
     await this.db.query(
       `UPDATE deliveries SET next_attempt_at = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
       [deliveryId, row.slot],
@@ -450,10 +458,16 @@ export class DeliveryStore {
    */
   async pendingOf(
     workflowIds: readonly string[],
-  ): Promise<Array<{ id: string; workflowId: string; version: string; eventType: string }>> {
+  ): Promise<Array<{ id: string; workflowId: string; version: string; updatedAt: Date; eventType: string }>> {
     if (workflowIds.length === 0) return [];
-    const rows = await this.db.query<{ id: string; workflow_id: string; version: string; event_type: string }>(
-      `SELECT id, workflow_id, updated_at::text AS version, event_type FROM deliveries
+    const rows = await this.db.query<{
+      id: string;
+      workflow_id: string;
+      version: string;
+      updated_at: Date;
+      event_type: string;
+    }>(
+      `SELECT id, workflow_id, updated_at::text AS version, updated_at, event_type FROM deliveries
        WHERE workflow_id = ANY($1::text[]) AND status = 'pending'`,
       [workflowIds],
     );
@@ -461,6 +475,7 @@ export class DeliveryStore {
       id: row.id,
       workflowId: row.workflow_id,
       version: row.version,
+      updatedAt: row.updated_at,
       eventType: row.event_type,
     }));
   }

@@ -165,7 +165,7 @@ export class DeliveryControl {
    * Starts a new run of a delivery marked pending for it. A start that fails leaves it pending:
    * the call may have failed after Temporal started the run (a deadline under load), and a run
    * that delivers must find it pending. Retried, the resend finds it pending and starts the run
-   * if there is none; left alone, the reconciler ends it as its last run did.
+   * if there is none (the reconciler leaves a row marked pending after its run closed alone).
    */
   private async startNewRun(delivery: Delivery): Promise<void> {
     const options = await this.startOptions(delivery, WorkflowIdReusePolicy.ALLOW_DUPLICATE);

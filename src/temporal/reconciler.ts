@@ -29,8 +29,9 @@ const OVERLAP_MS = 120_000;
  * outcome (terminated or reset from the UI or CLI, timed out, or failed by a bug) leaves its row
  * pending. Each pass lists the delivery workflows that closed other than Completed since the
  * last pass (a Completed run's attempt recorded its success), and ends the pending rows among
- * them with their latest run's status. A row that changed meanwhile (a resend started a new run)
- * is left alone.
+ * them with their latest run's status. A row written after that run closed is a resend's (it
+ * marks the row pending, then starts the new run, or its caller retries), and a row that changed
+ * while the pass read it is left alone.
  */
 export class DeliveryReconciler {
   private since: number;
@@ -52,8 +53,10 @@ export class DeliveryReconciler {
     }
     let repaired = 0;
     for (const row of await this.options.deliveries.pendingOf([...new Set(closed)])) {
-      const status = await this.latestRunStatus(row.workflowId);
-      if (status === undefined) continue;
+      const latest = await this.latestClosedRun(row.workflowId);
+      // Written after its run closed: a resend marked it pending and is starting its new run.
+      if (latest === undefined || row.updatedAt.getTime() > latest.closedAt) continue;
+      const { status } = latest;
       if (await this.options.deliveries.endIfUnchanged(row.id, status, row.version)) {
         repaired += 1;
         if (status !== 'pending') this.options.metrics?.deliveryEnded({ eventType: row.eventType, outcome: status });
@@ -80,11 +83,15 @@ export class DeliveryReconciler {
     await this.periodic?.stop();
   }
 
-  /** The row status the workflow id's latest run ends with; undefined while it runs (a new run). */
-  private async latestRunStatus(workflowId: string): Promise<DeliveryStatus | undefined> {
+  /**
+   * The row status the workflow id's latest run ended with, and when it closed (ms); undefined
+   * while it runs (a new run) or when it completed (its attempt recorded the success).
+   */
+  private async latestClosedRun(workflowId: string): Promise<{ status: DeliveryStatus; closedAt: number } | undefined> {
     try {
-      const { status } = await this.options.client.workflow.getHandle(workflowId).describe();
-      return status.name === 'COMPLETED' ? undefined : DELIVERY_STATUS_OF_CLOSED_RUN[status.name];
+      const { status, closeTime } = await this.options.client.workflow.getHandle(workflowId).describe();
+      const ended = status.name === 'COMPLETED' ? undefined : DELIVERY_STATUS_OF_CLOSED_RUN[status.name];
+      return ended === undefined || closeTime === undefined ? undefined : { status: ended, closedAt: closeTime.getTime() };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return undefined;
       throw error;

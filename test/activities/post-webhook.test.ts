@@ -95,10 +95,13 @@ class MemoryDeliveryRecords implements DeliveryRecords {
   async takeSendTurn({ subscriptionId, heldSlotAt }: SendTurnRequest): Promise<SendTurn> {
     const context = [...this.contexts.values()].find((c) => c.delivery.subscriptionId === subscriptionId);
     const rate = context?.subscriptionThrottleRate ?? null;
-    if (rate === null || heldSlotAt !== undefined) return { kind: 'now' };
+    if (rate === null) return { kind: 'now', decision: null };
+    if (heldSlotAt !== undefined) return { kind: 'now', decision: new Date().toISOString() };
     const slot = Math.max(this.nextSlots.get(subscriptionId) ?? 0, Date.now());
     this.nextSlots.set(subscriptionId, slot + 1000 / rate);
-    return slot <= Date.now() + SLOT_TOLERANCE_MS ? { kind: 'now' } : { kind: 'wait', slotAt: slot };
+    return slot <= Date.now() + SLOT_TOLERANCE_MS
+      ? { kind: 'now', decision: new Date().toISOString() }
+      : { kind: 'wait', slotAt: slot };
   }
 
   async setStatus(deliveryId: string, status: DeliveryStatus): Promise<StatusChange | undefined> {

@@ -282,7 +282,8 @@ describe.each(backends)('store on %s', (_name, open) => {
       const turn = (heldSlotAt?: number) =>
         store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id, heldSlotAt });
       const start = Date.now();
-      expect(await turn()).toEqual({ kind: 'now' });
+      const first = await turn();
+      expect(first).toEqual({ kind: 'now', decision: expect.any(String) });
       const second = await turn();
       const third = await turn();
       if (second.kind !== 'wait' || third.kind !== 'wait') throw new Error('expected two reserved slots');
@@ -290,7 +291,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(second.slotAt - start).toBeLessThan(1_000);
       expect(third.slotAt - second.slotAt).toBeCloseTo(500, -1);
       // Woken at once (as late wakers bunch): the window has room for one more.
-      expect(await turn(second.slotAt)).toEqual({ kind: 'now' });
+      expect(await turn(second.slotAt)).toMatchObject({ kind: 'now' });
       // Now full: the third keeps its place and waits for the next room (the first send leaving the window), within a quarter slot.
       const held = await turn(third.slotAt);
       if (held.kind !== 'wait') throw new Error('expected a wait');
@@ -310,8 +311,24 @@ describe.each(backends)('store on %s', (_name, open) => {
         expect(await store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: unthrottled.id })).toEqual(
           {
             kind: 'now',
+            decision: null,
           },
         );
+    });
+
+    test('takeSendTurn: a turn given back unused (withdrawn) leaves the window, and the attempt asking again takes its room', async () => {
+      // 1/s: one send in any second.
+      const created = await subscription({ eventTypes: ['order.created'], throttleRate: 1 });
+      const ask = (request: { heldSlotAt?: number; withdrawn?: string } = {}) =>
+        store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id, ...request });
+      const first = await ask();
+      if (first.kind !== 'now' || first.decision === null) throw new Error('expected a turn now');
+      // The window is full: a held slot waits for the next room...
+      expect(await ask({ heldSlotAt: Date.now() })).toMatchObject({ kind: 'wait' });
+      // ...unless the send that filled it is given back: then it sends at once, once.
+      const retaken = await ask({ heldSlotAt: Date.now(), withdrawn: first.decision });
+      expect(retaken).toEqual({ kind: 'now', decision: expect.any(String) });
+      expect(await ask({ heldSlotAt: Date.now(), withdrawn: first.decision })).toMatchObject({ kind: 'wait' });
     });
 
     test('a forged cursor is a ValidationError', async () => {

@@ -8,7 +8,7 @@ import type { DeliveryMode } from '../../core/model';
 import type { Db } from '../../src/store/db';
 import { openPglite } from '../../src/store/pglite';
 import { startExtraWorker, startHarness, type Harness } from '../helpers/harness';
-import { always, TestReceiver } from '../helpers/receiver';
+import { ArrivalRecorder } from '../helpers/arrival-recorder';
 import { createTestTemporal } from '../helpers/temporal-env';
 import { waitFor } from '../helpers/wait';
 import { FAST_RETRY } from '../helpers/retry-policies';
@@ -53,7 +53,8 @@ describe.each<DeliveryMode>(['per-delivery', 'per-subscriber'])('%s', (deliveryM
   }, 120_000);
 
   test(`throttleRate ${RATE}/s across two workers: ${EVENTS} events posted at once arrive at most ${RATE + 1} in any second, all within 25 s of the first, once each`, async () => {
-    const receiver = await TestReceiver.start(always(200));
+    // Timed in a process of its own: the arrivals a receiver sees, not this process's scheduling.
+    const receiver = await ArrivalRecorder.start();
     closers.push(() => receiver.close());
     const created = await h.call('POST', '/v1/subscriptions', {
       url: receiver.url,
@@ -78,12 +79,12 @@ describe.each<DeliveryMode>(['per-delivery', 'per-subscriber'])('%s', (deliveryM
         ) || undefined
       );
     }, 'a delivery waiting for its slot');
-    await waitFor(() => receiver.requests.length >= EVENTS || undefined, `${EVENTS} deliveries`, 30_000, 100);
-    const arrivals = receiver.requests.map((request) => request.receivedAt);
+    await waitFor(() => receiver.arrivals.length >= EVENTS || undefined, `${EVENTS} deliveries`, 30_000, 100);
+    const arrivals = receiver.arrivals.map((arrival) => arrival.at);
     // All within 25 s of the first.
     expect(Math.max(...arrivals) - Math.min(...arrivals)).toBeLessThan(25_000);
     expect(busiestSecond(arrivals)).toBeLessThanOrEqual(RATE + 1);
-    const ids = receiver.requests.map((request) => request.headers['webhook-id']);
+    const ids = receiver.arrivals.map((arrival) => arrival.webhookId);
     expect(new Set(ids).size).toBe(EVENTS);
 
     // Waiting for a turn used no attempt: each delivery took exactly one.
