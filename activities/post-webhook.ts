@@ -18,7 +18,14 @@ import { attemptClassOf, classifyError, classifyResponse, describeError, type Ou
 import { keepHeartbeating } from './heartbeat';
 import { postWebhookRequest, type PostResponse } from './http';
 import { signatureHeaders } from '../core/signing';
-import { MAX_TURN_RETAKES, staleTurnMs, type SendTurn, type SendTurnRequest } from '../core/throttle';
+import {
+  MAX_SHORT_WAITS,
+  MAX_TURN_RETAKES,
+  SLOT_LEAD_MS,
+  staleTurnMs,
+  type SendTurn,
+  type SendTurnRequest,
+} from '../core/throttle';
 import { assertUrlAllowed, TargetRefusedError, type TargetPolicy } from '../core/targets';
 import { SUBSCRIBER_WORKFLOW_TYPE } from '../core/workflow-ids';
 
@@ -284,19 +291,44 @@ function logAttempt(
 }
 
 /**
- * The attempt's turn under its subscription's throttle, used only if it reaches the attempt in
- * time (core/throttle.ts staleTurnMs): a turn that came late is given back and asked for again,
- * holding the attempt's place, at most MAX_TURN_RETAKES times. What follows it up to the POST is
- * synchronous, so a turn in time is a request in time.
+ * The attempt's turn under its subscription's throttle. A turn that begins within SLOT_LEAD_MS is
+ * waited for here (by a regular activity) and asked for again, holding its slot (at most
+ * MAX_SHORT_WAITS times): the workflow wakes that early for its slot, as Temporal's timers fire
+ * up to a second late. A turn
+ * to send is used only if it reaches the attempt in time (staleTurnMs): one that came late is
+ * given back and asked for again, holding the attempt's place, at most MAX_TURN_RETAKES times.
+ * What follows it up to the POST is synchronous, so a turn in time is a request in time.
  */
-async function takeTimelyTurn(deliveries: DeliveryRecords, request: SendTurnRequest, rate: number): Promise<SendTurn> {
+async function takeTimelyTurn(
+  deliveries: DeliveryRecords,
+  request: SendTurnRequest,
+  rate: number,
+  context: Context,
+): Promise<SendTurn> {
   let ask = request;
-  for (let retakes = 0; ; retakes += 1) {
-    const askedAt = Date.now();
-    const turn = await deliveries.takeSendTurn(ask);
-    if (turn.kind === 'wait' || turn.decision === null) return turn;
-    if (Date.now() - askedAt <= staleTurnMs(rate) || retakes === MAX_TURN_RETAKES) return turn;
-    ask = { ...request, heldSlotAt: askedAt, withdrawn: turn.decision };
+  let retakes = 0;
+  let shortWaits = 0;
+  const stopHeartbeats = keepHeartbeating(context, HEARTBEAT_INTERVAL_MS);
+  try {
+    for (;;) {
+      const askedAt = Date.now();
+      const turn = await deliveries.takeSendTurn(ask);
+      if (turn.kind === 'wait') {
+        const waitMs = turn.slotAt - Date.now();
+        // A local activity does not wait: its workflow's eviction from the cache would cancel it.
+        if (context.info.isLocal || waitMs > SLOT_LEAD_MS || shortWaits === MAX_SHORT_WAITS) return turn;
+        shortWaits += 1;
+        if (waitMs > 0) await context.sleep(waitMs);
+        ask = { ...request, heldSlotAt: turn.slotAt };
+      } else if (turn.decision === null || Date.now() - askedAt <= staleTurnMs(rate) || retakes === MAX_TURN_RETAKES) {
+        return turn;
+      } else {
+        retakes += 1;
+        ask = { ...request, heldSlotAt: askedAt, withdrawn: turn.decision };
+      }
+    }
+  } finally {
+    stopHeartbeats();
   }
 }
 
@@ -340,6 +372,7 @@ export function createPostWebhook(deps: PostWebhookDeps) {
         deps.deliveries,
         { deliveryId: input.deliveryId, subscriptionId: target.delivery.subscriptionId, heldSlotAt },
         target.subscriptionThrottleRate,
+        context,
       );
       if (turn.kind === 'wait') {
         const message = `the subscription is throttled to ${target.subscriptionThrottleRate}/s: its turn comes at ${new Date(turn.slotAt).toISOString()}`;

@@ -20,11 +20,13 @@ import {
 import type { Activities } from '../activities';
 import type { DeliveryStatus } from '../core/model';
 import { DELIVERY_STATUS } from '../core/search-attributes';
+import { SLOT_LEAD_MS } from '../core/throttle';
 import {
   cancelSignal,
   cancelUpdate,
   DELIVERY_FAILURE_TYPES,
-  DELIVERY_WORKFLOW_REVISION,
+  NATIVE_OUTCOME_REVISION,
+  TURNS_IN_ACTIVITY_REVISION,
   resendSignal,
   resendUpdate,
   resumeSignal,
@@ -52,7 +54,7 @@ const SUCCESS_RECORDED_BY_ATTEMPT = 'success-recorded-by-attempt';
  */
 const FIRST_ATTEMPT_LOCAL = 'first-attempt-local';
 /**
- * Since this patch (and in every run of revision 1 and later: see DELIVERY_WORKFLOW_REVISION),
+ * Since this patch (and in every run of revision 1 and later: see NATIVE_OUTCOME_REVISION),
  * Temporal's own status tells the outcome: a failed delivery ends its workflow
  * as Failed (its failure type says why), a cancelled one as Canceled; only those write their
  * status (search attribute and store), a delivered one leaves that to its attempt. Long runs of
@@ -162,12 +164,13 @@ interface PauseGate {
 }
 
 /**
- * Waits, durably and holding no worker, for the throttle slot the delivery reserved; false when
- * the slot begins after the retry window closes.
+ * Waits, durably and holding no worker, for the throttle slot the delivery reserved, or until
+ * `leadMs` before it (the attempt waits the rest); false when the slot begins after the retry
+ * window closes.
  */
-async function waitForSlot(sendAt: number, windowEndsAt: number): Promise<boolean> {
+async function waitForSlot(sendAt: number, windowEndsAt: number, leadMs: number): Promise<boolean> {
   if (sendAt >= windowEndsAt) return false;
-  await sleep(Math.max(1, sendAt - Date.now()));
+  await sleep(Math.max(1, sendAt - leadMs - Date.now()));
   return true;
 }
 
@@ -184,6 +187,9 @@ async function runAttempts(
   first: FirstAttempt,
   pause: PauseGate,
 ): Promise<Ending> {
+  // From revision 2 the regular activity takes a throttled delivery's turns, waiting the last SLOT_LEAD_MS itself.
+  const turnsInActivity = (input.revision ?? 0) >= TURNS_IN_ACTIVITY_REVISION;
+  const slotLeadMs = turnsInActivity ? SLOT_LEAD_MS : 0;
   let attemptsBefore = 0;
   let next = first;
   /** The throttle slot the next attempt holds, when it waited for one. */
@@ -211,8 +217,9 @@ async function runAttempts(
       continue;
     }
     if (outcome.kind === 'throttled') {
-      if (!(await waitForSlot(outcome.sendAt, windowEndsAt))) return windowClosed(undefined);
+      if (!(await waitForSlot(outcome.sendAt, windowEndsAt, slotLeadMs))) return windowClosed(undefined);
       slot = outcome.sendAt;
+      if (turnsInActivity) break;
       next = 'local';
       continue;
     }
@@ -240,7 +247,7 @@ async function runAttempts(
       if (notSent.kind === 'paused') {
         await pause.waitAfter(mark);
       } else {
-        if (!(await waitForSlot(notSent.sendAt, windowEndsAt))) return windowClosed(undefined);
+        if (!(await waitForSlot(notSent.sendAt, windowEndsAt, slotLeadMs))) return windowClosed(undefined);
         slot = notSent.sendAt;
       }
     }
@@ -306,9 +313,9 @@ async function endNatively(
  * remaining backoff.
  */
 export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryState> {
-  // A run started for the current revision takes the current code with no patch check: a patch
+  // A run started for revision 1 or later takes the current code with no patch check: a patch
   // costs every new delivery a marker and a search attribute write in its history.
-  const current = (input.revision ?? 0) >= DELIVERY_WORKFLOW_REVISION;
+  const current = (input.revision ?? 0) >= NATIVE_OUTCOME_REVISION;
   const nativeOutcome = current || patched(NATIVE_OUTCOME);
   const firstAttemptLocal = nativeOutcome || patched(FIRST_ATTEMPT_LOCAL);
   const windowStartedAt = input.windowStartedAt ?? Date.now();

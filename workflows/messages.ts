@@ -52,8 +52,15 @@ export const statusQuery = defineQuery<DeliveryState>('status');
  * the run was started with, and new runs pay for no patch marker. Runs without a revision are
  * older, and their branches are chosen by the patches in workflows/delivery.ts.
  * 1: Temporal's status tells the outcome, first attempt local, success recorded by the attempt.
+ * 2: a throttled delivery wakes SLOT_LEAD_MS before its slot and asks for its turn with the
+ *    regular activity, which waits the rest (a local one would be cancelled, its POST perhaps
+ *    sent, if the workflow left the worker's cache meanwhile).
  */
-export const DELIVERY_WORKFLOW_REVISION = 1;
+export const DELIVERY_WORKFLOW_REVISION = 2;
+/** The revision from which the patches in workflows/delivery.ts are taken as applied. */
+export const NATIVE_OUTCOME_REVISION = 1;
+/** The revision from which a throttled delivery's turns are taken by the regular activity. */
+export const TURNS_IN_ACTIVITY_REVISION = 2;
 
 export interface DeliveryWorkflowInput {
   readonly deliveryId: string;

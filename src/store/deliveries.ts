@@ -10,7 +10,7 @@ import type {
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import { deliveryWorkflowId } from '../../core/workflow-ids';
-import { SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn, type SendTurnRequest } from '../../core/throttle';
+import { HELD_SLOT_KEPT_MS, MIN_SEND_SPACING, SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn, type SendTurnRequest } from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
@@ -293,12 +293,16 @@ export class DeliveryStore {
          FROM subscriptions WHERE id = $1 AND throttle_rate IS NOT NULL FOR UPDATE
        ), window_room AS (
          -- The earliest time the window has room: now while it holds fewer than k sends, else
-         -- when the oldest of the last k leaves it (k/rate seconds after it went out). A held
-         -- slot is kept (no new one is reserved) while it is less than a window old.
-         SELECT *, CASE WHEN cardinality(log) < k THEN now
-                        ELSE log[cardinality(log) - k + 1] + make_interval(secs => k / rate) END AS room_at,
+         -- when the oldest of the last k leaves it (k/rate seconds after it went out), and no
+         -- sooner than MIN_SEND_SPACING slots after the last send (NULL, ignored, when none). A held
+         -- slot is kept (no new one is reserved) while it is less than a window (at least
+         -- HELD_SLOT_KEPT_MS) old.
+         SELECT *, GREATEST(
+                  CASE WHEN cardinality(log) < k THEN now
+                       ELSE log[cardinality(log) - k + 1] + make_interval(secs => k / rate) END,
+                  log[cardinality(log)] + step * $6) AS room_at,
                 $2::timestamptz IS NOT NULL AS held,
-                $2::timestamptz > now - make_interval(secs => k / rate) AS keeps_place
+                $2::timestamptz > now - GREATEST(make_interval(secs => k / rate), $7 * interval '1 millisecond') AS keeps_place
          FROM current
        ), decision AS (
          SELECT *,
@@ -323,6 +327,8 @@ export class DeliveryStore {
         THROTTLE_LOG_LIMIT,
         SLOT_TOLERANCE_MS,
         withdrawn ?? null,
+        MIN_SEND_SPACING,
+        HELD_SLOT_KEPT_MS,
       ],
     );
     const row = rows[0];

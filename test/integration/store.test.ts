@@ -276,7 +276,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(exact.items).toHaveLength(7);
     });
 
-    test('takeSendTurn: slots 1/rate apart; held slots send while the window has room (⌊rate⌋ in that many slots), else wait for the next room; unthrottled is always now', async () => {
+    test('takeSendTurn: slots 1/rate apart; held slots send while the window has room (⌊rate⌋ in that many slots), three quarters of a slot apart at least, else wait for the next room; unthrottled is always now', async () => {
       // 2/s: slots 500 ms apart; at most 2 sends in any second.
       const created = await subscription({ eventTypes: ['order.created'], throttleRate: 2 });
       const turn = (heldSlotAt?: number) =>
@@ -290,7 +290,13 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(second.slotAt - start).toBeGreaterThanOrEqual(450);
       expect(second.slotAt - start).toBeLessThan(1_000);
       expect(third.slotAt - second.slotAt).toBeCloseTo(500, -1);
-      // Woken at once (as late wakers bunch): the window has room for one more.
+      // Woken at once (as late wakers bunch): the window has room for one more, but not yet: sends
+      // are three quarters of a slot apart at least (then within a quarter slot).
+      const spaced = await turn(second.slotAt);
+      if (spaced.kind !== 'wait') throw new Error('expected a wait for the spacing');
+      expect(spaced.slotAt - start).toBeGreaterThanOrEqual(365);
+      expect(spaced.slotAt - start).toBeLessThan(525);
+      await new Promise((resolve) => setTimeout(resolve, spaced.slotAt - Date.now()));
       expect(await turn(second.slotAt)).toMatchObject({ kind: 'now' });
       // Now full: the third keeps its place and waits for the next room (the first send leaving the window), within a quarter slot.
       const held = await turn(third.slotAt);
@@ -323,6 +329,7 @@ describe.each(backends)('store on %s', (_name, open) => {
         store.deliveries.takeSendTurn({ deliveryId: 'dlv_none', subscriptionId: created.id, ...request });
       const first = await ask();
       if (first.kind !== 'now' || first.decision === null) throw new Error('expected a turn now');
+      await new Promise((resolve) => setTimeout(resolve, 800)); // past the spacing (750 ms at 1/s)
       // The window is full: a held slot waits for the next room...
       expect(await ask({ heldSlotAt: Date.now() })).toMatchObject({ kind: 'wait' });
       // ...unless the send that filled it is given back: then it sends at once, once.
