@@ -76,5 +76,4 @@ export interface SendTurnRequest {
  * clock). A throttled send's `decision` is the send as the window counts it (null when unthrottled).
  */
 export type SendTurn =
-  | { readonly kind: 'now'; readonly decision: string | null }
-  | { readonly kind: 'wait'; readonly slotAt: number };
+  { readonly kind: 'now'; readonly decision: string | null } | { readonly kind: 'wait'; readonly slotAt: number };

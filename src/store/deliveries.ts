@@ -10,7 +10,14 @@ import type {
 } from '../../core/model';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import { deliveryWorkflowId } from '../../core/workflow-ids';
-import { HELD_SLOT_KEPT_MS, MIN_SEND_SPACING, SLOT_TOLERANCE_MS, THROTTLE_LOG_LIMIT, type SendTurn, type SendTurnRequest } from '../../core/throttle';
+import {
+  HELD_SLOT_KEPT_MS,
+  MIN_SEND_SPACING,
+  SLOT_TOLERANCE_MS,
+  THROTTLE_LOG_LIMIT,
+  type SendTurn,
+  type SendTurnRequest,
+} from '../../core/throttle';
 import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';

@@ -91,7 +91,9 @@ export class DeliveryReconciler {
     try {
       const { status, closeTime } = await this.options.client.workflow.getHandle(workflowId).describe();
       const ended = status.name === 'COMPLETED' ? undefined : DELIVERY_STATUS_OF_CLOSED_RUN[status.name];
-      return ended === undefined || closeTime === undefined ? undefined : { status: ended, closedAt: closeTime.getTime() };
+      return ended === undefined || closeTime === undefined
+        ? undefined
+        : { status: ended, closedAt: closeTime.getTime() };
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return undefined;
       throw error;

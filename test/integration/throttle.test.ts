@@ -88,14 +88,24 @@ describe.each<DeliveryMode>(['per-delivery', 'per-subscriber'])('%s', (deliveryM
     expect(busiestSecond(arrivals)).toBeLessThanOrEqual(RATE + 1);
     const ids = receiver.arrivals.map((arrival) => arrival.webhookId);
     const seen = new Map<string | null, number[]>();
-    for (const a of receiver.arrivals) seen.set(a.webhookId, [...(seen.get(a.webhookId) ?? []), a.at - (arrivals[0] as number)]);
-    for (const [id, ats] of seen) if (ats.length > 1) {
-      const ds = await h.call('GET', `/v1/deliveries?eventId=${id}`);
-      const d = ds.body.data[0];
-      const full = await h.call('GET', `/v1/deliveries/${d.id}`);
-      const wf = await h.client.workflow.getHandle(d.workflowId).fetchHistory();
-      console.log('DUP', id, ats, JSON.stringify(full.body), JSON.stringify(wf.events?.map((e: any) => [e.eventType, e.eventTime?.seconds?.toString(), e.eventTime?.nanos])));
-    }
+    for (const a of receiver.arrivals)
+      seen.set(a.webhookId, [...(seen.get(a.webhookId) ?? []), a.at - (arrivals[0] as number)]);
+    for (const [id, ats] of seen)
+      if (ats.length > 1) {
+        const ds = await h.call('GET', `/v1/deliveries?eventId=${id}`);
+        const d = ds.body.data[0];
+        const full = await h.call('GET', `/v1/deliveries/${d.id}`);
+        const wf = await h.client.workflow.getHandle(d.workflowId).fetchHistory();
+        console.log(
+          'DUP',
+          id,
+          ats,
+          JSON.stringify(full.body),
+          JSON.stringify(
+            wf.events?.map((e: any) => [e.eventType, e.eventTime?.seconds?.toString(), e.eventTime?.nanos]),
+          ),
+        );
+      }
     expect(new Set(ids).size).toBe(EVENTS);
 
     // Waiting for a turn used no attempt: each delivery took exactly one.
