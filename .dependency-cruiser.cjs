@@ -13,7 +13,7 @@
 const PRODUCTION = '^(core|devtools|activities|workflows|src)/';
 /** core/ files that workflow code may import: no Node built-ins, no I/O. */
 const WORKFLOW_SAFE_CORE =
-  '^core/(model|retry-policy|search-attributes|workflow-ids|delivery-display|duration|fairness)[.]ts$';
+  '^core/(model|retry-policy|search-attributes|workflow-ids|delivery-display|duration|fairness|throttle)[.]ts$';
 
 /**
  * Within src/, each sub-layer imports only those before it: metrics, store, temporal (client side),
