@@ -5,7 +5,6 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
-  testSequencer: '<rootDir>/test/helpers/sequencer.js',
   testTimeout: 60_000,
   // One file at a time: on 2 cores, two heavy files side by side (the recover, throttle and fault
   // suites each run servers, workers and receivers) measured each other instead of the service.
