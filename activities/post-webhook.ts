@@ -294,10 +294,10 @@ function logAttempt(
  * The attempt's turn under its subscription's throttle. A turn that begins within SLOT_LEAD_MS is
  * waited for here (by a regular activity) and asked for again, holding its slot (at most
  * MAX_SHORT_WAITS times): the workflow wakes that early for its slot, as Temporal's timers fire
- * up to a second late. A turn
- * to send is used only if it reaches the attempt in time (staleTurnMs): one that came late is
- * given back and asked for again, holding the attempt's place, at most MAX_TURN_RETAKES times.
- * What follows it up to the POST is synchronous, so a turn in time is a request in time.
+ * up to a second late. A turn to send is used only if it reaches the attempt in time
+ * (staleTurnMs): one that came late is given back and asked for again, holding the attempt's
+ * place, at most MAX_TURN_RETAKES times. What follows it up to the POST is synchronous, so a turn
+ * in time is a request in time.
  */
 async function takeTimelyTurn(
   deliveries: DeliveryRecords,

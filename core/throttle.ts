@@ -54,9 +54,10 @@ export const MAX_TURN_RETAKES = 5;
 
 /**
  * How late (ms from asking) a turn to send may reach the attempt and still be used: half the
- * spacing between sends, between 20 and 250 ms. The window counts a send when it is decided; an attempt held up
- * after the decision (its process busy) would post later than counted, bunched with the next
- * sends, so it gives the turn back (see DeliveryRecords.takeSendTurn's `withdrawn`) and asks again.
+ * spacing between sends, between 20 and 250 ms. The window counts a send when it is decided; an
+ * attempt held up after the decision (its process busy) would post later than counted, bunched
+ * with the next sends, so it gives the turn back (see DeliveryRecords.takeSendTurn's
+ * `withdrawn`) and asks again.
  */
 export function staleTurnMs(rate: number): number {
   return Math.min(250, Math.max(20, (MIN_SEND_SPACING * 500) / rate));

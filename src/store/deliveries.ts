@@ -286,9 +286,8 @@ export class DeliveryStore {
    * shares (the row, locked for the decision; see core/throttle.ts). It sends now when the window
    * has room and it either holds a slot it waited for or the next free slot begins now. Else a
    * held slot less than a window (HELD_SLOT_KEPT_MS at least) old keeps its place and waits for
-   * the next room; any other
-   * reserves the next free slot (no earlier than the window has room; the schedule moves on by
-   * 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is
+   * the next room; any other reserves the next free slot (no earlier than the window has room;
+   * the schedule moves on by 1/rate) and waits for it. The time it waits for becomes the delivery's next_attempt_at: it is
    * handed over (attemptedAmong), and the API shows when it goes out. Unthrottled: now. A
    * `withdrawn` send (a turn given back unused) leaves the window before the decision.
    */
