@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const ingested = await ingest(`e-${i}`, 'bench.steady');
     deliveryIds.push(ingested.plans[0]?.deliveryId as string);
   });
-  await measure('events.markDispatched (dispatcher, per event)', N, (i) => store.events.markDispatched(`e-${i}`));
+  await measure('events.markDispatched (dispatcher, per event)', N, (i) => store.events.markDispatched([`e-${i}`]));
   await measure('deliveries.attemptContext (activity, per attempt)', N, (i) =>
     store.deliveries.attemptContext(deliveryIds[i] as string),
   );

@@ -88,6 +88,12 @@ const NUMERIC_OUT_OF_RANGE = '22003';
 /** Active subscriptions matching the event type ($1) and account ($2). */
 const MATCHES = matchesEvent(1, 2);
 
+/** An event the relay claimed; `expanding`: a large fan-out whose deliveries are not all written yet. */
+export interface ClaimedEvent {
+  readonly id: string;
+  readonly expanding: boolean;
+}
+
 export type DeliveryCounts = Record<DeliveryStatus | 'total', number>;
 
 interface MatchRow {
@@ -265,33 +271,41 @@ export class EventStore {
     return counts;
   }
 
-  /** Ids of undispatched events whose claim has lapsed, now claimed by the caller for `claimMs`. */
-  async claimUndispatched(limit: number, claimMs: number): Promise<string[]> {
-    const rows = await this.db.query<{ id: string }>(
-      `UPDATE events SET dispatch_claimed_until = now() + $2 * interval '1 millisecond'
-       WHERE id IN (
-         SELECT id FROM events
-         WHERE dispatched_at IS NULL AND (dispatch_claimed_until IS NULL OR dispatch_claimed_until <= now())
-         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
+  /**
+   * Undispatched events whose claim has lapsed, oldest first, now claimed by the caller for
+   * `claimMs`; `expanding`: a large fan-out whose deliveries are not all written yet.
+   */
+  async claimUndispatched(limit: number, claimMs: number): Promise<ClaimedEvent[]> {
+    return this.db.query<ClaimedEvent>(
+      `WITH claimed AS (
+         UPDATE events SET dispatch_claimed_until = now() + $2 * interval '1 millisecond'
+         WHERE id IN (
+           SELECT id FROM events
+           WHERE dispatched_at IS NULL AND (dispatch_claimed_until IS NULL OR dispatch_claimed_until <= now())
+           ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, created_at, expansion_cursor IS NOT NULL AS expanding)
+       SELECT id, expanding FROM claimed ORDER BY created_at`,
       [limit, claimMs],
     );
-    return rows.map((row) => row.id);
   }
 
-  /** The deliveries of an event still pending, to (re)start. */
-  async pendingPlans(eventId: string): Promise<DeliveryPlan[]> {
+  /** The deliveries of these events still pending, to (re)start, by event (none: an empty list). */
+  async pendingPlans(eventIds: readonly string[]): Promise<Map<string, DeliveryPlan[]>> {
     const rows = await this.db.query<PlanRow>(
-      `${PLAN_SELECT} WHERE d.event_id = $1 AND d.status = 'pending' ORDER BY d.id`,
-      [eventId],
+      `${PLAN_SELECT} WHERE d.event_id = ANY($1::text[]) AND d.status = 'pending' ORDER BY d.event_id, d.id`,
+      [eventIds],
     );
-    return rows.map(toPlan);
+    const plans = new Map<string, DeliveryPlan[]>(eventIds.map((id) => [id, []]));
+    for (const row of rows) plans.get(row.event_id)?.push(toPlan(row));
+    return plans;
   }
 
-  async markDispatched(eventId: string): Promise<void> {
-    await this.db.query('UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = $1', [
-      eventId,
-    ]);
+  /** Ends these events' time in the outbox: every delivery of theirs has been handed to Temporal. */
+  async markDispatched(eventIds: readonly string[]): Promise<void> {
+    await this.db.query(
+      'UPDATE events SET dispatched_at = now(), dispatch_claimed_until = NULL WHERE id = ANY($1::text[])',
+      [eventIds],
+    );
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { DeliveryMode, DeliveryPlan } from '../../core/model';
 import type { EventStore } from '../store/events';
+import { Batcher } from '../util/batcher';
 import { forEachLimited } from '../util/concurrency';
 import { runPeriodically, type Periodic } from '../util/periodic';
 import { deliveryWorkflow } from '../../workflows';
@@ -10,6 +11,7 @@ import { deliveryStartOptions, type DeliveryStartSettings } from './delivery-sta
 import { StartGate, type StartGateOptions } from './start-gate';
 import { SubscriberBusyError, SubscriberEnqueuer } from './subscriber-enqueuer';
 import { FirstAttemptWindow, type FirstAttemptWindowOptions } from './first-attempt-window';
+import { SUBSCRIBER_LIMITS } from '../../workflows/subscriber-messages';
 
 export interface DispatcherOptions extends DeliveryStartSettings {
   readonly client: Client;
@@ -38,14 +40,25 @@ export interface DispatcherOptions extends DeliveryStartSettings {
    * deliveries handed to Temporal and not yet attempted (see FirstAttemptWindow). @default none: no bound
    */
   readonly attempted?: FirstAttemptWindowOptions['attempted'];
-  /** The window's settings (see FirstAttemptWindowOptions). @default its defaults */
+  /** The window's settings for delivery workflows (see FirstAttemptWindowOptions). @default its defaults */
   readonly firstAttemptWindow?: Omit<FirstAttemptWindowOptions, 'attempted' | 'onError'>;
+  /**
+   * The window's settings for deliveries handed to subscriber workflows (throughput mode). Each
+   * subscriber workflow holds SUBSCRIBER_LIMITS.outstanding deliveries and attempts them as they
+   * come, so a target may hold that many places; the delivery workflows' window (a quarter of 128
+   * per target) would cap one subscription at 32 in flight.
+   * @default SUBSCRIBER_WINDOW
+   */
+  readonly subscriberWindow?: Omit<FirstAttemptWindowOptions, 'attempted' | 'onError'>;
 }
 
-/** Events one relay pass claims. */
-const RELAY_BATCH = 20;
-/** Events one relay pass dispatches at once. */
-const RELAY_CONCURRENCY = 8;
+/** Events one relay pass claims (their plans are read in one statement). */
+const RELAY_BATCH = 100;
+/**
+ * Events one relay pass dispatches at once. The gate and the windows bound the work in Temporal;
+ * this only keeps enough in hand to fill them (a subscriber workflow's update takes a batch).
+ */
+const RELAY_CONCURRENCY = 32;
 /**
  * Starts that may wait at the gate, per start it lets through, before new events are left in the
  * outbox for the relay instead of queueing in memory.
@@ -56,6 +69,11 @@ const WAITING_PER_PLACE = 4;
  * mode) before new events are left in the outbox.
  */
 const ENQUEUE_WAITING_LIMIT = 400;
+/** The window for deliveries handed to subscriber workflows: four subscriptions' worth, each as much as its workflow holds. */
+const SUBSCRIBER_WINDOW = Object.freeze({
+  limit: 4 * SUBSCRIBER_LIMITS.outstanding,
+  perTargetLimit: SUBSCRIBER_LIMITS.outstanding,
+});
 /** After the attempt timeout, how long a first attempt may take to be recorded, ms. */
 const FIRST_ATTEMPT_MARGIN_MS = 5_000;
 
@@ -79,7 +97,11 @@ export class DeliveryDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly gate: StartGate;
   private readonly enqueuer: SubscriberEnqueuer | undefined;
+  /** Bounds the deliveries handed to delivery workflows and not yet attempted; and those handed to subscriber workflows. */
   private readonly window: FirstAttemptWindow | undefined;
+  private readonly subscriberWindow: FirstAttemptWindow | undefined;
+  /** Marks events dispatched, those that finish together in one statement. */
+  private readonly dispatched: Batcher<string>;
   /** True while events wait in the outbox: new ones join that queue instead of overtaking it. */
   private backlogged = false;
 
@@ -89,6 +111,7 @@ export class DeliveryDispatcher {
     this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
     this.gate = new StartGate(options.startGate);
+    this.dispatched = new Batcher((eventIds) => options.events.markDispatched(eventIds));
     this.enqueuer =
       options.mode === 'per-subscriber'
         ? new SubscriberEnqueuer({
@@ -99,16 +122,19 @@ export class DeliveryDispatcher {
             ...(options.fairness !== undefined ? { fairness: options.fairness } : {}),
           })
         : undefined;
-    this.window =
+    const window = (settings: DispatcherOptions['firstAttemptWindow']): FirstAttemptWindow | undefined =>
       options.attempted === undefined
         ? undefined
         : new FirstAttemptWindow({
             // An attempt is recorded by its deadline, or the worker running it is gone.
             maxWaitMs: options.attemptTimeoutMs + FIRST_ATTEMPT_MARGIN_MS,
-            ...options.firstAttemptWindow,
+            ...settings,
             attempted: options.attempted,
             onError: (error) => options.logger.warn({ err: error }, 'first-attempt window look-up failed'),
           });
+    this.window = window(options.firstAttemptWindow);
+    this.subscriberWindow =
+      this.enqueuer === undefined ? undefined : window(options.subscriberWindow ?? SUBSCRIBER_WINDOW);
   }
 
   /**
@@ -128,18 +154,21 @@ export class DeliveryDispatcher {
    * (docs/benchmarks.md, "Throughput mode"), a throttle makes each wait for its slot.
    */
   async startDelivery(plan: DeliveryPlan, ofLargeFanOut = false): Promise<void> {
-    const handOff = (): Promise<void> => this.handOff(plan, ofLargeFanOut);
-    if (this.window === undefined) return handOff();
-    return this.window.run(plan.deliveryId, plan.subscriptionId ?? 'callback', handOff);
-  }
-
-  private async handOff(plan: DeliveryPlan, ofLargeFanOut: boolean): Promise<void> {
     const { subscriptionId } = plan;
     // A throttled subscription's first attempts wait for their slots: they gain nothing from a subscriber workflow.
     if (this.enqueuer !== undefined && subscriptionId !== null && !ofLargeFanOut && plan.throttled !== true) {
-      await this.enqueuer.enqueue({ ...plan, subscriptionId });
-      return;
+      const { enqueuer } = this;
+      const enqueue = (): Promise<void> => enqueuer.enqueue({ ...plan, subscriptionId });
+      return this.subscriberWindow === undefined
+        ? enqueue()
+        : this.subscriberWindow.run(plan.deliveryId, subscriptionId, enqueue);
     }
+    const start = (): Promise<void> => this.startWorkflow(plan);
+    if (this.window === undefined) return start();
+    return this.window.run(plan.deliveryId, subscriptionId ?? 'callback', start);
+  }
+
+  private async startWorkflow(plan: DeliveryPlan): Promise<void> {
     const options = deliveryStartOptions(plan, this.options, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     try {
       await this.gate.run(() =>
@@ -171,7 +200,7 @@ export class DeliveryDispatcher {
           await forEachLimited(chunk, this.startConcurrency, (plan) => this.startDelivery(plan, true));
         }
       }
-      await this.options.events.markDispatched(eventId);
+      await this.dispatched.add(eventId);
     } catch (error) {
       // A subscriber workflow that stayed full is backpressure, not a fault.
       const level = error instanceof SubscriberBusyError ? 'debug' : 'warn';
@@ -189,11 +218,14 @@ export class DeliveryDispatcher {
     const saturated =
       this.gate.waiting > this.gate.bound * WAITING_PER_PLACE ||
       (this.enqueuer?.waiting ?? 0) > ENQUEUE_WAITING_LIMIT ||
-      (this.window !== undefined && this.window.waiting > this.window.size);
+      [this.window, this.subscriberWindow].some((window) => window !== undefined && window.waiting > window.size);
     if (!this.backlogged && saturated) {
       this.backlogged = true;
       this.options.logger.info(
-        { startsInFlight: this.gate.bound, awaitingFirstAttempt: this.window?.waiting ?? 0 },
+        {
+          startsInFlight: this.gate.bound,
+          awaitingFirstAttempt: (this.window?.waiting ?? 0) + (this.subscriberWindow?.waiting ?? 0),
+        },
         'workflow starts saturated: new events wait in the outbox',
       );
     }
@@ -217,17 +249,20 @@ export class DeliveryDispatcher {
    * it is back).
    */
   async relayOnce(limit = RELAY_BATCH): Promise<number> {
-    const ids = await this.options.events.claimUndispatched(limit, this.claimMs);
-    await forEachLimited(ids, RELAY_CONCURRENCY, async (eventId) => {
-      // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
-      await this.dispatch(eventId, await this.options.events.pendingPlans(eventId), true);
-    });
+    const claimed = await this.options.events.claimUndispatched(limit, this.claimMs);
+    if (claimed.length > 0) {
+      const plans = await this.options.events.pendingPlans(claimed.map((event) => event.id));
+      await forEachLimited(claimed, RELAY_CONCURRENCY, async ({ id, expanding }) => {
+        // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
+        await this.dispatch(id, plans.get(id) ?? [], expanding);
+      });
+    }
     // A pass that found less than it could take has emptied the outbox: new events go straight out again.
-    if (ids.length < limit && this.backlogged) {
+    if (claimed.length < limit && this.backlogged) {
       this.backlogged = false;
       this.options.logger.info('outbox drained: new events are dispatched at once again');
     }
-    return ids.length;
+    return claimed.length;
   }
 
   startRelay(): void {
@@ -243,6 +278,7 @@ export class DeliveryDispatcher {
   async stop(): Promise<void> {
     await this.relay?.stop();
     await this.window?.stop();
+    await this.subscriberWindow?.stop();
     await Promise.all(this.inFlight);
   }
 }

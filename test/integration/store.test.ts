@@ -99,6 +99,9 @@ describe.each(backends)('store on %s', (_name, open) => {
       [eventId],
     );
 
+  const claimedIds = async (limit: number, claimMs: number): Promise<string[]> =>
+    (await store.events.claimUndispatched(limit, claimMs)).map((claimed) => claimed.id);
+
   describe('migrations', () => {
     test('apply once; running them again changes nothing', async () => {
       expect(firstMigration).toEqual([
@@ -444,7 +447,7 @@ describe.each(backends)('store on %s', (_name, open) => {
       const input = event({ type: `t.${unique()}` });
       const ingested = await store.events.ingest(input, 0);
       expect(ingested).toMatchObject({ created: true, deliveryCount: 0, plans: [] });
-      expect(await store.events.claimUndispatched(1_000, 60_000)).not.toContain(input.id);
+      expect(await claimedIds(1_000, 60_000)).not.toContain(input.id);
     });
 
     test('replaying the same event changes nothing and reports the same count', async () => {
@@ -499,7 +502,11 @@ describe.each(backends)('store on %s', (_name, open) => {
       const ingested = await store.events.ingest(event({ type }), 60_000);
       const [first, second] = ingested.plans;
       await store.deliveries.setStatus(first?.deliveryId as string, 'cancelled');
-      expect(await store.events.pendingPlans(ingested.event.id)).toEqual([second]);
+      const other = await store.events.ingest(event({ type }), 60_000);
+      const plans = await store.events.pendingPlans([ingested.event.id, other.event.id, 'evt_none']);
+      expect(plans.get(ingested.event.id)).toEqual([second]);
+      expect(plans.get(other.event.id)).toEqual(other.plans);
+      expect(plans.get('evt_none')).toEqual([]);
     });
   });
 
@@ -510,17 +517,27 @@ describe.each(backends)('store on %s', (_name, open) => {
       const held = await store.events.ingest(event({ type }), 60_000);
       const lapsed = await store.events.ingest(event({ type }), 0);
 
-      const claimed = await store.events.claimUndispatched(1_000, 60_000);
+      const claimed = await claimedIds(1_000, 60_000);
       expect(claimed).toContain(lapsed.event.id);
       expect(claimed).not.toContain(held.event.id);
-      expect(await store.events.claimUndispatched(1_000, 60_000)).not.toContain(lapsed.event.id);
+      expect(await claimedIds(1_000, 60_000)).not.toContain(lapsed.event.id);
 
       await store.events.releaseClaim(lapsed.event.id, 0);
-      expect(await store.events.claimUndispatched(1_000, 60_000)).toContain(lapsed.event.id);
+      expect(await claimedIds(1_000, 60_000)).toContain(lapsed.event.id);
 
-      await store.events.markDispatched(lapsed.event.id);
+      await store.events.markDispatched([lapsed.event.id]);
       await store.events.releaseClaim(lapsed.event.id, 0);
-      expect(await store.events.claimUndispatched(1_000, 0)).not.toContain(lapsed.event.id);
+      expect(await claimedIds(1_000, 0)).not.toContain(lapsed.event.id);
+    });
+
+    test('claimUndispatched returns the oldest first, and says which are large fan-outs still being written', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      const ingested = [];
+      for (let i = 0; i < 3; i += 1) ingested.push(await store.events.ingest(event({ type }), 0));
+      const ours = new Set(ingested.map((one) => one.event.id));
+      const claimed = (await store.events.claimUndispatched(1_000, 60_000)).filter((one) => ours.has(one.id));
+      expect(claimed).toEqual(ingested.map((one) => ({ id: one.event.id, expanding: false })));
     });
 
     test('respects the limit', async () => {
