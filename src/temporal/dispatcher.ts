@@ -104,6 +104,8 @@ export class DeliveryDispatcher {
   private readonly dispatched: Batcher<string>;
   /** True while events wait in the outbox: new ones join that queue instead of overtaking it. */
   private backlogged = false;
+  /** Events this process has left in the outbox while backlogged, ever: a relay pass that claimed them all saw none of these arrive. */
+  private deferred = 0;
 
   constructor(private readonly options: DispatcherOptions) {
     this.startConcurrency = options.startConcurrency ?? 32;
@@ -230,6 +232,7 @@ export class DeliveryDispatcher {
       );
     }
     if (this.backlogged) {
+      this.deferred += 1;
       if (claimed) this.track(this.options.events.releaseClaim(eventId, 0));
       this.relay?.wake();
       return;
@@ -249,6 +252,7 @@ export class DeliveryDispatcher {
    * it is back).
    */
   async relayOnce(limit = RELAY_BATCH): Promise<number> {
+    const deferredBefore = this.deferred;
     const claimed = await this.options.events.claimUndispatched(limit, this.claimMs);
     if (claimed.length > 0) {
       const plans = await this.options.events.pendingPlans(claimed.map((event) => event.id));
@@ -257,8 +261,9 @@ export class DeliveryDispatcher {
         await this.dispatch(id, plans.get(id) ?? [], expanding);
       });
     }
-    // A pass that found less than it could take has emptied the outbox: new events go straight out again.
-    if (claimed.length < limit && this.backlogged) {
+    // A pass that found less than it could take, with no event left in the outbox while it ran
+    // (a pass may take seconds when Temporal is behind), has emptied it: new events go straight out again.
+    if (claimed.length < limit && this.deferred === deferredBefore && this.backlogged) {
       this.backlogged = false;
       this.options.logger.info('outbox drained: new events are dispatched at once again');
     }
@@ -267,8 +272,11 @@ export class DeliveryDispatcher {
 
   startRelay(): void {
     this.relay = runPeriodically(
-      // A full pass means more are waiting: go on at once.
-      async () => (await this.relayOnce()) >= RELAY_BATCH,
+      // A full pass, or events left in the outbox meanwhile, means more are waiting: go on at once.
+      async () => {
+        const claimed = await this.relayOnce();
+        return claimed >= RELAY_BATCH || (claimed > 0 && this.backlogged);
+      },
       this.relayIntervalMs,
       (error) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'),
     );
