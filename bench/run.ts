@@ -12,7 +12,7 @@
  * --fairness N (account A's subscribers in the fairness scenario; default 10000, quick 200),
  * --burst PRODUCERSxSECONDS (default 20x30; quick 8x2), --mode per-delivery|per-subscriber (WEBHOOKS_DELIVERY_MODE;
  * default per-delivery), --out DIR, --profile (CPU profiles of the service during
- * scenarios 2 and 3; summarise with bench/profile-summary.ts),
+ * scenarios 2, 3 and 7; summarise with bench/profile-summary.ts),
  * --observability [--rounds N] (instead of the scenarios: the service's CPU per delivery with metrics and
  * tracing off, metrics on, tracing on, N rounds (default 2; quick 1), see bench/observability.ts).
  *
@@ -493,23 +493,23 @@ async function main(): Promise<void> {
       await ourThroughput(env, args.concurrency, profile.warmUpMs);
       await sleep(profile.settleMs);
     }
+    const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      if (!args.profile) return fn();
+      const target = (name === 'ceiling' ? env.ceiling : undefined) ?? env.service;
+      await target.request({ type: 'profile-start' });
+      try {
+        return await fn();
+      } finally {
+        const file = path.join(args.out, `${stamp}-${args.label}-${name}.cpuprofile`);
+        await target.request({ type: 'profile-stop', file });
+        log(`CPU profile: ${path.relative(process.cwd(), file)} (summary: npx tsx bench/profile-summary.ts FILE)`);
+      }
+    };
     if (args.only.has('throughput')) {
       log('1. raw HTTP ceiling');
       throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs));
       if (args.rawFresh) throughput.push(await rawThroughput(env, args.concurrency, profile.throughputMs, true));
       await sleep(profile.settleMs);
-      const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-        if (!args.profile) return fn();
-        const target = (name === 'ceiling' ? env.ceiling : undefined) ?? env.service;
-        await target.request({ type: 'profile-start' });
-        try {
-          return await fn();
-        } finally {
-          const file = path.join(args.out, `${stamp}-${args.label}-${name}.cpuprofile`);
-          await target.request({ type: 'profile-stop', file });
-          log(`CPU profile: ${path.relative(process.cwd(), file)} (summary: npx tsx bench/profile-summary.ts FILE)`);
-        }
-      };
       log('2. Temporal ceiling');
       throughput.push(await profiled('ceiling', () => temporalThroughput(env, args.concurrency, profile.throughputMs)));
       await sleep(profile.settleMs);
@@ -536,13 +536,15 @@ async function main(): Promise<void> {
     }
     if (args.only.has('burst')) {
       log(`7. burst: ${profile.burstProducers} producers × ${profile.burstMs / 1000} s, then the drain`);
-      burstResult = await burst(env, subscriptions.burst, {
-        producers: profile.burstProducers,
-        durationMs: profile.burstMs,
-        drainDeadlineMs: profile.burstDrainDeadlineMs,
-        lateMs: profile.burstLateMs,
-        steadyPerSecond: throughput.find((t) => t.name.startsWith('ours'))?.perSecond,
-      });
+      burstResult = await profiled('burst', () =>
+        burst(env, subscriptions.burst, {
+          producers: profile.burstProducers,
+          durationMs: profile.burstMs,
+          drainDeadlineMs: profile.burstDrainDeadlineMs,
+          lateMs: profile.burstLateMs,
+          steadyPerSecond: throughput.find((t) => t.name.startsWith('ours'))?.perSecond,
+        }),
+      );
       log(
         `   ${burstResult.accepted} accepted, ${burstResult.drained ? `drained ${(burstResult.drainMs / 1000).toFixed(1)} s after the producers stopped` : `${burstResult.undelivered} undelivered at the deadline`}`,
       );

@@ -107,15 +107,21 @@ export type NewDelivery = Pick<
 >;
 
 /**
- * Writes new pending deliveries in one statement; one that exists already (the same event and
- * subscription, by its workflow id) is left as it is. Returns the ids written.
+ * The INSERT of new pending deliveries from arrays, its parameters numbered from `firstParam`,
+ * with `where` (a condition on the rows) if given. A delivery that exists already (the same event
+ * and subscription, by its workflow id) is left as it is; the statement returns the ids written.
  */
-export async function writeDeliveries(tx: Queryable, rows: readonly NewDelivery[]): Promise<Set<string>> {
-  const written = await tx.query<{ id: string }>(
-    `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+export function deliveriesInsert(
+  rows: readonly NewDelivery[],
+  firstParam: number,
+  where = '',
+): { readonly sql: string; readonly params: unknown[] } {
+  const arrays = Array.from({ length: 7 }, (_, i) => `$${firstParam + i}::text[]`).join(', ');
+  return {
+    sql: `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
+     SELECT u.* FROM unnest(${arrays}) AS u${where ? ` WHERE ${where}` : ''}
      ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
-    [
+    params: [
       rows.map((row) => row.deliveryId),
       rows.map((row) => row.eventId),
       rows.map((row) => row.eventType),
@@ -124,7 +130,13 @@ export async function writeDeliveries(tx: Queryable, rows: readonly NewDelivery[
       rows.map((row) => row.url),
       rows.map((row) => deliveryWorkflowId(row.eventId, row.subscriptionId)),
     ],
-  );
+  };
+}
+
+/** Writes new pending deliveries in one statement (see deliveriesInsert). Returns the ids written. */
+export async function writeDeliveries(tx: Queryable, rows: readonly NewDelivery[]): Promise<Set<string>> {
+  const { sql, params } = deliveriesInsert(rows, 1);
+  const written = await tx.query<{ id: string }>(sql, params);
   return new Set(written.map((row) => row.id));
 }
 

@@ -3,7 +3,7 @@ import { newId } from '../../core/ids';
 import { ConflictError, ValidationError } from '../errors';
 import { withDefaults, type DeliveryRetryPolicy } from '../../core/retry-policy';
 import type { Db, Queryable } from './db';
-import { PLAN_SELECT, toPlan, writeDeliveries, type PlanRow } from './deliveries';
+import { deliveriesInsert, PLAN_SELECT, toPlan, writeDeliveries, type PlanRow } from './deliveries';
 import { matchesEvent } from './subscriptions';
 import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
@@ -117,7 +117,7 @@ export class EventStore {
    */
   async ingest(input: NewEvent, claimMs: number): Promise<Ingested> {
     try {
-      return await this.db.transaction((tx) => this.ingestIn(tx, input, claimMs));
+      return await this.ingestWith(input, claimMs);
     } catch (error) {
       // jsonb holds numbers up to 131072 digits before the point and 16383 after; the text has no such limit.
       if ((error as { code?: unknown }).code === NUMERIC_OUT_OF_RANGE) {
@@ -132,60 +132,63 @@ export class EventStore {
     }
   }
 
-  private async ingestIn(tx: Queryable, input: NewEvent, claimMs: number): Promise<Ingested> {
-    {
-      const inserted = await tx.query<EventRow>(
-        `INSERT INTO events (id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint, dispatch_claimed_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9 * interval '1 millisecond')
-         ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}`,
-        [
-          input.id,
-          input.type,
-          input.accountId,
-          input.dataJson ?? JSON.stringify(input.data),
-          input.dataJson ?? null,
-          input.callbackUrl,
-          input.callbackSecret === null ? null : this.keyRing.seal(input.callbackSecret, SECRET_OWNER.event(input.id)),
-          input.fingerprint,
-          claimMs,
-        ],
-      );
-      const row = inserted[0];
-      if (!row) return this.ingestedBefore(tx, input);
-      const event = toEvent(row);
-      const matches = await tx.query<MatchRow>(
-        `SELECT id, url, retry_policy, throttle_rate FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
-        [event.type, event.accountId, INLINE_FANOUT_LIMIT + 1],
-      );
-      if (matches.length > INLINE_FANOUT_LIMIT) {
-        // A large fan-out: the event row is the outbox entry of its deliveries, written later.
-        const counted = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [
-          event.type,
-          event.accountId,
-        ]);
-        const plans = await insertDeliveries(tx, event, []);
-        const deliveryCount = (counted[0]?.n ?? 0) + plans.length;
-        await tx.query(`UPDATE events SET expansion_cursor = '', delivery_count = $2 WHERE id = $1`, [
-          event.id,
-          deliveryCount,
-        ]);
-        return { event, created: true, deliveryCount, callbackSecret: input.callbackSecret, plans, expanding: true };
-      }
-      const plans = await insertDeliveries(tx, event, matches);
-      // Nothing to start: the outbox entry is done as soon as it is written.
-      await tx.query(
-        `UPDATE events SET delivery_count = $2${plans.length === 0 ? ', dispatched_at = now(), dispatch_claimed_until = NULL' : ''} WHERE id = $1`,
-        [event.id, plans.length],
-      );
-      return {
-        event,
-        created: true,
-        deliveryCount: plans.length,
-        callbackSecret: input.callbackSecret,
-        plans,
-        expanding: false,
-      };
+  /**
+   * Two statements, no transaction: the matching subscriptions are read, then the event and its
+   * deliveries are written by one statement, which is atomic by itself. A large fan-out writes the
+   * event (and its callback delivery) alone, with its expansion to do.
+   */
+  private async ingestWith(input: NewEvent, claimMs: number): Promise<Ingested> {
+    const matches = await this.db.query<MatchRow>(
+      `SELECT id, url, retry_policy, throttle_rate FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
+      [input.type, input.accountId, INLINE_FANOUT_LIMIT + 1],
+    );
+    const expanding = matches.length > INLINE_FANOUT_LIMIT;
+    const planned = planDeliveries(input, expanding ? [] : matches);
+    let deliveryCount = planned.length;
+    if (expanding) {
+      const counted = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [
+        input.type,
+        input.accountId,
+      ]);
+      deliveryCount += counted[0]?.n ?? 0;
     }
+    const deliveries = deliveriesInsert(planned, 12, 'EXISTS (SELECT 1 FROM inserted)');
+    const rows = await this.db.query<EventRow & { written: string[] }>(
+      `WITH inserted AS (
+         INSERT INTO events (id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint,
+                             delivery_count, expansion_cursor, dispatch_claimed_until, dispatched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 CASE WHEN $9 > 0 THEN now() + $11 * interval '1 millisecond' END,
+                 -- Nothing to start: the outbox entry is done as soon as it is written.
+                 CASE WHEN $9 = 0 THEN now() END)
+         ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}
+       ), written AS (${deliveries.sql})
+       SELECT inserted.*, ARRAY(SELECT id FROM written) AS written FROM inserted`,
+      [
+        input.id,
+        input.type,
+        input.accountId,
+        input.dataJson ?? JSON.stringify(input.data),
+        input.dataJson ?? null,
+        input.callbackUrl,
+        input.callbackSecret === null ? null : this.keyRing.seal(input.callbackSecret, SECRET_OWNER.event(input.id)),
+        input.fingerprint,
+        deliveryCount,
+        expanding ? '' : null,
+        claimMs,
+        ...deliveries.params,
+      ],
+    );
+    const row = rows[0];
+    if (!row) return this.ingestedBefore(this.db, input);
+    const written = new Set(row.written);
+    const plans = planned.filter((plan) => written.has(plan.deliveryId));
+    if (plans.length < planned.length) {
+      // Some existed already (left by an event of the same id that was removed): count what this one has.
+      deliveryCount -= planned.length - plans.length;
+      await this.db.query('UPDATE events SET delivery_count = $2 WHERE id = $1', [input.id, deliveryCount]);
+    }
+    return { event: toEvent(row), created: true, deliveryCount, callbackSecret: input.callbackSecret, plans, expanding };
   }
 
   /**
@@ -330,14 +333,13 @@ export class EventStore {
 }
 
 /**
- * One delivery per matched subscription (plus one to the event's callbackUrl); a delivery that
- * already exists (an expansion resumed after a crash) is skipped.
+ * One delivery per matched subscription (plus one to the event's callbackUrl), each with a new
+ * id, not yet written.
  */
-async function insertDeliveries(
-  tx: Queryable,
-  event: WebhookEvent,
+function planDeliveries(
+  event: Pick<WebhookEvent, 'id' | 'type' | 'accountId' | 'callbackUrl'>,
   matches: readonly MatchRow[],
-): Promise<DeliveryPlan[]> {
+): DeliveryPlan[] {
   const targets = matches.map((match) => ({
     subscriptionId: match.id as string | null,
     url: match.url,
@@ -345,8 +347,7 @@ async function insertDeliveries(
     throttled: match.throttle_rate !== null,
   }));
   if (event.callbackUrl) targets.push({ subscriptionId: null, url: event.callbackUrl, policy: {}, throttled: false });
-  if (targets.length === 0) return [];
-  const plans = targets.map((target): DeliveryPlan => ({
+  return targets.map((target): DeliveryPlan => ({
     deliveryId: newId('dlv'),
     eventId: event.id,
     eventType: event.type,
@@ -356,6 +357,16 @@ async function insertDeliveries(
     retryPolicy: withDefaults(target.policy),
     ...(target.throttled ? { throttled: true } : {}),
   }));
+}
+
+/** Writes the planned deliveries (see planDeliveries); one that exists already is skipped. */
+async function insertDeliveries(
+  tx: Queryable,
+  event: Pick<WebhookEvent, 'id' | 'type' | 'accountId' | 'callbackUrl'>,
+  matches: readonly MatchRow[],
+): Promise<DeliveryPlan[]> {
+  const plans = planDeliveries(event, matches);
+  if (plans.length === 0) return [];
   const written = await writeDeliveries(tx, plans);
   if (written.size === plans.length) return plans;
   return plans.filter((plan) => written.has(plan.deliveryId));
