@@ -433,11 +433,16 @@ export interface FanOutResult {
   readonly lastMs: number;
   readonly delivered: number;
   readonly complete: boolean;
+  /** Subscribers whose request arrived more than once (counted until FANOUT_LATE_MS after the last first arrival). */
+  readonly duplicates: number;
   /** Arrival times, ms after the POST (for the chart). */
   readonly arrivals: number[];
   readonly histories: HistoryCheck[];
   readonly samples: Sample[];
 }
+
+/** After every subscriber has its request, how long the fan-out scenario waits for late duplicates, ms. */
+const FANOUT_LATE_MS = 2_000;
 
 /** 5. One event to `n` subscribers: the API's answer time and the time until the last one has it. */
 export async function fanOut(
@@ -451,6 +456,7 @@ export async function fanOut(
   const marker = `payload-marker-${randomUUID()}`;
   const seen = new Set<string>();
   const arrivals: number[] = [];
+  let duplicates = 0;
   let t0 = 0;
   let allIn: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
@@ -458,6 +464,10 @@ export async function fanOut(
   });
   const stop = env.receiver.onArrival((arrival) => {
     if (arrival.webhookId !== id || !arrival.path.startsWith('/fanout/')) return;
+    if (seen.has(arrival.path)) {
+      duplicates += 1;
+      return;
+    }
     arrivals.push(arrival.at - t0);
     seen.add(arrival.path);
     if (seen.size >= n) allIn();
@@ -473,6 +483,8 @@ export async function fanOut(
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
     clearTimeout(timer);
+    // Late duplicates would arrive now.
+    if (seen.size >= n) await new Promise((resolve) => setTimeout(resolve, FANOUT_LATE_MS));
     const samples = await env.sampler.stop();
     const sorted = [...arrivals].sort((a, b) => a - b);
     // Histories of three delivered subscribers: the first, the middle and the last to arrive.
@@ -500,6 +512,7 @@ export async function fanOut(
       lastMs: seen.size >= n ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
       delivered: seen.size,
       complete: seen.size >= n,
+      duplicates,
       arrivals: sorted.map((value) => Math.round(value)),
       histories,
       samples,
