@@ -112,7 +112,7 @@ export class EventStore {
 
   /**
    * Writes the event and one pending delivery per matching active subscription (plus one to its
-   * callbackUrl) in a single transaction, and claims the dispatch for `claimMs`: once this
+   * callbackUrl) in a single statement, and claims the dispatch for `claimMs`: once this
    * resolves, no delivery can be lost, and the relay dispatches it if this process cannot.
    */
   async ingest(input: NewEvent, claimMs: number): Promise<Ingested> {
@@ -146,10 +146,10 @@ export class EventStore {
     const planned = planDeliveries(input, expanding ? [] : matches);
     let deliveryCount = planned.length;
     if (expanding) {
-      const counted = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`, [
-        input.type,
-        input.accountId,
-      ]);
+      const counted = await this.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM subscriptions WHERE ${MATCHES}`,
+        [input.type, input.accountId],
+      );
       deliveryCount += counted[0]?.n ?? 0;
     }
     const deliveries = deliveriesInsert(planned, 12, 'EXISTS (SELECT 1 FROM inserted)');
@@ -188,7 +188,14 @@ export class EventStore {
       deliveryCount -= planned.length - plans.length;
       await this.db.query('UPDATE events SET delivery_count = $2 WHERE id = $1', [input.id, deliveryCount]);
     }
-    return { event: toEvent(row), created: true, deliveryCount, callbackSecret: input.callbackSecret, plans, expanding };
+    return {
+      event: toEvent(row),
+      created: true,
+      deliveryCount,
+      callbackSecret: input.callbackSecret,
+      plans,
+      expanding,
+    };
   }
 
   /**
