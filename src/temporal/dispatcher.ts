@@ -29,6 +29,11 @@ export interface DispatcherOptions extends DeliveryStartSettings {
   readonly claimMs?: number;
   /** How often the relay looks for events left undispatched, ms. @default 2000 */
   readonly relayIntervalMs?: number;
+  /**
+   * Events one relay pass claims (their plans are read in one statement). A claimed event waits
+   * in this process until it is dispatched; no other process's relay takes it meanwhile. @default 100
+   */
+  readonly relayBatch?: number;
   /** Wait before the relay retries a dispatch that failed, ms. @default 2000 */
   readonly retryDelayMs?: number;
   /** The adaptive bound on workflow starts in flight (see StartGate). @default its defaults */
@@ -52,8 +57,6 @@ export interface DispatcherOptions extends DeliveryStartSettings {
   readonly subscriberWindow?: Omit<FirstAttemptWindowOptions, 'attempted' | 'onError'>;
 }
 
-/** Events one relay pass claims (their plans are read in one statement). */
-const RELAY_BATCH = 100;
 /**
  * Events one relay pass dispatches at once. The gate and the windows bound the work in Temporal;
  * this only keeps enough in hand to fill them (a subscriber workflow's update takes a batch).
@@ -92,6 +95,7 @@ export class DeliveryDispatcher {
   readonly claimMs: number;
   private readonly startConcurrency: number;
   private readonly relayIntervalMs: number;
+  private readonly relayBatch: number;
   private readonly retryDelayMs: number;
   private relay: Periodic | undefined;
   private readonly inFlight = new Set<Promise<void>>();
@@ -111,6 +115,7 @@ export class DeliveryDispatcher {
     this.startConcurrency = options.startConcurrency ?? 32;
     this.claimMs = options.claimMs ?? 30_000;
     this.relayIntervalMs = options.relayIntervalMs ?? 2_000;
+    this.relayBatch = options.relayBatch ?? 100;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
     this.gate = new StartGate(options.startGate);
     this.dispatched = new Batcher((eventIds) => options.events.markDispatched(eventIds));
@@ -251,7 +256,7 @@ export class DeliveryDispatcher {
    * Temporal is unreachable each one takes seconds to fail, and a backlog must drain quickly once
    * it is back).
    */
-  async relayOnce(limit = RELAY_BATCH): Promise<number> {
+  async relayOnce(limit = this.relayBatch): Promise<number> {
     const deferredBefore = this.deferred;
     const claimed = await this.options.events.claimUndispatched(limit, this.claimMs);
     if (claimed.length > 0) {
@@ -275,7 +280,7 @@ export class DeliveryDispatcher {
       // A full pass, or events left in the outbox meanwhile, means more are waiting: go on at once.
       async () => {
         const claimed = await this.relayOnce();
-        return claimed >= RELAY_BATCH || (claimed > 0 && this.backlogged);
+        return claimed >= this.relayBatch || (claimed > 0 && this.backlogged);
       },
       this.relayIntervalMs,
       (error) => this.options.logger.warn({ err: error }, 'outbox relay pass failed'),
