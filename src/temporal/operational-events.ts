@@ -52,9 +52,16 @@ export class OperationalEventPublisher implements OperationalEvents {
     });
   }
 
-  /** The subscription reached FAILING_THRESHOLD failed attempts in a row. */
-  async subscriptionFailing({ subscription, reason }: SubscriptionNotice): Promise<void> {
-    const { failingSince, consecutiveFailures } = subscription.health;
+  /**
+   * The subscription reached FAILING_THRESHOLD failed attempts in a row. `consecutiveFailures`:
+   * the count the attempt's own write reached (the subscription, read after it, may count more).
+   */
+  async subscriptionFailing({
+    subscription,
+    reason,
+    consecutiveFailures,
+  }: SubscriptionNotice & { readonly consecutiveFailures: number }): Promise<void> {
+    const { failingSince } = subscription.health;
     await this.publish({
       id: `op_subscription_failing_${subscription.id}_${failingSince?.getTime() ?? 0}`,
       type: OPERATIONAL_EVENT_TYPES.subscriptionFailing,

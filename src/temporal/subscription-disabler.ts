@@ -36,7 +36,13 @@ export class SubscriptionDisabler implements SubscriptionHealthGuard {
     // Exactly one attempt's write brings the count to the threshold: reported once per run of failures.
     if (events && health.consecutiveFailures === FAILING_THRESHOLD) {
       const subscription = await this.options.store.subscriptions.get(health.subscriptionId);
-      if (subscription) await events.subscriptionFailing({ subscription, reason: attempt.reason });
+      if (subscription) {
+        await events.subscriptionFailing({
+          subscription,
+          reason: attempt.reason,
+          consecutiveFailures: health.consecutiveFailures,
+        });
+      }
     }
     const reason = disableReason(health, attempt.statusCode, Date.now(), this.options.settings);
     if (reason === undefined) return;
