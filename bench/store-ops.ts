@@ -67,15 +67,22 @@ async function main(): Promise<void> {
 
   await measure('eventTypes.unknown (API, per event)', N, () => store.eventTypes.unknown(['bench.steady']));
   const deliveryIds: string[] = [];
-  await measure('events.ingest, 1 subscriber (API, per event)', N, async (i) => {
+  await measure('events.ingest, one at a time (API, per event)', N, async (i) => {
     const ingested = await ingest(`e-${i}`, 'bench.steady');
     deliveryIds.push(ingested.plans[0]?.deliveryId as string);
   });
+  // 20 producers posting at once: their events are read for and written together.
+  const TOGETHER = 20;
+  await measure(`events.ingest, ${TOGETHER} at once (API, per event)`, N, async (i) => {
+    if (i % TOGETHER !== 0) return;
+    const batch = Array.from({ length: TOGETHER }, (_, k) => ingest(`t-${i + k}`, 'bench.steady'));
+    for (const ingested of await Promise.all(batch)) deliveryIds.push(ingested.plans[0]?.deliveryId as string);
+  });
   await measure('events.markDispatched (dispatcher, per event)', N, (i) => store.events.markDispatched([`e-${i}`]));
-  await measure('deliveries.attemptContext (activity, per attempt)', N, (i) =>
+  await measure('deliveries.attemptContext, one at a time (per attempt)', N, (i) =>
     store.deliveries.attemptContext(deliveryIds[i] as string),
   );
-  await measure('deliveries.recordAttempt (activity, per attempt)', N, (i) =>
+  await measure('deliveries.recordAttempt, one at a time (per attempt)', N, (i) =>
     store.deliveries.recordAttempt(deliveryIds[i] as string, {
       startedAt: new Date(),
       durationMs: 1,
@@ -85,6 +92,33 @@ async function main(): Promise<void> {
       url: 'http://127.0.0.1:1/steady',
       nextAttemptAt: null,
     }),
+  );
+  // A subscriber workflow's concurrent first attempts (32): their reads and 2xx records go together.
+  const ATTEMPTS = 32;
+  const together = (fn: (id: string) => Promise<unknown>) => async (i: number) => {
+    if (i % ATTEMPTS !== 0) return;
+    await Promise.all(deliveryIds.slice(N + i, N + i + ATTEMPTS).map(fn));
+  };
+  await measure(
+    `deliveries.attemptContext, ${ATTEMPTS} at once (per attempt)`,
+    N,
+    together((id) => store.deliveries.attemptContext(id)),
+  );
+  await measure(
+    `deliveries.recordAttempt 2xx, ${ATTEMPTS} at once (per attempt)`,
+    N,
+    together((id) =>
+      store.deliveries.recordAttempt(id, {
+        startedAt: new Date(),
+        durationMs: 1,
+        statusCode: 200,
+        error: null,
+        responseBody: 'ok',
+        url: 'http://127.0.0.1:1/steady',
+        nextAttemptAt: null,
+        delivered: true,
+      }),
+    ),
   );
   await measure('deliveries.setStatus (local activity, per delivery)', N, (i) =>
     store.deliveries.setStatus(deliveryIds[i] as string, 'succeeded'),

@@ -22,6 +22,7 @@ import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
+import { Batcher } from '../util/batcher';
 
 interface DeliveryRow {
   id: string;
@@ -48,6 +49,36 @@ interface AttemptRow {
   error: string | null;
   response_body: string | null;
 }
+
+/**
+ * Attempt contexts read, or delivered attempts recorded, in one statement at most: the concurrent
+ * first attempts of a few subscriber workflows (32 each) fit in one.
+ */
+const ATTEMPT_BATCH = 100;
+
+/** A delivered attempt waiting to be recorded with others. */
+interface DeliveredAttempt {
+  readonly deliveryId: string;
+  readonly record: AttemptRecord;
+}
+
+/** A delivery with what its attempt needs of its event and subscription. */
+type AttemptContextRow = DeliveryRow & {
+  e_data: unknown;
+  e_data_json: string | null;
+  e_callback_url: string | null;
+  e_callback_secret: string | null;
+  e_created_at: Date;
+  s_id: string | null;
+  s_url: string | null;
+  s_active: boolean | null;
+  s_headers: Record<string, string> | null;
+  s_secret: string | null;
+  s_previous_secret: string | null;
+  s_disabled_reason: string | null;
+  s_paused: boolean | null;
+  s_throttle_rate: number | null;
+};
 
 const ATTEMPT_COLUMNS = 'attempt, started_at, duration_ms, status_code, error, response_body';
 
@@ -108,8 +139,9 @@ export type NewDelivery = Pick<
 
 /**
  * The INSERT of new pending deliveries from arrays, its parameters numbered from `firstParam`,
- * with `where` (a condition on the rows) if given. A delivery that exists already (the same event
- * and subscription, by its workflow id) is left as it is; the statement returns the ids written.
+ * with `where` (a condition on the rows `u`) if given. A delivery that exists already (the same
+ * event and subscription, by its workflow id) is left as it is; the statement returns the ids
+ * written, with their event ids.
  */
 export function deliveriesInsert(
   rows: readonly NewDelivery[],
@@ -119,8 +151,8 @@ export function deliveriesInsert(
   const arrays = Array.from({ length: 7 }, (_, i) => `$${firstParam + i}::text[]`).join(', ');
   return {
     sql: `INSERT INTO deliveries (id, event_id, event_type, subscription_id, account_id, url, workflow_id)
-     SELECT u.* FROM unnest(${arrays}) AS u${where ? ` WHERE ${where}` : ''}
-     ON CONFLICT (workflow_id) DO NOTHING RETURNING id`,
+     SELECT u.* FROM unnest(${arrays}) AS u(id, event_id, event_type, subscription_id, account_id, url, workflow_id)${where ? ` WHERE ${where}` : ''}
+     ON CONFLICT (workflow_id) DO NOTHING RETURNING id, event_id`,
     params: [
       rows.map((row) => row.deliveryId),
       rows.map((row) => row.eventId),
@@ -152,11 +184,22 @@ export interface DeliveryFilter {
 }
 
 export class DeliveryStore {
+  /** Attempt contexts asked for together, read in one statement. */
+  private readonly contextReads: Batcher<string, AttemptContext | undefined>;
+  /** Delivered attempts that finish together, recorded in one statement. */
+  private readonly deliveredWrites: Batcher<DeliveredAttempt, RecordedAttempt>;
+
   constructor(
     private readonly db: Queryable,
     /** Opens the secrets an attempt signs with. */
     private readonly keyRing: KeyRing,
-  ) {}
+  ) {
+    this.contextReads = new Batcher(async (ids) => {
+      const contexts = await this.attemptContexts(ids);
+      return ids.map((id) => contexts.get(id));
+    }, ATTEMPT_BATCH);
+    this.deliveredWrites = new Batcher((attempts) => this.recordDelivered(attempts), ATTEMPT_BATCH);
+  }
 
   /** The delivery, if it exists and the account (when given) may see it. */
   async get(id: string, visibleTo?: VisibleTo): Promise<Delivery | undefined> {
@@ -237,36 +280,30 @@ export class DeliveryStore {
     return toPage(rows.map(toDelivery), filter.limit);
   }
 
-  async attemptContext(deliveryId: string): Promise<AttemptContext | undefined> {
-    const rows = await this.db.query<
-      DeliveryRow & {
-        e_data: unknown;
-        e_data_json: string | null;
-        e_callback_url: string | null;
-        e_callback_secret: string | null;
-        e_created_at: Date;
-        s_id: string | null;
-        s_url: string | null;
-        s_active: boolean | null;
-        s_headers: Record<string, string> | null;
-        s_secret: string | null;
-        s_previous_secret: string | null;
-        s_disabled_reason: string | null;
-        s_paused: boolean | null;
-        s_throttle_rate: number | null;
-      }
-    >(
+  /**
+   * The delivery, its event, target and secrets, read fresh for an attempt; undefined when
+   * unknown. Attempts that ask together are read in one statement (see attemptContexts).
+   */
+  attemptContext(deliveryId: string): Promise<AttemptContext | undefined> {
+    return this.contextReads.add(deliveryId);
+  }
+
+  /** The attempt contexts of several deliveries, in one statement, by delivery id (unknown ones left out). */
+  async attemptContexts(deliveryIds: readonly string[]): Promise<Map<string, AttemptContext>> {
+    const rows = await this.db.query<AttemptContextRow>(
       `SELECT d.*, CASE WHEN e.data_json IS NULL THEN e.data END AS e_data, e.data_json AS e_data_json, e.callback_url AS e_callback_url, e.callback_secret AS e_callback_secret,
               e.created_at AS e_created_at, s.id AS s_id, s.url AS s_url, s.active AS s_active,
               s.headers AS s_headers, s.secret AS s_secret, s.disabled_reason AS s_disabled_reason, s.paused AS s_paused, s.throttle_rate AS s_throttle_rate,
               CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS s_previous_secret
        FROM deliveries d JOIN events e ON e.id = d.event_id
        LEFT JOIN subscriptions s ON s.id = d.subscription_id
-       WHERE d.id = $1`,
-      [deliveryId],
+       WHERE d.id = ANY($1::text[])`,
+      [deliveryIds],
     );
-    const row = rows[0];
-    if (!row) return undefined;
+    return new Map(rows.map((row) => [row.id, this.toAttemptContext(row)]));
+  }
+
+  private toAttemptContext(row: AttemptContextRow): AttemptContext {
     const isCallback = row.subscription_id === null;
     const owner = isCallback
       ? SECRET_OWNER.event(row.event_id)
@@ -363,9 +400,84 @@ export class DeliveryStore {
   /**
    * Appends an attempt (numbered after the last one) and updates the delivery's counters; a
    * delivered attempt also marks the delivery succeeded, saving the workflow a write of its own,
-   * and keeps the subscriber workflow run that made it, if one did.
+   * and keeps the subscriber workflow run that made it, if one did. Delivered attempts that finish
+   * together are written in one statement; a failed one alone, since the count of consecutive
+   * failures its write reaches decides its subscription's health (activities/subscription-health.ts).
    */
-  async recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt> {
+  recordAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt> {
+    return record.delivered === true
+      ? this.deliveredWrites.add({ deliveryId, record })
+      : this.recordOneAttempt(deliveryId, record);
+  }
+
+  /**
+   * Delivered attempts in one statement: each numbered after its delivery's last (and after one
+   * another, for a delivery named twice), its delivery marked succeeded, and its subscription's
+   * failures reset. A batch the store refuses (an attempt of an unknown delivery) is written again
+   * one attempt at a time, so that a bad row fails its own attempt only. Results in the attempts'
+   * order.
+   */
+  private async recordDelivered(
+    attempts: readonly DeliveredAttempt[],
+  ): Promise<readonly (RecordedAttempt | Promise<RecordedAttempt>)[]> {
+    let rows: { ord: string; attempt: number; subscription_id: string | null }[];
+    try {
+      rows = await this.db.query(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[])
+             WITH ORDINALITY AS u(id, started_at, duration_ms, status_code, response_body, url, run_workflow_id, run_id, ord)
+         ), numbered AS (
+           SELECT i.*, coalesce((SELECT max(a.attempt) FROM attempts a WHERE a.delivery_id = i.id), 0)
+                       + row_number() OVER (PARTITION BY i.id ORDER BY i.ord) AS attempt
+           FROM input i
+         ), inserted AS (
+           INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, error, response_body)
+           SELECT id, attempt, started_at, duration_ms, status_code, NULL, response_body FROM numbered
+         ), latest AS (
+           SELECT DISTINCT ON (id) * FROM numbered ORDER BY id, ord DESC
+         ), updated AS (
+           UPDATE deliveries d SET attempt_count = l.attempt, url = l.url, next_attempt_at = NULL, updated_at = now(),
+             status = 'succeeded', fast_path_workflow_id = l.run_workflow_id, fast_path_run_id = l.run_id
+           FROM latest l WHERE d.id = l.id RETURNING d.id, d.subscription_id
+         ), health AS (
+           UPDATE subscriptions s SET consecutive_failures = 0, last_success_at = now(), failing_since = NULL
+           WHERE s.id IN (SELECT subscription_id FROM updated)
+           RETURNING s.id
+         )
+         SELECT n.ord::text AS ord, n.attempt::int AS attempt, h.id AS subscription_id
+         FROM numbered n JOIN updated u ON u.id = n.id LEFT JOIN health h ON h.id = u.subscription_id`,
+        [
+          attempts.map((a) => a.deliveryId),
+          attempts.map((a) => a.record.startedAt),
+          attempts.map((a) => a.record.durationMs),
+          attempts.map((a) => a.record.statusCode),
+          attempts.map((a) => a.record.responseBody),
+          attempts.map((a) => a.record.url),
+          attempts.map((a) => a.record.fastPathRun?.workflowId ?? null),
+          attempts.map((a) => a.record.fastPathRun?.runId ?? null),
+        ],
+      );
+    } catch (error) {
+      if (attempts.length === 1) throw error;
+      const alone = attempts.map((a) => this.recordOneAttempt(a.deliveryId, a.record));
+      await Promise.allSettled(alone);
+      return alone;
+    }
+    const byOrdinal = new Map(rows.map((row) => [Number(row.ord), row]));
+    return attempts.map((_, i) => {
+      const row = byOrdinal.get(i + 1);
+      return {
+        attempt: row?.attempt ?? 0,
+        health:
+          row?.subscription_id !== undefined && row.subscription_id !== null
+            ? { subscriptionId: row.subscription_id, consecutiveFailures: 0, failingSince: null }
+            : null,
+      };
+    });
+  }
+
+  /** One attempt, delivered or not, in one statement (see recordAttempt). */
+  private async recordOneAttempt(deliveryId: string, record: AttemptRecord): Promise<RecordedAttempt> {
     const rows = await this.db.query<{
       attempt: number;
       subscription_id: string | null;

@@ -7,6 +7,7 @@ import { deliveriesInsert, PLAN_SELECT, toPlan, writeDeliveries, type PlanRow } 
 import { matchesEvent } from './subscriptions';
 import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
+import { Batcher } from '../util/batcher';
 
 interface EventRow {
   id: string;
@@ -103,12 +104,41 @@ interface MatchRow {
   throttle_rate: number | null;
 }
 
+/** Events accepted together (producers posting at once) are read for and written in one statement each, at most this many. */
+const INGEST_BATCH = 100;
+
+/** Whose subscriptions an event reaches: its type and account. */
+interface MatchKey {
+  readonly type: string;
+  readonly accountId: string | null;
+}
+
+/** An event ready to be written: its deliveries planned, its count known. */
+interface EventWrite {
+  readonly input: NewEvent;
+  readonly planned: readonly DeliveryPlan[];
+  readonly deliveryCount: number;
+  readonly expanding: boolean;
+  readonly claimMs: number;
+}
+
+/** An event as written, with the ids of the deliveries written with it; null when its id was taken. */
+type WrittenEvent = (EventRow & { written: string[] }) | null;
+
 export class EventStore {
+  /** The subscriptions events accepted together match, read in one statement. */
+  private readonly matchReads: Batcher<MatchKey, MatchRow[]>;
+  /** Events accepted together, written with their deliveries in one statement. */
+  private readonly eventWrites: Batcher<EventWrite, WrittenEvent>;
+
   constructor(
     private readonly db: Db,
     /** Seals and opens the callback secrets. */
     private readonly keyRing: KeyRing,
-  ) {}
+  ) {
+    this.matchReads = new Batcher((keys) => this.readMatches(keys), INGEST_BATCH);
+    this.eventWrites = new Batcher((events) => this.writeEvents(events), INGEST_BATCH);
+  }
 
   /**
    * Writes the event and one pending delivery per matching active subscription (plus one to its
@@ -134,14 +164,12 @@ export class EventStore {
 
   /**
    * Two statements, no transaction: the matching subscriptions are read, then the event and its
-   * deliveries are written by one statement, which is atomic by itself. A large fan-out writes the
-   * event (and its callback delivery) alone, with its expansion to do.
+   * deliveries are written by one statement, which is atomic by itself; each statement serves
+   * the events accepted at the same time. A large fan-out writes the event (and its callback
+   * delivery) alone, with its expansion to do.
    */
   private async ingestWith(input: NewEvent, claimMs: number): Promise<Ingested> {
-    const matches = await this.db.query<MatchRow>(
-      `SELECT id, url, retry_policy, throttle_rate FROM subscriptions WHERE ${MATCHES} ORDER BY id LIMIT $3`,
-      [input.type, input.accountId, INLINE_FANOUT_LIMIT + 1],
-    );
+    const matches = await this.matchReads.add({ type: input.type, accountId: input.accountId });
     const expanding = matches.length > INLINE_FANOUT_LIMIT;
     const planned = planDeliveries(input, expanding ? [] : matches);
     let deliveryCount = planned.length;
@@ -152,34 +180,7 @@ export class EventStore {
       );
       deliveryCount += counted[0]?.n ?? 0;
     }
-    const deliveries = deliveriesInsert(planned, 12, 'EXISTS (SELECT 1 FROM inserted)');
-    const rows = await this.db.query<EventRow & { written: string[] }>(
-      `WITH inserted AS (
-         INSERT INTO events (id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint,
-                             delivery_count, expansion_cursor, dispatch_claimed_until, dispatched_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                 CASE WHEN $9 > 0 THEN now() + $11 * interval '1 millisecond' END,
-                 -- Nothing to start: the outbox entry is done as soon as it is written.
-                 CASE WHEN $9 = 0 THEN now() END)
-         ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}
-       ), written AS (${deliveries.sql})
-       SELECT inserted.*, ARRAY(SELECT id FROM written) AS written FROM inserted`,
-      [
-        input.id,
-        input.type,
-        input.accountId,
-        input.dataJson ?? JSON.stringify(input.data),
-        input.dataJson ?? null,
-        input.callbackUrl,
-        input.callbackSecret === null ? null : this.keyRing.seal(input.callbackSecret, SECRET_OWNER.event(input.id)),
-        input.fingerprint,
-        deliveryCount,
-        expanding ? '' : null,
-        claimMs,
-        ...deliveries.params,
-      ],
-    );
-    const row = rows[0];
+    const row = await this.eventWrites.add({ input, planned, deliveryCount, expanding, claimMs });
     if (!row) return this.ingestedBefore(this.db, input);
     const written = new Set(row.written);
     const plans = planned.filter((plan) => written.has(plan.deliveryId));
@@ -196,6 +197,109 @@ export class EventStore {
       plans,
       expanding,
     };
+  }
+
+  /**
+   * The active subscriptions each (type, account) matches, by id, at most INLINE_FANOUT_LIMIT + 1
+   * (enough to tell a large fan-out), one statement for all.
+   */
+  private async readMatches(keys: readonly MatchKey[]): Promise<MatchRow[][]> {
+    const keyOf = (key: MatchKey) => JSON.stringify([key.type, key.accountId]);
+    const distinct = [...new Map(keys.map((key) => [keyOf(key), key])).values()];
+    const rows = await this.db.query<MatchRow & { ord: number }>(
+      `SELECT k.ord::int AS ord, m.* FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(type, account_id, ord)
+       CROSS JOIN LATERAL (
+         SELECT id, url, retry_policy, throttle_rate FROM subscriptions
+         WHERE ${matchesEvent('k.type', 'k.account_id')} ORDER BY id LIMIT $3) m
+       ORDER BY k.ord, m.id`,
+      [distinct.map((key) => key.type), distinct.map((key) => key.accountId), INLINE_FANOUT_LIMIT + 1],
+    );
+    const byKey = new Map<string, MatchRow[]>(distinct.map((key) => [keyOf(key), []]));
+    for (const { ord, ...match } of rows) {
+      const key = distinct[ord - 1];
+      if (key) byKey.get(keyOf(key))?.push(match);
+    }
+    return keys.map((key) => byKey.get(keyOf(key)) ?? []);
+  }
+
+  /**
+   * Writes events, each with its deliveries, in one statement (see insertEvents). An id named
+   * twice goes in a later statement, so that the first is the one written and the second finds
+   * it. A statement the store refuses (a number too large for jsonb, say) is run again for each
+   * event alone, so that a bad event fails by itself.
+   */
+  private async writeEvents(events: readonly EventWrite[]): Promise<(WrittenEvent | Promise<WrittenEvent>)[]> {
+    const results: (WrittenEvent | Promise<WrittenEvent>)[] = [];
+    for (const round of roundsOfDistinctIds(events)) {
+      try {
+        const written = await this.insertEvents(round.map((i) => events[i] as EventWrite));
+        for (const i of round) results[i] = written.get((events[i] as EventWrite).input.id) ?? null;
+      } catch (error) {
+        if (round.length === 1) {
+          results[round[0] as number] = settledRejection(error);
+          continue;
+        }
+        const alone = round.map(async (i) => {
+          const event = events[i] as EventWrite;
+          return (await this.insertEvents([event])).get(event.input.id) ?? null;
+        });
+        await Promise.allSettled(alone);
+        round.forEach((i, k) => (results[i] = alone[k] as Promise<WrittenEvent>));
+      }
+    }
+    return results;
+  }
+
+  /**
+   * The INSERT of events (ids distinct) and their planned deliveries: an event whose id is taken
+   * is left out with its deliveries. Each event claims its dispatch for its `claimMs`; one with
+   * nothing to start leaves the outbox as it is written. Returns the events written, by id.
+   */
+  private async insertEvents(events: readonly EventWrite[]): Promise<Map<string, NonNullable<WrittenEvent>>> {
+    const column = <T>(pick: (event: EventWrite) => T): T[] => events.map(pick);
+    const deliveries = deliveriesInsert(
+      events.flatMap((event) => event.planned),
+      12,
+      'u.event_id IN (SELECT id FROM inserted)',
+    );
+    const rows = await this.db.query<NonNullable<WrittenEvent>>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::int[], $10::text[], $11::float8[])
+           WITH ORDINALITY AS u(id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint,
+                                delivery_count, expansion_cursor, claim_ms, ord)
+       ), inserted AS (
+         INSERT INTO events (id, type, account_id, data, data_json, callback_url, callback_secret, fingerprint,
+                             delivery_count, expansion_cursor, dispatch_claimed_until, dispatched_at)
+         SELECT id, type, account_id, data::jsonb, data_json, callback_url, callback_secret, fingerprint,
+                delivery_count, expansion_cursor,
+                CASE WHEN delivery_count > 0 THEN now() + claim_ms * interval '1 millisecond' END,
+                -- Nothing to start: the outbox entry is done as soon as it is written.
+                CASE WHEN delivery_count = 0 THEN now() END
+         FROM input ORDER BY ord
+         ON CONFLICT (id) DO NOTHING RETURNING ${EVENT_COLUMNS}
+       ), written AS (${deliveries.sql})
+       SELECT inserted.*, ARRAY(SELECT w.id FROM written w WHERE w.event_id = inserted.id) AS written FROM inserted`,
+      [
+        column((e) => e.input.id),
+        column((e) => e.input.type),
+        column((e) => e.input.accountId),
+        column((e) => e.input.dataJson ?? JSON.stringify(e.input.data)),
+        column((e) => e.input.dataJson ?? null),
+        column((e) => e.input.callbackUrl),
+        column((e) =>
+          e.input.callbackSecret === null
+            ? null
+            : this.keyRing.seal(e.input.callbackSecret, SECRET_OWNER.event(e.input.id)),
+        ),
+        column((e) => e.input.fingerprint),
+        column((e) => e.deliveryCount),
+        column((e) => (e.expanding ? '' : null)),
+        column((e) => e.claimMs),
+        ...deliveries.params,
+      ],
+    );
+    return new Map(rows.map((row) => [row.id, row]));
   }
 
   /**
@@ -377,4 +481,26 @@ async function insertDeliveries(
   const written = await writeDeliveries(tx, plans);
   if (written.size === plans.length) return plans;
   return plans.filter((plan) => written.has(plan.deliveryId));
+}
+
+/**
+ * The indexes of the events in rounds, each naming an id once: the first of each id in the
+ * first round, a second in the second, and so on. Events with distinct ids make one round.
+ */
+function roundsOfDistinctIds(events: readonly EventWrite[]): number[][] {
+  const rounds: number[][] = [];
+  const seen = new Map<string, number>();
+  events.forEach((event, i) => {
+    const round = seen.get(event.input.id) ?? 0;
+    seen.set(event.input.id, round + 1);
+    (rounds[round] ??= []).push(i);
+  });
+  return rounds;
+}
+
+/** A rejected promise marked handled: the Batcher adopts it later as that item's failure. */
+function settledRejection(error: unknown): Promise<never> {
+  const rejected = Promise.reject(error);
+  rejected.catch(() => undefined);
+  return rejected;
 }

@@ -57,13 +57,19 @@ const PUBLIC_COLUMNS = `id, url, event_types, account_id, active, paused, thrott
   consecutive_failures, last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason,
   created_at, updated_at`;
 
-/** SQL condition: the subscription takes events of the type in parameter $n, by name or through '*'. */
-export const takesEventType = (n: number): string =>
-  `(event_types @> ARRAY[$${n}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`;
+/** A value in SQL: parameter $n when a number, else the expression given (a column of an outer query). */
+const sqlValue = (value: number | string): string => (typeof value === 'number' ? `$${value}` : value);
 
-/** SQL condition: an active subscription that matches an event of type $n and account $m (its own, or any for a vendor-level one). */
-export const matchesEvent = (n: number, m: number): string =>
-  `active AND ${takesEventType(n)} AND (account_id IS NULL OR account_id = $${m})`;
+/** SQL condition: the subscription takes events of the type in parameter $n (or expression), by name or through '*'. */
+export const takesEventType = (n: number | string): string =>
+  `(event_types @> ARRAY[${sqlValue(n)}]::text[] OR event_types @> ARRAY['${ALL_EVENT_TYPES}'])`;
+
+/**
+ * SQL condition: an active subscription that matches an event of type $n and account $m (or
+ * expressions), its own or any for a vendor-level one.
+ */
+export const matchesEvent = (n: number | string, m: number | string): string =>
+  `active AND ${takesEventType(n)} AND (account_id IS NULL OR account_id = ${sqlValue(m)})`;
 
 /** What re-enabling a subscription clears. */
 const HEALTH_RESET = [

@@ -9,7 +9,8 @@ import { deliveryWorkflowId } from '../../core/workflow-ids';
 import { ConflictError, ValidationError } from '../../src/errors';
 import { createStore, type Store } from '../../src/store';
 import type { Db } from '../../src/store/db';
-import type { NewEvent } from '../../src/store/events';
+import { DeliveryStore } from '../../src/store/deliveries';
+import { EventStore, type NewEvent } from '../../src/store/events';
 import { migrate } from '../../src/store/migrations';
 import { createTestDatabase } from '../helpers/postgres';
 import { openPglite } from '../../src/store/pglite';
@@ -98,6 +99,21 @@ describe.each(backends)('store on %s', (_name, open) => {
       'SELECT subscription_id, url, status, workflow_id, account_id FROM deliveries WHERE event_id = $1 ORDER BY subscription_id',
       [eventId],
     );
+
+  /** The same database, listing the statements sent through it (not those of its transactions). */
+  const countingDb = () => {
+    const statements: string[] = [];
+    const db: Db = {
+      query: (sql, params) => {
+        statements.push(sql);
+        return backend.db.query(sql, params);
+      },
+      exec: (sql) => backend.db.exec(sql),
+      transaction: (fn) => backend.db.transaction(fn),
+      close: async () => undefined,
+    };
+    return { statements, db };
+  };
 
   const claimedIds = async (limit: number, claimMs: number): Promise<string[]> =>
     (await store.events.claimUndispatched(limit, claimMs)).map((claimed) => claimed.id);
@@ -495,6 +511,48 @@ describe.each(backends)('store on %s', (_name, open) => {
       expect(await deliveryRows(input.id)).toHaveLength(3);
     });
 
+    test('events accepted together: their subscriptions read in one statement, the events written in another', async () => {
+      const [type, other] = [`t.${unique()}`, `t.${unique()}`];
+      await subscription({ eventTypes: [type] });
+      await subscription({ eventTypes: [type, other], accountId: 'acct-together' });
+      const { statements, db } = countingDb();
+      const events = new EventStore(db, testKeyRing());
+      const inputs = [
+        event({ type, accountId: 'acct-together' }),
+        event({ type }),
+        event({ type: other, accountId: 'acct-together' }),
+      ];
+      const repeated = inputs[0] as NewEvent;
+      const results = await Promise.all([...inputs, repeated].map((input) => events.ingest(input, 60_000)));
+      expect(statements.filter((sql) => sql.includes('FROM subscriptions'))).toHaveLength(1);
+      // The repeated id goes in a second statement, and finds the first written.
+      expect(statements.filter((sql) => sql.includes('INSERT INTO events'))).toHaveLength(2);
+      expect(results.map((result) => [result.created, result.deliveryCount, result.plans.length])).toEqual([
+        [true, 2, 2],
+        [true, 1, 1],
+        [true, 1, 1],
+        [false, 2, 0],
+      ]);
+      for (const [i, input] of inputs.entries()) {
+        expect(await deliveryRows(input.id)).toHaveLength(results[i]?.deliveryCount ?? -1);
+      }
+    });
+
+    test('an event the store refuses among others accepted together fails alone', async () => {
+      const type = `t.${unique()}`;
+      await subscription({ eventTypes: [type] });
+      const good = event({ type });
+      const bad = event({ type, dataJson: '[1e131072]' });
+      const [goodResult, badResult] = await Promise.allSettled([
+        store.events.ingest(good, 60_000),
+        store.events.ingest(bad, 60_000),
+      ]);
+      expect(goodResult).toMatchObject({ status: 'fulfilled', value: { created: true, deliveryCount: 1 } });
+      expect(badResult).toMatchObject({ status: 'rejected', reason: expect.any(ValidationError) });
+      expect(await deliveryRows(good.id)).toHaveLength(1);
+      expect(await store.events.get(bad.id)).toBeUndefined();
+    });
+
     test('pendingPlans lists what is left to start', async () => {
       const type = `t.${unique()}`;
       await subscription({ eventTypes: [type] });
@@ -626,6 +684,63 @@ describe.each(backends)('store on %s', (_name, open) => {
           error: null,
           responseBody: 'answer 200',
         },
+      ]);
+    });
+
+    test('delivered attempts that finish together are recorded in one statement, each numbered after its own', async () => {
+      const { ids, subs } = await deliveriesOf(3);
+      const [a, b, c] = ids as [string, string, string];
+      await store.deliveries.recordAttempt(a, attempt(503));
+      const { statements, db } = countingDb();
+      const counted = new DeliveryStore(db, testKeyRing());
+      const run = { workflowId: 'subscriber-x', runId: 'run-1' };
+      const delivered = { ...attempt(200), delivered: true, fastPathRun: run };
+      const recorded = await Promise.all([
+        counted.recordAttempt(a, delivered),
+        counted.recordAttempt(b, delivered),
+        // The same delivery twice (an attempt run again): numbered one after the other.
+        counted.recordAttempt(c, delivered),
+        counted.recordAttempt(c, delivered),
+      ]);
+      expect(statements).toHaveLength(1);
+      expect(recorded.map((r) => r.attempt)).toEqual([2, 1, 1, 2]);
+      expect(recorded[0]?.health).toEqual({ subscriptionId: subs[0]?.id, consecutiveFailures: 0, failingSince: null });
+      for (const id of ids) {
+        expect(await store.deliveries.get(id)).toMatchObject({
+          status: 'succeeded',
+          nextAttemptAt: null,
+          fastPathRun: run,
+        });
+      }
+      expect(await store.deliveries.get(c)).toMatchObject({ attemptCount: 2 });
+      expect((await store.deliveries.attemptsOf([a])).get(a)?.map((x) => x.statusCode)).toEqual([503, 200]);
+      expect(await store.subscriptions.get(subs[0]!.id)).toMatchObject({
+        health: { consecutiveFailures: 0, failingSince: null },
+      });
+
+      // An attempt of an unknown delivery fails alone: the others of its batch are written.
+      const { ids: more } = await deliveriesOf(1);
+      const [unknown, known] = await Promise.allSettled([
+        counted.recordAttempt(newId('dlv'), delivered),
+        counted.recordAttempt(more[0] as string, delivered),
+      ]);
+      expect(unknown.status).toBe('rejected');
+      expect(known).toEqual({ status: 'fulfilled', value: expect.objectContaining({ attempt: 1 }) });
+      expect(await store.deliveries.get(more[0] as string)).toMatchObject({ status: 'succeeded' });
+    });
+
+    test('attempt contexts asked for together are read in one statement, each its own', async () => {
+      const { ids } = await deliveriesOf(3);
+      const { statements, db } = countingDb();
+      const counted = new DeliveryStore(db, testKeyRing());
+      const contexts = await Promise.all([...ids, newId('dlv')].map((id) => counted.attemptContext(id)));
+      expect(statements).toHaveLength(1);
+      expect(contexts.map((context) => context?.delivery.id)).toEqual([...ids, undefined]);
+      expect(contexts.map((context) => context?.headers)).toEqual([
+        { 'x-n': '0' },
+        { 'x-n': '1' },
+        { 'x-n': '2' },
+        undefined,
       ]);
     });
 

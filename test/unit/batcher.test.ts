@@ -33,4 +33,16 @@ describe('Batcher', () => {
     await expect(batcher.add('bad')).rejects.toThrow('write failed');
     await expect(batcher.add('good')).resolves.toBeUndefined();
   });
+
+  test('each item resolves with its own result; one given as a rejected promise fails that item alone', async () => {
+    const batcher = new Batcher<number, number>(async (items) => {
+      const results = items.map((n) => (n < 0 ? Promise.reject(new Error(`bad ${n}`)) : Promise.resolve(n * 10)));
+      await Promise.allSettled(results);
+      return results;
+    });
+    const [one, bad, two] = await Promise.allSettled([batcher.add(1), batcher.add(-1), batcher.add(2)]);
+    expect(one).toEqual({ status: 'fulfilled', value: 10 });
+    expect(bad).toMatchObject({ status: 'rejected', reason: new Error('bad -1') });
+    expect(two).toEqual({ status: 'fulfilled', value: 20 });
+  });
 });
