@@ -30,8 +30,10 @@ export interface DispatcherOptions extends DeliveryStartSettings {
   /** How often the relay looks for events left undispatched, ms. @default 2000 */
   readonly relayIntervalMs?: number;
   /**
-   * Events one relay pass claims (their plans are read in one statement). A claimed event waits
-   * in this process until it is dispatched; no other process's relay takes it meanwhile. @default 100
+   * Events one relay pass claims (their plans are read in one statement) and dispatches at once:
+   * the gate and the windows bound the work in Temporal, so the whole pass waits on them
+   * together, not in turns. A claimed event waits in this process until it is dispatched; no
+   * other process's relay takes it meanwhile. @default 100
    */
   readonly relayBatch?: number;
   /** Wait before the relay retries a dispatch that failed, ms. @default 2000 */
@@ -57,11 +59,6 @@ export interface DispatcherOptions extends DeliveryStartSettings {
   readonly subscriberWindow?: Omit<FirstAttemptWindowOptions, 'attempted' | 'onError'>;
 }
 
-/**
- * Events one relay pass dispatches at once. The gate and the windows bound the work in Temporal;
- * this only keeps enough in hand to fill them (a subscriber workflow's update takes a batch).
- */
-const RELAY_CONCURRENCY = 32;
 /**
  * Starts that may wait at the gate, per start it lets through, before new events are left in the
  * outbox for the relay instead of queueing in memory.
@@ -252,7 +249,7 @@ export class DeliveryDispatcher {
   }
 
   /**
-   * Runs one pass of the relay: claims lapsed events and dispatches them, several at a time (while
+   * Runs one pass of the relay: claims lapsed events and dispatches them all at once (while
    * Temporal is unreachable each one takes seconds to fail, and a backlog must drain quickly once
    * it is back).
    */
@@ -261,10 +258,8 @@ export class DeliveryDispatcher {
     const claimed = await this.options.events.claimUndispatched(limit, this.claimMs);
     if (claimed.length > 0) {
       const plans = await this.options.events.pendingPlans(claimed.map((event) => event.id));
-      await forEachLimited(claimed, RELAY_CONCURRENCY, async ({ id, expanding }) => {
-        // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
-        await this.dispatch(id, plans.get(id) ?? [], expanding);
-      });
+      // `expanding`: finish writing a large fan-out's deliveries if its dispatcher died half-way.
+      await Promise.all(claimed.map(({ id, expanding }) => this.dispatch(id, plans.get(id) ?? [], expanding)));
     }
     // A pass that found less than it could take, with no event left in the outbox while it ran
     // (a pass may take seconds when Temporal is behind), has emptied it: new events go straight out again.
