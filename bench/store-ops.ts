@@ -21,7 +21,7 @@ async function measure(name: string, n: number, fn: (i: number) => Promise<unkno
   const wall = (performance.now() - t0) / n;
   const cpu = process.cpuUsage(cpu0);
   process.stdout.write(
-    `${name.padEnd(52)} ${wall.toFixed(3).padStart(9)} ms wall  ${((cpu.user + cpu.system) / 1000 / n).toFixed(3).padStart(9)} ms CPU  (n=${n})\n`,
+    `${name.padEnd(56)} ${wall.toFixed(3).padStart(9)} ms wall  ${((cpu.user + cpu.system) / 1000 / n).toFixed(3).padStart(9)} ms CPU  (n=${n})\n`,
   );
 }
 
