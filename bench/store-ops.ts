@@ -82,16 +82,19 @@ async function main(): Promise<void> {
   await measure('deliveries.attemptContext, one at a time (per attempt)', N, (i) =>
     store.deliveries.attemptContext(deliveryIds[i] as string),
   );
+  /** An attempt answered 200; `delivered` marks it so (such attempts are recorded together), else it is recorded alone. */
+  const answered200 = (delivered: boolean) => ({
+    startedAt: new Date(),
+    durationMs: 1,
+    statusCode: 200,
+    error: null,
+    responseBody: 'ok',
+    url: 'http://127.0.0.1:1/steady',
+    nextAttemptAt: null,
+    delivered,
+  });
   await measure('deliveries.recordAttempt, one at a time (per attempt)', N, (i) =>
-    store.deliveries.recordAttempt(deliveryIds[i] as string, {
-      startedAt: new Date(),
-      durationMs: 1,
-      statusCode: 200,
-      error: null,
-      responseBody: 'ok',
-      url: 'http://127.0.0.1:1/steady',
-      nextAttemptAt: null,
-    }),
+    store.deliveries.recordAttempt(deliveryIds[i] as string, answered200(false)),
   );
   // A subscriber workflow's concurrent first attempts (32): their reads and 2xx records go together.
   const ATTEMPTS = 32;
@@ -107,18 +110,7 @@ async function main(): Promise<void> {
   await measure(
     `deliveries.recordAttempt 2xx, ${ATTEMPTS} at once (per attempt)`,
     N,
-    together((id) =>
-      store.deliveries.recordAttempt(id, {
-        startedAt: new Date(),
-        durationMs: 1,
-        statusCode: 200,
-        error: null,
-        responseBody: 'ok',
-        url: 'http://127.0.0.1:1/steady',
-        nextAttemptAt: null,
-        delivered: true,
-      }),
-    ),
+    together((id) => store.deliveries.recordAttempt(id, answered200(true))),
   );
   await measure('deliveries.setStatus (local activity, per delivery)', N, (i) =>
     store.deliveries.setStatus(deliveryIds[i] as string, 'succeeded'),
