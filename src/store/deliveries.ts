@@ -440,8 +440,10 @@ export class DeliveryStore {
              status = 'succeeded', fast_path_workflow_id = l.run_workflow_id, fast_path_run_id = l.run_id
            FROM latest l WHERE d.id = l.id RETURNING d.id, d.subscription_id
          ), health AS (
+           -- Locked in id order: two processes' batches that share subscriptions wait for each other instead of deadlocking.
            UPDATE subscriptions s SET consecutive_failures = 0, last_success_at = now(), failing_since = NULL
-           WHERE s.id IN (SELECT subscription_id FROM updated)
+           FROM (SELECT id FROM subscriptions WHERE id IN (SELECT subscription_id FROM updated) ORDER BY id FOR UPDATE) locked
+           WHERE s.id = locked.id
            RETURNING s.id
          )
          SELECT n.ord::text AS ord, n.attempt::int AS attempt, h.id AS subscription_id
