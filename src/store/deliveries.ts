@@ -22,7 +22,7 @@ import type { Queryable } from './db';
 import { andVisible, deliveryVisibleTo, withVisibleTo, type VisibleTo } from './visibility';
 import { decodeCursor, encodeNumberCursor, toPage, type Page } from './pagination';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
-import { Batcher } from '../util/batcher';
+import { Batcher, eachAlone } from '../util/batcher';
 
 interface DeliveryRow {
   id: string;
@@ -459,11 +459,8 @@ export class DeliveryStore {
           attempts.map((a) => a.record.fastPathRun?.runId ?? null),
         ],
       );
-    } catch (error) {
-      if (attempts.length === 1) throw error;
-      const alone = attempts.map((a) => this.recordOneAttempt(a.deliveryId, a.record));
-      await Promise.allSettled(alone);
-      return alone;
+    } catch {
+      return eachAlone(attempts, (a) => this.recordOneAttempt(a.deliveryId, a.record));
     }
     const byOrdinal = new Map(rows.map((row) => [Number(row.ord), row]));
     return attempts.map((_, i) => {

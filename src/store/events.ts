@@ -7,7 +7,7 @@ import { deliveriesInsert, PLAN_SELECT, toPlan, writeDeliveries, type PlanRow } 
 import { matchesEvent } from './subscriptions';
 import { andVisible, deliveryVisibleTo, ownedBy, withVisibleTo, type VisibleTo } from './visibility';
 import { SECRET_OWNER, type KeyRing } from './secret-box';
-import { Batcher } from '../util/batcher';
+import { Batcher, eachAlone } from '../util/batcher';
 
 interface EventRow {
   id: string;
@@ -234,16 +234,11 @@ export class EventStore {
       try {
         const written = await this.insertEvents(round.map((i) => events[i] as EventWrite));
         for (const i of round) results[i] = written.get((events[i] as EventWrite).input.id) ?? null;
-      } catch (error) {
-        if (round.length === 1) {
-          results[round[0] as number] = settledRejection(error);
-          continue;
-        }
-        const alone = round.map(async (i) => {
+      } catch {
+        const alone = await eachAlone(round, async (i) => {
           const event = events[i] as EventWrite;
           return (await this.insertEvents([event])).get(event.input.id) ?? null;
         });
-        await Promise.allSettled(alone);
         round.forEach((i, k) => (results[i] = alone[k] as Promise<WrittenEvent>));
       }
     }
@@ -496,11 +491,4 @@ function roundsOfDistinctIds(events: readonly EventWrite[]): number[][] {
     (rounds[round] ??= []).push(i);
   });
   return rounds;
-}
-
-/** A rejected promise marked handled: the Batcher adopts it later as that item's failure. */
-function settledRejection(error: unknown): Promise<never> {
-  const rejected = Promise.reject(error);
-  rejected.catch(() => undefined);
-  return rejected;
 }

@@ -48,3 +48,13 @@ export class Batcher<T, R = void> {
     this.writing = false;
   }
 }
+
+/**
+ * Writes each item by itself, for a batch whose statement was refused: every item's outcome as
+ * a settled promise, so that a bad item fails alone and the others are written.
+ */
+export async function eachAlone<T, R>(items: readonly T[], write: (item: T) => Promise<R>): Promise<Promise<R>[]> {
+  const outcomes = items.map((item) => write(item));
+  await Promise.allSettled(outcomes);
+  return outcomes;
+}

@@ -1,4 +1,4 @@
-import { Batcher } from '../../src/util/batcher';
+import { Batcher, eachAlone } from '../../src/util/batcher';
 
 describe('Batcher', () => {
   test('a lone item is written at once, in a batch of its own', async () => {
@@ -34,13 +34,22 @@ describe('Batcher', () => {
     await expect(batcher.add('good')).resolves.toBeUndefined();
   });
 
-  test('each item resolves with its own result; one given as a rejected promise fails that item alone', async () => {
+  test('each item resolves with its own result; a refused batch written again item by item (eachAlone) fails the bad one alone', async () => {
+    const writes: number[][] = [];
+    const write = async (items: readonly number[]) => {
+      writes.push([...items]);
+      if (items.some((n) => n < 0)) throw new Error(`bad ${items.join(',')}`);
+      return items.map((n) => n * 10);
+    };
     const batcher = new Batcher<number, number>(async (items) => {
-      const results = items.map((n) => (n < 0 ? Promise.reject(new Error(`bad ${n}`)) : Promise.resolve(n * 10)));
-      await Promise.allSettled(results);
-      return results;
+      try {
+        return await write(items);
+      } catch {
+        return eachAlone(items, async (n) => (await write([n]))[0] as number);
+      }
     });
     const [one, bad, two] = await Promise.allSettled([batcher.add(1), batcher.add(-1), batcher.add(2)]);
+    expect(writes).toEqual([[1, -1, 2], [1], [-1], [2]]);
     expect(one).toEqual({ status: 'fulfilled', value: 10 });
     expect(bad).toMatchObject({ status: 'rejected', reason: new Error('bad -1') });
     expect(two).toEqual({ status: 'fulfilled', value: 20 });
